@@ -1,0 +1,413 @@
+//! The SPEC's invariants as one reusable checker (feature `invariants`).
+//!
+//! Property tests and fuzz targets drive a [`Dialer`] through a [`Monitor`]: after every
+//! input, [`Monitor::drain`] empties all outputs and checks
+//!
+//! 1. token conservation: in use + available == pool size, and the sum of tokens held by
+//!    live requests equals the tokens in use, and equals what the `RequestTokens` and
+//!    `Release` events add up to;
+//! 2. per request: dials in flight ≤ tokens held ≤ `max_per_peer_dials` (1 for an
+//!    overdraft), tokens ≤ addresses, addresses ≤ `max_addrs_per_request`;
+//! 3. every `StartDial` ends exactly once (a report the core accepted, or an `AbortDial`):
+//!    the monitor's set of open dials equals the core's after every drain, and a report
+//!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
+//! 4. no `StartDial` for a request that already ended, nor for an address that is
+//!    deny-listed (other than one that failed by timeout in the same step);
+//! 5. every caller gets exactly one `Finished`; an ended request holds no token; every
+//!    live request has a live deadline, so it ends ([`Monitor::finish`] checks that none
+//!    is left after time runs out);
+//! 6. confidence within 0..=10;
+//! 7. tables within their caps (confidence, deny list) and timer queues bounded by their
+//!    live entries;
+//!
+//! plus the time rule of the style guide: after `handle_timeout(t)` the next deadline is
+//! later than `t` ([`Monitor::after_timeout`]).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Instant;
+
+use multiaddr::Multiaddr;
+
+use crate::output::{AbortReason, Action, Event};
+use crate::{CallerId, DialId, Dialer, RequestId};
+
+/// A broken invariant, with a description of what broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Violation(format!($($fmt)+)));
+        }
+    };
+}
+
+/// Everything one drain produced, in order, for the harness to act on.
+#[derive(Debug)]
+pub struct Drained<P> {
+    /// Actions, in the order the core emitted them.
+    pub actions: Vec<Action<P>>,
+    /// Events, in the order the core emitted them.
+    pub events: Vec<Event<P>>,
+}
+
+/// Watches a dialer's output streams and checks the SPEC's invariants after every step.
+#[derive(Debug)]
+pub struct Monitor<P> {
+    open: HashMap<DialId, (RequestId, Multiaddr)>,
+    ended_dials: HashSet<DialId>,
+    live_requests: HashSet<RequestId>,
+    ended_requests: HashSet<RequestId>,
+    tokens_held: HashMap<RequestId, usize>,
+    callers_finished: HashSet<CallerId>,
+    callers_issued: HashSet<CallerId>,
+    _peer: std::marker::PhantomData<P>,
+}
+
+impl<P> Default for Monitor<P> {
+    fn default() -> Self {
+        Self {
+            open: HashMap::new(),
+            ended_dials: HashSet::new(),
+            live_requests: HashSet::new(),
+            ended_requests: HashSet::new(),
+            tokens_held: HashMap::new(),
+            callers_finished: HashSet::new(),
+            callers_issued: HashSet::new(),
+            _peer: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
+    /// A monitor for a fresh dialer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a caller id returned by [`Dialer::dial`].
+    pub fn issued(&mut self, caller: CallerId) -> Result<(), Violation> {
+        ensure!(
+            self.callers_issued.insert(caller),
+            "caller {caller} issued twice"
+        );
+        Ok(())
+    }
+
+    /// Records a report the harness made, and whether the core accepted it (`Ok`).
+    /// Invariant 3: accepted exactly when the dial was open.
+    pub fn reported(&mut self, dial: DialId, accepted: bool) -> Result<(), Violation> {
+        let was_open = self.open.remove(&dial).is_some();
+        ensure!(
+            was_open == accepted,
+            "report for {dial}: open={was_open} but core accepted={accepted}"
+        );
+        if accepted {
+            self.ended_dials.insert(dial);
+        }
+        Ok(())
+    }
+
+    /// Drains every output of `dialer` and checks all invariants at `now`.
+    pub fn drain(&mut self, dialer: &mut Dialer<P>, now: Instant) -> Result<Drained<P>, Violation> {
+        let mut actions = Vec::new();
+        while let Some(a) = dialer.poll_action() {
+            actions.push(a);
+        }
+        let mut events = Vec::new();
+        while let Some(e) = dialer.poll_event() {
+            events.push(e);
+        }
+        // Addresses that failed by timeout in this step: a StartDial for one of them
+        // earlier in the same step was legitimate when it was made.
+        let timed_out: HashSet<Multiaddr> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AbortDial(abort)
+                    if matches!(
+                        abort.reason,
+                        AbortReason::AddressTimeout | AbortReason::RequestTimeout
+                    ) =>
+                {
+                    self.open.get(&abort.dial).map(|(_, addr)| addr.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for event in &events {
+            if let Event::RequestTokens {
+                request, granted, ..
+            } = event
+            {
+                ensure!(
+                    !self.ended_requests.contains(request),
+                    "RequestTokens for ended {request}"
+                );
+                self.live_requests.insert(*request);
+                *self.tokens_held.entry(*request).or_default() += granted;
+            }
+        }
+        for action in &actions {
+            match action {
+                Action::StartDial(start) => {
+                    ensure!(
+                        !self.ended_requests.contains(&start.request),
+                        "StartDial {} for ended {}",
+                        start.dial,
+                        start.request
+                    );
+                    ensure!(
+                        self.live_requests.contains(&start.request),
+                        "StartDial {} for unknown {}",
+                        start.dial,
+                        start.request
+                    );
+                    ensure!(
+                        !self.ended_dials.contains(&start.dial)
+                            && !self.open.contains_key(&start.dial),
+                        "dial id {} reused",
+                        start.dial
+                    );
+                    ensure!(
+                        !dialer.is_deny_listed(&start.addr, now) || timed_out.contains(&start.addr),
+                        "StartDial {} for deny-listed {}",
+                        start.dial,
+                        start.addr
+                    );
+                    self.open
+                        .insert(start.dial, (start.request, start.addr.clone()));
+                }
+                Action::AbortDial(abort) => {
+                    ensure!(
+                        self.open.remove(&abort.dial).is_some(),
+                        "AbortDial for {} which is not open",
+                        abort.dial
+                    );
+                    self.ended_dials.insert(abort.dial);
+                }
+            }
+        }
+        for event in &events {
+            match event {
+                Event::Release { request, count } => {
+                    let held = self.tokens_held.entry(*request).or_default();
+                    ensure!(
+                        *held >= *count,
+                        "{request} released {count} of {held} tokens"
+                    );
+                    *held -= count;
+                }
+                Event::Finished { caller, .. } => {
+                    ensure!(
+                        self.callers_issued.contains(caller),
+                        "Finished for unknown {caller}"
+                    );
+                    ensure!(
+                        self.callers_finished.insert(*caller),
+                        "{caller} finished twice"
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Requests that ended in this step.
+        let ended: Vec<RequestId> = self
+            .live_requests
+            .iter()
+            .copied()
+            .filter(|r| !dialer.is_in_flight(*r))
+            .collect();
+        for request in ended {
+            self.live_requests.remove(&request);
+            self.ended_requests.insert(request);
+            let held = self.tokens_held.remove(&request).unwrap_or(0);
+            ensure!(held == 0, "ended {request} still holds {held} tokens");
+        }
+        let held: usize = self.tokens_held.values().sum();
+        ensure!(
+            held == dialer.tokens_in_use(),
+            "events say {held} tokens held, pool says {}",
+            dialer.tokens_in_use()
+        );
+        let core_open: HashSet<DialId> = dialer.dials.keys().copied().collect();
+        let mine: HashSet<DialId> = self.open.keys().copied().collect();
+        ensure!(
+            core_open == mine,
+            "open dials differ: core {core_open:?}, stream {mine:?}"
+        );
+        for caller in dialer.callers.keys() {
+            ensure!(
+                !self.callers_finished.contains(caller),
+                "{caller} finished but still waiting"
+            );
+        }
+        check_state(dialer)?;
+        Ok(Drained { actions, events })
+    }
+
+    /// Call after `handle_timeout(now)` (and a drain): the next deadline must be later.
+    pub fn after_timeout(&self, dialer: &mut Dialer<P>, now: Instant) -> Result<(), Violation> {
+        if let Some(next) = dialer.poll_timeout() {
+            ensure!(
+                next > now,
+                "poll_timeout {next:?} not after handle_timeout({now:?})"
+            );
+        }
+        Ok(())
+    }
+
+    /// Call once time has run past every deadline: nothing may be left in flight and every
+    /// issued caller must have finished (invariant 5).
+    pub fn finish(&self, dialer: &Dialer<P>) -> Result<(), Violation> {
+        ensure!(
+            dialer.requests_in_flight() == 0,
+            "{} requests still in flight after every deadline",
+            dialer.requests_in_flight()
+        );
+        ensure!(dialer.tokens_in_use() == 0, "tokens in use after the end");
+        ensure!(self.open.is_empty(), "dials still open after the end");
+        let missing: Vec<_> = self
+            .callers_issued
+            .difference(&self.callers_finished)
+            .collect();
+        ensure!(missing.is_empty(), "callers never finished: {missing:?}");
+        Ok(())
+    }
+}
+
+/// Checks the dialer's internal consistency (invariants 1, 2, 5, 6, 7).
+pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(), Violation> {
+    let config = &dialer.config;
+    let pool = &dialer.pool;
+    ensure!(
+        pool.in_use() + pool.available() == pool.size() && pool.in_use() <= config.max_tokens,
+        "pool broken: {} in use, {} available, size {}",
+        pool.in_use(),
+        pool.available(),
+        pool.size()
+    );
+    let mut held = 0;
+    let mut in_flight = 0;
+    let mut callers = 0;
+    let mut overdraft = 0;
+    let live_deadlines: HashSet<(Instant, RequestId)> =
+        dialer.request_timers.iter().copied().collect();
+    for (id, req) in &dialer.requests {
+        held += req.tokens;
+        in_flight += req.in_flight.len();
+        callers += req.callers.len();
+        ensure!(
+            req.in_flight.len() <= req.capacity(),
+            "{id}: {} in flight with capacity {}",
+            req.in_flight.len(),
+            req.capacity()
+        );
+        ensure!(
+            req.tokens <= config.max_per_peer_dials,
+            "{id} holds {} tokens",
+            req.tokens
+        );
+        ensure!(
+            req.tokens <= req.addrs.len(),
+            "{id} holds more tokens than addresses"
+        );
+        ensure!(
+            !(req.overdraft && req.tokens > 0),
+            "{id} overdraft with tokens"
+        );
+        ensure!(
+            req.addrs.len() <= config.max_addrs_per_request,
+            "{id} has too many addresses"
+        );
+        ensure!(
+            req.next <= req.addrs.len(),
+            "{id} cursor past its addresses"
+        );
+        ensure!(
+            !req.in_flight.is_empty(),
+            "{id} is live with nothing in flight"
+        );
+        ensure!(!req.callers.is_empty(), "{id} is live with no caller");
+        ensure!(
+            dialer.by_peer.get(&req.peer) == Some(id),
+            "{id} not indexed by peer"
+        );
+        ensure!(
+            live_deadlines.contains(&(req.deadline, *id)),
+            "{id} has no live deadline: it could never end"
+        );
+        for c in &req.callers {
+            ensure!(dialer.callers.get(c) == Some(id), "{c} not indexed to {id}");
+        }
+        for d in &req.in_flight {
+            let dial = dialer.dials.get(d);
+            ensure!(
+                dial.is_some_and(|x| x.request == *id),
+                "{d} of {id} missing"
+            );
+            if dial.is_some_and(|x| x.overdraft) {
+                overdraft += 1;
+            }
+        }
+    }
+    ensure!(
+        held == pool.in_use(),
+        "requests hold {held} tokens, pool says {}",
+        pool.in_use()
+    );
+    ensure!(
+        in_flight == dialer.dials.len(),
+        "dial table and requests disagree"
+    );
+    ensure!(
+        callers == dialer.callers.len(),
+        "caller table and requests disagree"
+    );
+    ensure!(
+        overdraft == dialer.overdraft_in_flight,
+        "overdraft gauge broken"
+    );
+    ensure!(
+        dialer.by_peer.len() == dialer.requests.len(),
+        "peer index size broken"
+    );
+    let stats = dialer.stats();
+    ensure!(
+        stats.dials_started
+            == stats.dials_succeeded
+                + stats.dials_failed
+                + stats.dials_timed_out
+                + stats.dials_aborted
+                + stats.dials_in_flight as u64,
+        "dial counters do not add up: {stats:?}"
+    );
+    dialer.confidence.check().map_err(Violation)?;
+    dialer.deny.check().map_err(Violation)?;
+    ensure!(
+        dialer.confidence.len() <= dialer.confidence.capacity(),
+        "confidence over cap"
+    );
+    ensure!(
+        dialer.deny.len() <= dialer.deny.capacity(),
+        "deny list over cap"
+    );
+    let bound = |live: usize| 2 * live + 65;
+    ensure!(
+        dialer.request_timers.len() <= bound(dialer.requests.len())
+            && dialer.stagger_timers.len() <= bound(dialer.requests.len())
+            && dialer.dial_timers.len() <= bound(dialer.dials.len()),
+        "timer queues unbounded"
+    );
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! Per-multiaddr confidence with a bounded, least-recently-used table (R-C1 … R-C6).
+
+use std::collections::HashMap;
+
+use multiaddr::Multiaddr;
+
+/// Confidence of an address the table has never seen (R-C1).
+pub const INITIAL_CONFIDENCE: u8 = 1;
+/// Highest confidence (R-C3).
+pub const MAX_CONFIDENCE: u8 = 10;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Slot<P> {
+    addr: Multiaddr,
+    value: u8,
+    /// The peer for which this address was pruned (R-C5), if any.
+    pruned_for: Option<P>,
+    prev: u32,
+    next: u32,
+}
+
+/// Confidence per multiaddr, bounded by an LRU policy.
+///
+/// Only addresses whose confidence was reported on (a success or a failure) take an entry;
+/// every other address has [`INITIAL_CONFIDENCE`]. Slots live in one `Vec` linked into a
+/// recency list by index, so a full table recycles its least recent slot instead of
+/// allocating.
+#[derive(Debug)]
+pub(crate) struct ConfidenceTable<P> {
+    capacity: usize,
+    index: HashMap<Multiaddr, u32>,
+    slots: Vec<Slot<P>>,
+    /// Most recently used.
+    head: u32,
+    /// Least recently used: the next to go.
+    tail: u32,
+}
+
+impl<P: Clone + Eq> ConfidenceTable<P> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        // Index ids are u32; a table larger than that is not a table anyone can afford.
+        let capacity = capacity.min(NIL as usize - 1);
+        Self {
+            capacity,
+            index: HashMap::new(),
+            slots: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    #[cfg(feature = "invariants")]
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Confidence of `addr`, without touching its recency.
+    pub(crate) fn get(&self, addr: &Multiaddr) -> u8 {
+        self.index
+            .get(addr)
+            .map_or(INITIAL_CONFIDENCE, |&i| self.slots[i as usize].value)
+    }
+
+    /// Whether `addr` was pruned for `peer` (R-C5).
+    pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P) -> bool {
+        self.index
+            .get(addr)
+            .is_some_and(|&i| self.slots[i as usize].pruned_for.as_ref() == Some(peer))
+    }
+
+    /// Raises (`up`) or lowers the confidence of `addr` by one, within `0..=10`, marks it
+    /// most recently used and returns the new value.
+    pub(crate) fn adjust(&mut self, addr: &Multiaddr, up: bool) -> u8 {
+        let Some(i) = self.entry(addr) else {
+            return INITIAL_CONFIDENCE;
+        };
+        let slot = &mut self.slots[i as usize];
+        slot.value = if up {
+            (slot.value + 1).min(MAX_CONFIDENCE)
+        } else {
+            slot.value.saturating_sub(1)
+        };
+        if up {
+            // A success proves the address is alive again: it is no longer pruned.
+            slot.pruned_for = None;
+        }
+        slot.value
+    }
+
+    /// Marks `addr` as pruned for `peer`.
+    pub(crate) fn prune(&mut self, addr: &Multiaddr, peer: &P) {
+        if let Some(i) = self.index.get(addr).copied() {
+            self.slots[i as usize].pruned_for = Some(peer.clone());
+        }
+    }
+
+    /// All entries, least recently used first, so that importing them in order restores
+    /// the same recency.
+    pub(crate) fn export(&self) -> Vec<(Multiaddr, u8)> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut i = self.tail;
+        while i != NIL {
+            let slot = &self.slots[i as usize];
+            out.push((slot.addr.clone(), slot.value));
+            i = slot.prev;
+        }
+        out
+    }
+
+    /// Sets `addr` to `value` (clamped to `0..=10`) and marks it most recently used.
+    pub(crate) fn set(&mut self, addr: &Multiaddr, value: u8) {
+        if let Some(i) = self.entry(addr) {
+            self.slots[i as usize].value = value.min(MAX_CONFIDENCE);
+        }
+    }
+
+    /// The slot of `addr`, created (evicting the least recent when full) and moved to the
+    /// front. `None` only when the table is disabled (capacity 0).
+    fn entry(&mut self, addr: &Multiaddr) -> Option<u32> {
+        if let Some(&i) = self.index.get(addr) {
+            self.unlink(i);
+            self.push_front(i);
+            return Some(i);
+        }
+        if self.capacity == 0 {
+            return None;
+        }
+        let i = if self.index.len() >= self.capacity {
+            let victim = self.tail;
+            self.unlink(victim);
+            let slot = &mut self.slots[victim as usize];
+            self.index.remove(&slot.addr);
+            slot.addr = addr.clone();
+            slot.value = INITIAL_CONFIDENCE;
+            slot.pruned_for = None;
+            victim
+        } else {
+            let i = self.slots.len() as u32;
+            self.slots.push(Slot {
+                addr: addr.clone(),
+                value: INITIAL_CONFIDENCE,
+                pruned_for: None,
+                prev: NIL,
+                next: NIL,
+            });
+            i
+        };
+        self.index.insert(addr.clone(), i);
+        self.push_front(i);
+        Some(i)
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let s = &self.slots[i as usize];
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        {
+            let s = &mut self.slots[i as usize];
+            s.prev = NIL;
+            s.next = old;
+        }
+        if old == NIL {
+            self.tail = i;
+        } else {
+            self.slots[old as usize].prev = i;
+        }
+        self.head = i;
+    }
+
+    /// Checks the recency list against the index (used by the invariant checker).
+    #[cfg(feature = "invariants")]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let mut seen = 0usize;
+        let mut i = self.head;
+        let mut prev = NIL;
+        while i != NIL {
+            let s = &self.slots[i as usize];
+            if s.prev != prev {
+                return Err(format!("confidence list broken at slot {i}"));
+            }
+            if self.index.get(&s.addr) != Some(&i) {
+                return Err(format!("confidence index misses {}", s.addr));
+            }
+            if s.value > MAX_CONFIDENCE {
+                return Err(format!("confidence {} of {} above 10", s.value, s.addr));
+            }
+            seen += 1;
+            if seen > self.index.len() {
+                return Err("confidence list has a cycle".into());
+            }
+            prev = i;
+            i = s.next;
+        }
+        if prev != self.tail || seen != self.index.len() {
+            return Err("confidence list and index disagree".into());
+        }
+        if self.index.len() > self.capacity {
+            return Err(format!(
+                "confidence table holds {} entries, cap {}",
+                self.index.len(),
+                self.capacity
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! A sans-IO, token-based multiaddr dialer: the js-libp2p Dialer design as a state machine.
+//!
+//! The core makes every decision of dialing a peer and performs none of the I/O: it never
+//! opens a socket, never reads a clock and never starts a thread. A runtime (your event
+//! loop, or the `dialer-tokio` / `dialer-async-std` adapters) feeds it inputs and carries
+//! out the commands it emits.
+//!
+//! # What it does
+//!
+//! - **Tokens** (R-T): a global pool of `max_tokens` caps the dials in flight. A request
+//!   asks for up to `max_per_peer_dials` tokens (never more than it has addresses), gets
+//!   what is available, and fails at once with [`DialError::NoTokens`] when none is left;
+//!   [`Priority::High`] requests proceed anyway, one address at a time (R-P1).
+//! - **Requests** (R-R): addresses are ordered by learned confidence, filtered (duplicates,
+//!   deny-listed, pruned, undialable), dialed in parallel one per token; the first success
+//!   aborts the rest; a failure moves its token to the next address or releases it. Requests
+//!   time out as a whole (`dial_timeout`) and per address (`address_timeout`), can be
+//!   cancelled, and a second request for the same peer joins the first.
+//! - **Learning** (R-C, R-D): confidence 0..=10 per address in a bounded LRU table that can
+//!   be exported and imported; failed addresses are deny-listed for a while; hopeless
+//!   addresses are pruned.
+//!
+//! # The vocabulary
+//!
+//! | design card | here |
+//! |---|---|
+//! | RequestTokens | [`Event::RequestTokens`], emitted when [`Dialer::dial`] takes tokens |
+//! | StartDial | [`Action::StartDial`]: the runtime opens a connection |
+//! | AbortDial | [`Action::AbortDial`]: the runtime drops an attempt |
+//! | Release | [`Event::Release`]: tokens go back to the pool |
+//!
+//! # The drive loop and its contract
+//!
+//! After **every** input (a command such as [`Dialer::dial`] or [`Dialer::cancel`], a
+//! `handle_*` report, or [`Dialer::handle_timeout`]), drain in this order:
+//!
+//! 1. [`Dialer::poll_action`] until `None`: carry out each [`StartDial`] / [`AbortDial`];
+//! 2. [`Dialer::poll_event`] until `None`: hand [`Event::Finished`] to the waiting caller;
+//! 3. [`Dialer::poll_timeout`]: (re-)arm your one timer; when it fires, call
+//!    [`Dialer::handle_timeout`] with the current time.
+//!
+//! Outputs queue up, so nothing is lost if two inputs come before a drain, but commands
+//! are then carried out later than they could be. The runtime keeps this contract:
+//!
+//! - every `now` it passes is its current time; a `now` earlier than one already seen is
+//!   treated as no time passing;
+//! - each started dial ends with exactly one report: [`Dialer::handle_dial_succeeded`] or
+//!   [`Dialer::handle_dial_failed`], unless the core aborted it first. After an
+//!   [`AbortDial`] no report is due; a report that arrives anyway (late, duplicated, or for
+//!   an id the core never issued) returns [`ReportError::UnknownDial`] and changes nothing,
+//!   and a connection it carries must be closed by the runtime;
+//! - a spurious or early [`Dialer::handle_timeout`] is harmless.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use dialer_core::{Action, Config, Dialer, Event, Priority};
+//!
+//! let mut dialer = Dialer::<u32>::new(Config::default()).unwrap();
+//! let mut now = Instant::now(); // the runtime's clock; the core never reads one
+//! let good: multiaddr::Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+//! let bad: multiaddr::Multiaddr = "/ip4/127.0.0.1/tcp/4002".parse().unwrap();
+//!
+//! let caller = dialer.dial(now, 7, [bad.clone(), good.clone()], Priority::Normal).unwrap();
+//! let mut outcome = None;
+//! for _ in 0..100 {
+//!     // 1. actions: here a fake network where only `good` answers, 5 ms later
+//!     while let Some(action) = dialer.poll_action() {
+//!         if let Action::StartDial(start) = action {
+//!             now += Duration::from_millis(5);
+//!             if start.addr == good {
+//!                 dialer.handle_dial_succeeded(now, start.dial).unwrap();
+//!             } else {
+//!                 dialer.handle_dial_failed(now, start.dial, "connection refused").unwrap();
+//!             }
+//!         }
+//!     }
+//!     // 2. events
+//!     while let Some(event) = dialer.poll_event() {
+//!         if let Event::Finished { caller: c, result, .. } = event {
+//!             assert_eq!(c, caller);
+//!             outcome = Some(result);
+//!         }
+//!     }
+//!     if outcome.is_some() {
+//!         break;
+//!     }
+//!     // 3. timer
+//!     match dialer.poll_timeout() {
+//!         Some(deadline) => {
+//!             now = now.max(deadline);
+//!             dialer.handle_timeout(now);
+//!         }
+//!         None => break,
+//!     }
+//! }
+//! let connected = outcome.expect("finished").expect("connected");
+//! assert_eq!(connected.addr, good);
+//! assert_eq!(dialer.tokens_in_use(), 0);
+//! assert_eq!(dialer.confidence(&good), 2);
+//! assert_eq!(dialer.confidence(&bad), 0);
+//! ```
+//!
+//! # Costs
+//!
+//! Per-event work does not grow with the number of requests in flight: requests, dials
+//! and callers live in hash maps keyed by newtype ids, and timers in per-kind FIFO queues
+//! that are sorted by construction. A request of up to 8 addresses allocates nothing on
+//! the success path beyond what its multiaddrs hold once the maps and queues have warmed up.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod confidence;
+mod config;
+mod deny;
+mod dialer;
+mod ids;
+mod output;
+mod pool;
+mod request;
+mod stats;
+mod timers;
+
+#[cfg(feature = "invariants")]
+pub mod check;
+
+pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
+pub use config::{Config, ConfigError};
+pub use dialer::{DialablePredicate, Dialer};
+pub use ids::{CallerId, DialId, RequestId};
+pub use multiaddr::Multiaddr;
+pub use output::{
+    AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
+    Priority, ReportError, SkipReason, Skipped, StartDial,
+};
+pub use stats::Stats;

@@ -1,0 +1,77 @@
+//! One dial request's state, and how its address list is built (R-R1).
+
+use std::time::Instant;
+
+use multiaddr::Multiaddr;
+use smallvec::SmallVec;
+
+use crate::confidence::ConfidenceTable;
+use crate::ids::{CallerId, DialId};
+use crate::output::Attempt;
+
+/// Inline capacity of a request's address list: requests of up to 8 addresses live
+/// entirely inside the request's map slot.
+pub(crate) const INLINE_ADDRS: usize = 8;
+
+pub(crate) type Addrs = SmallVec<[Multiaddr; INLINE_ADDRS]>;
+
+#[derive(Debug)]
+pub(crate) struct Request<P> {
+    pub(crate) peer: P,
+    /// Everyone waiting on this request (R-R8); never empty while the request lives.
+    pub(crate) callers: SmallVec<[CallerId; 2]>,
+    /// Admitted addresses in dial order; `addrs[..next]` were started or skipped.
+    pub(crate) addrs: Addrs,
+    pub(crate) next: usize,
+    pub(crate) in_flight: SmallVec<[DialId; 4]>,
+    /// Pool tokens held (R-T5): the most dials this request keeps in flight.
+    pub(crate) tokens: usize,
+    /// High priority without tokens: one dial at a time outside the pool (R-P1).
+    pub(crate) overdraft: bool,
+    pub(crate) deadline: Instant,
+    /// With a stagger set, no further dial starts before this while one is in flight (R-S1).
+    pub(crate) stagger_at: Option<Instant>,
+    /// Failed attempts, for the error of R-R5 / R-R6.
+    pub(crate) attempts: Vec<Attempt>,
+}
+
+impl<P> Request<P> {
+    /// The most dials this request may have in flight.
+    pub(crate) fn capacity(&self) -> usize {
+        if self.overdraft {
+            1
+        } else {
+            self.tokens
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.addrs.len() - self.next
+    }
+}
+
+/// Orders `addrs` by confidence, highest first, keeping the caller's order among equals
+/// (R-R1: a stable sort).
+pub(crate) fn sort_by_confidence<P: Clone + Eq>(
+    addrs: &mut [Multiaddr],
+    confidence: &ConfidenceTable<P>,
+) {
+    if addrs.len() < 2 {
+        return;
+    }
+    // Insertion sort on cached keys: stable, allocation-free, and the lists are short
+    // (max_addrs_per_request, 25 by default). Longer lists fall back to the std stable sort.
+    if addrs.len() <= 32 {
+        let mut keys: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.get(a)).collect();
+        for i in 1..addrs.len() {
+            let mut j = i;
+            while j > 0 && keys[j - 1] < keys[j] {
+                keys.swap(j - 1, j);
+                addrs.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    } else {
+        addrs.sort_by_key(|a| std::cmp::Reverse(confidence.get(a)));
+    }
+}

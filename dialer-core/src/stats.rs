@@ -1,0 +1,64 @@
+//! Counters of a [`Dialer`](crate::Dialer) (R-O1).
+
+/// A snapshot of the dialer's counters, from [`Dialer::stats`](crate::Dialer::stats).
+///
+/// Counters only grow; gauges (`*_in_use`, `*_in_flight`, `*_entries`) are the value at the
+/// time of the snapshot. For every dial,
+/// `dials_started == dials_succeeded + dials_failed + dials_timed_out + dials_aborted + dials_in_flight`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests that obtained tokens (or an overdraft) and started dialing.
+    pub requests_started: u64,
+    /// Callers that joined a request already in flight for their peer (R-R8).
+    pub requests_joined: u64,
+    /// Requests that ended with a connection.
+    pub requests_succeeded: u64,
+    /// Requests that ended because every address failed (R-R5).
+    pub requests_failed: u64,
+    /// Requests that ended at `dial_timeout` (R-R6).
+    pub requests_timed_out: u64,
+    /// Requests whose last caller cancelled (R-R7).
+    pub requests_cancelled: u64,
+    /// Callers that cancelled their wait, whether or not the request went on for others.
+    pub callers_cancelled: u64,
+    /// Requests refused at once because the pool was empty (R-T4).
+    pub requests_rejected_no_tokens: u64,
+    /// Requests refused at once because nothing was left to dial (R-R2).
+    pub requests_rejected_no_addresses: u64,
+    /// Requests refused for bad input: no addresses, or too many (R-R9).
+    pub requests_rejected_invalid: u64,
+    /// High-priority requests that found the pool empty and proceeded anyway (R-P1).
+    pub overdraft_requests: u64,
+    /// Dials started.
+    pub dials_started: u64,
+    /// Dials that connected.
+    pub dials_succeeded: u64,
+    /// Dials the runtime reported as failed.
+    pub dials_failed: u64,
+    /// Dials that hit `address_timeout`, or were in flight at `dial_timeout` (R-C4).
+    pub dials_timed_out: u64,
+    /// Dials aborted because another won or the request was cancelled (R-R4, R-R7).
+    pub dials_aborted: u64,
+    /// Addresses left out of a request: duplicates, deny-listed, pruned, undialable, or past
+    /// the merged cap of a joined request.
+    pub addresses_skipped: u64,
+    /// Addresses pruned (R-C5).
+    pub addresses_pruned: u64,
+    /// Late, duplicated or unknown dial reports that were ignored.
+    pub reports_ignored: u64,
+    /// Gauge: pool tokens held by requests.
+    pub tokens_in_use: usize,
+    /// Gauge: pool tokens free.
+    pub tokens_available: usize,
+    /// Gauge: dials in flight outside the pool, for high-priority requests (R-P1).
+    pub overdraft_dials_in_flight: usize,
+    /// Gauge: requests in flight.
+    pub requests_in_flight: usize,
+    /// Gauge: dials in flight.
+    pub dials_in_flight: usize,
+    /// Gauge: entries in the confidence table.
+    pub confidence_entries: usize,
+    /// Gauge: entries in the deny list.
+    pub deny_list_entries: usize,
+}

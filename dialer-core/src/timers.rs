@@ -1,0 +1,68 @@
+//! Deadlines of requests, dials and staggers.
+//!
+//! Every timer of one kind is `now + a fixed duration` and the core's `now` never goes
+//! back, so each kind's deadlines arrive in order: a FIFO queue per kind is a sorted
+//! timer list with O(1) insert and O(1) next-deadline. Cancelled timers stay in the queue
+//! and are skipped when they reach the front (their owner is gone or has a new deadline);
+//! a queue is swept when stale entries outnumber live ones, keeping memory bounded.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+#[derive(Debug)]
+pub(crate) struct DeadlineQueue<K> {
+    entries: VecDeque<(Instant, K)>,
+}
+
+impl<K: Copy> DeadlineQueue<K> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: VecDeque::new(),
+        }
+    }
+
+    #[cfg(feature = "invariants")]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn push(&mut self, deadline: Instant, key: K) {
+        if self.entries.back().is_none_or(|(t, _)| *t <= deadline) {
+            self.entries.push_back((deadline, key));
+        } else {
+            // Only reachable if durations change under us; stay correct regardless.
+            let at = self.entries.partition_point(|(t, _)| *t <= deadline);
+            self.entries.insert(at, (deadline, key));
+        }
+    }
+
+    /// The earliest live entry, after dropping stale ones from the front.
+    pub(crate) fn front(
+        &mut self,
+        mut live: impl FnMut(Instant, K) -> bool,
+    ) -> Option<(Instant, K)> {
+        while let Some(&(t, k)) = self.entries.front() {
+            if live(t, k) {
+                return Some((t, k));
+            }
+            self.entries.pop_front();
+        }
+        None
+    }
+
+    pub(crate) fn pop_front(&mut self) {
+        self.entries.pop_front();
+    }
+
+    /// Sweeps stale entries once they outnumber the `live` ones (amortised O(1)).
+    pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
+        if self.entries.len() > 2 * live_count + 64 {
+            self.entries.retain(|&(t, k)| live(t, k));
+        }
+    }
+
+    #[cfg(feature = "invariants")]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Instant, K)> {
+        self.entries.iter()
+    }
+}
