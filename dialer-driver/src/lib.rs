@@ -1,0 +1,1 @@
+//! Placeholder: the shared driver lands with the adapters issue.

@@ -1,0 +1,1 @@
+//! Placeholder: the tokio adapter lands with the adapters issue.
