@@ -484,13 +484,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// A caller joins the request in flight for its peer (R-R8).
     fn join(&mut self, now: Instant, request: RequestId, input: Addrs) -> CallerId {
         let caller = CallerId::from_raw(self.caller_ids.next());
-        self.callers.insert(caller, request);
-        self.stats.requests_joined += 1;
         let max_addrs = self.config.max_addrs_per_request;
         let max_per_peer = self.config.max_per_peer_dials;
+        // `by_peer` only names live requests, so the lookup cannot fail.
         let Some(req) = self.requests.get_mut(&request) else {
             return caller;
         };
+        self.callers.insert(caller, request);
+        self.stats.requests_joined += 1;
         req.callers.push(caller);
         let old_len = req.addrs.len();
         for addr in input {
