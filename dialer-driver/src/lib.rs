@@ -1,1 +1,4 @@
 //! Placeholder: the shared driver lands with the adapters issue.
+
+#[cfg(feature = "testing")]
+pub mod testing;
