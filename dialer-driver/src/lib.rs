@@ -1,4 +1,119 @@
-//! Placeholder: the shared driver lands with the adapters issue.
+//! The runtime-agnostic driver behind `dialer-tokio` and `dialer-async-std`.
+//!
+//! [`Dialer`] is a cloneable handle to one spawned **driver task** that owns a
+//! [`dialer_core::Dialer`] and runs its drive loop. The driver only carries out what the
+//! core decides (R-A5):
+//!
+//! - a `dial` call becomes [`dialer_core::Dialer::dial`]; its caller waits on a oneshot for
+//!   its `Finished` event;
+//! - a `StartDial` becomes a spawned, abortable task running [`Transport::dial`]; its result
+//!   comes back as `handle_dial_succeeded` / `handle_dial_failed`;
+//! - an `AbortDial` aborts that task, dropping the attempt (and its socket). A connection
+//!   that completes anyway, after its abort, is reported, refused by the core
+//!   (`ReportError::UnknownDial`) and dropped (closed) at once (R-A1);
+//! - one timer of the runtime is armed at `poll_timeout()`; each time the driver wakes it
+//!   compares that deadline with [`Runtime::now`] rather than trusting the timer future
+//!   alone, and calls `handle_timeout` once the deadline has passed (R-A4);
+//! - after every input it drains `poll_action`, then `poll_event`, then re-arms the timer.
+//!
+//! A runtime plugs in through [`Runtime`] (spawn, timer, clock) and a connection type
+//! through [`Transport`] (R-A3). The [`tcp`] module holds the runtime-independent half of
+//! the adapters' default TCP transports.
+//!
+//! # Sharing and cancelling
+//!
+//! Callers that join one request (R-R8) all receive the same connection as an
+//! [`Arc`](std::sync::Arc) in [`Dialed`]; a lone caller, the common case, holds the only
+//! reference and takes ownership with [`Dialed::into_connection`]. Dropping a `dial`
+//! future sends a cancel for that caller only; the core cancels the shared request (aborts
+//! its dials, releases its tokens) once its last caller is gone (R-R7). When every handle is
+//! dropped the driver ends and aborts every dial still in flight.
+//!
+//! # Tracing (R-O2)
+//!
+//! The driver runs in a `dialer_driver` span; each request gets a `dial_request` span
+//! (request id, peer) and each attempt a `dial` span (dial id, address) that also wraps the
+//! attempt's task. Events at `DEBUG` mark callers waiting and cancelling, tokens granted
+//! and released, dials started, connected (with latency), failed (with the reason) and
+//! aborted, requests finished, and addresses pruned.
+//!
+//! # Example
+//!
+//! A runtime and a transport in a few lines (here tokio and an in-memory test double);
+//! the adapters ship real ones.
+//!
+//! ```
+//! use std::future::Future;
+//! use std::time::Instant;
+//! use dialer_driver::{Config, Dialer, Multiaddr, Runtime, Transport};
+//!
+//! #[derive(Clone, Default)]
+//! struct Tokio;
+//!
+//! impl Runtime for Tokio {
+//!     fn now(&self) -> Instant {
+//!         tokio::time::Instant::now().into_std()
+//!     }
+//!     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+//!         tokio::spawn(future);
+//!     }
+//!     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+//!         tokio::time::sleep_until(deadline.into())
+//!     }
+//! }
+//!
+//! /// Connects to port 1 only; every address is "dialable".
+//! struct Memory;
+//!
+//! impl Transport for Memory {
+//!     type Output = String;
+//!     type Error = std::io::Error;
+//!     type Dial = std::future::Ready<Result<String, std::io::Error>>;
+//!
+//!     fn can_dial(&self, _: &Multiaddr) -> bool {
+//!         true
+//!     }
+//!     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
+//!         std::future::ready(if addr.to_string().ends_with("/tcp/1") {
+//!             Ok(format!("connection to {addr}"))
+//!         } else {
+//!             Err(std::io::ErrorKind::ConnectionRefused.into())
+//!         })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dialer: Dialer<&str, Memory, Tokio> = Dialer::new(Config::default(), Memory)?;
+//! let addrs: Vec<Multiaddr> = vec!["/ip4/127.0.0.1/tcp/2".parse()?, "/ip4/127.0.0.1/tcp/1".parse()?];
+//! let dialed = dialer.dial("peer-a", addrs).await?;
+//! assert_eq!(dialed.addr.to_string(), "/ip4/127.0.0.1/tcp/1");
+//! let connection: String = dialed.into_connection().expect("a lone caller owns it");
+//! assert_eq!(connection, "connection to /ip4/127.0.0.1/tcp/1");
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod driver;
+mod error;
+mod handle;
+pub mod tcp;
+mod traits;
+
+pub use dialer_core::{
+    Attempt, CallerId, Config, ConfigError, DialError, DialId, FailReason, Priority, RequestId,
+    SkipReason, Skipped, Stats,
+};
+pub use error::{Dialed, Error};
+pub use handle::Dialer;
+pub use multiaddr::Multiaddr;
+pub use traits::{Runtime, Transport};
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,66 @@
+//! What a caller gets back: the connection, or why there is none.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialer_core::{DialError, DialId};
+use multiaddr::Multiaddr;
+
+/// A successful dial: the address that won and its connection.
+///
+/// Callers that joined one request (R-R8) all receive the same connection, so it comes in
+/// an [`Arc`]. A lone caller, the common case, holds the only reference and takes the
+/// connection out with [`into_connection`](Self::into_connection) (or
+/// [`Arc::into_inner`]); joined callers share it, or agree on who takes it.
+pub struct Dialed<C> {
+    /// The address that connected.
+    pub addr: Multiaddr,
+    /// The connection, shared by every caller of the request.
+    pub connection: Arc<C>,
+    /// How long the winning attempt took, from its start to its connection.
+    pub latency: Duration,
+    /// The winning attempt, as named in the `dial` tracing span.
+    pub dial: DialId,
+}
+
+impl<C> Dialed<C> {
+    /// The connection itself, if no other caller holds it; otherwise the shared handle.
+    pub fn into_connection(self) -> Result<C, Arc<C>> {
+        Arc::try_unwrap(self.connection)
+    }
+}
+
+impl<C> Clone for Dialed<C> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr.clone(),
+            connection: Arc::clone(&self.connection),
+            latency: self.latency,
+            dial: self.dial,
+        }
+    }
+}
+
+impl<C> fmt::Debug for Dialed<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialed")
+            .field("addr", &self.addr)
+            .field("latency", &self.latency)
+            .field("dial", &self.dial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a call on a [`Dialer`](crate::Dialer) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The core refused or failed the request; for dials that ran, it lists every address
+    /// tried and why it failed ([`DialError::AllFailed`], [`DialError::Timeout`]).
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// The driver task is gone (its runtime shut down), so nothing can be dialed.
+    #[error("the dialer's driver task has stopped")]
+    Shutdown,
+}

@@ -1,0 +1,208 @@
+//! The cloneable handle callers use, and the commands it sends to the driver task.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dialer_core::{Config, ConfigError, Priority, Stats};
+use futures::channel::{mpsc, oneshot};
+use multiaddr::Multiaddr;
+
+use crate::driver::Driver;
+use crate::{Dialed, Error, Runtime, Transport};
+
+/// Names one `dial` call, so that its drop guard can cancel exactly that wait. Handed out
+/// by the handle, not the core, because the guard must exist before the core answers.
+pub(crate) type Ticket = u64;
+
+pub(crate) type DialReply<C> = oneshot::Sender<Result<Dialed<C>, Error>>;
+
+/// What a handle asks of the driver task.
+pub(crate) enum Command<P, C> {
+    Dial {
+        ticket: Ticket,
+        peer: P,
+        addrs: Vec<Multiaddr>,
+        priority: Priority,
+        reply: DialReply<C>,
+    },
+    /// The `dial` future of `ticket` was dropped before its answer came (R-R7, R-R8).
+    Cancel { ticket: Ticket },
+    Stats(oneshot::Sender<Stats>),
+    ExportConfidence(oneshot::Sender<Vec<(Multiaddr, u8)>>),
+    ImportConfidence(Vec<(Multiaddr, u8)>, oneshot::Sender<()>),
+}
+
+/// A token dialer running on runtime `R` with transport `T`, for peers named by `P`.
+///
+/// This is a cheap, cloneable handle. One driver task, spawned by the constructor, owns
+/// the [`dialer_core::Dialer`] and makes every decision (R-A5); the handle only sends it
+/// requests. When the last handle is dropped the driver ends and aborts every dial in
+/// flight.
+///
+/// The command channel is unbounded: each call waits for its answer, so the queue holds at
+/// most one command per pending call (plus one cancel per dropped `dial`), and a drop guard
+/// must be able to send without waiting.
+pub struct Dialer<P, T: Transport, R: Runtime> {
+    commands: mpsc::UnboundedSender<Command<P, T::Output>>,
+    tickets: Arc<AtomicU64>,
+    runtime: R,
+}
+
+impl<P, T: Transport, R: Runtime> Clone for Dialer<P, T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            tickets: Arc::clone(&self.tickets),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+impl<P, T: Transport, R: Runtime> fmt::Debug for Dialer<P, T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("running", &!self.commands.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, T, R> Dialer<P, T, R>
+where
+    P: Clone + Eq + Hash + fmt::Debug + Send + 'static,
+    T: Transport,
+    R: Runtime,
+{
+    /// Validates `config`, builds the core with `transport`'s
+    /// [`can_dial`](Transport::can_dial) as its dialable predicate (R-A2), and spawns the
+    /// driver task on `runtime`.
+    pub fn with_runtime(config: Config, transport: T, runtime: R) -> Result<Self, ConfigError> {
+        let transport = Arc::new(transport);
+        let dialable = Arc::clone(&transport);
+        let core =
+            dialer_core::Dialer::new(config)?.with_dialable(move |addr| dialable.can_dial(addr));
+        let (commands, rx) = mpsc::unbounded();
+        runtime.spawn(Driver::new(core, transport, runtime.clone(), rx).run());
+        Ok(Self {
+            commands,
+            tickets: Arc::new(AtomicU64::new(0)),
+            runtime,
+        })
+    }
+
+    /// [`with_runtime`](Self::with_runtime) on the runtime's default instance: with the
+    /// adapters, `dialer_tokio::Dialer::new(config, transport)` and
+    /// `dialer_async_std::Dialer::new(config, transport)`.
+    pub fn new(config: Config, transport: T) -> Result<Self, ConfigError>
+    where
+        R: Default,
+    {
+        Self::with_runtime(config, transport, R::default())
+    }
+
+    /// The runtime this dialer runs on.
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// Connects to `peer` at one of `addrs` (a normal-priority request).
+    ///
+    /// If a request for `peer` is in flight, this call joins it and its new addresses are
+    /// merged in (R-R8); every caller of a request gets the same connection (see
+    /// [`Dialed`]). Dropping the returned future cancels this caller's wait (R-R7); the
+    /// request is cancelled, its dials aborted and its tokens released, only when its last
+    /// caller has gone.
+    pub async fn dial(
+        &self,
+        peer: P,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+    ) -> Result<Dialed<T::Output>, Error> {
+        self.dial_with_priority(peer, addrs, Priority::Normal).await
+    }
+
+    /// Like [`dial`](Self::dial), but proceeds outside the token pool, one address at a
+    /// time, when the pool is empty (R-P1).
+    pub async fn dial_high_priority(
+        &self,
+        peer: P,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+    ) -> Result<Dialed<T::Output>, Error> {
+        self.dial_with_priority(peer, addrs, Priority::High).await
+    }
+
+    /// [`dial`](Self::dial) with an explicit [`Priority`].
+    pub async fn dial_with_priority(
+        &self,
+        peer: P,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+        priority: Priority,
+    ) -> Result<Dialed<T::Output>, Error> {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Dial {
+            ticket,
+            peer,
+            addrs: addrs.into_iter().collect(),
+            priority,
+            reply,
+        })?;
+        let guard = CancelOnDrop {
+            commands: &self.commands,
+            ticket,
+        };
+        let result = answer.await;
+        // The answer came: there is nothing left to cancel.
+        std::mem::forget(guard);
+        result.unwrap_or(Err(Error::Shutdown))
+    }
+
+    /// A snapshot of the core's counters (R-O1).
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.ask(Command::Stats).await
+    }
+
+    /// Every learned confidence, least recently used first (R-C6): feed it to
+    /// [`import_confidence`](Self::import_confidence) after a restart.
+    pub async fn export_confidence(&self) -> Result<Vec<(Multiaddr, u8)>, Error> {
+        self.ask(Command::ExportConfidence).await
+    }
+
+    /// Loads learned confidence (R-C6), in [`export_confidence`](Self::export_confidence)
+    /// order.
+    pub async fn import_confidence(&self, entries: Vec<(Multiaddr, u8)>) -> Result<(), Error> {
+        self.ask(|reply| Command::ImportConfidence(entries, reply))
+            .await
+    }
+
+    async fn ask<A>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<A>) -> Command<P, T::Output>,
+    ) -> Result<A, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.send(command(reply))?;
+        answer.await.map_err(|_| Error::Shutdown)
+    }
+
+    fn send(&self, command: Command<P, T::Output>) -> Result<(), Error> {
+        self.commands
+            .unbounded_send(command)
+            .map_err(|_| Error::Shutdown)
+    }
+}
+
+/// Sends `Cancel` for its ticket unless forgotten: armed while a `dial` future waits, so
+/// that dropping the future ends that caller's wait in the core (R-R7, R-R8).
+struct CancelOnDrop<'a, P, C> {
+    commands: &'a mpsc::UnboundedSender<Command<P, C>>,
+    ticket: Ticket,
+}
+
+impl<P, C> Drop for CancelOnDrop<'_, P, C> {
+    fn drop(&mut self) {
+        // A closed channel means the driver is gone, and with it the request.
+        let _ = self.commands.unbounded_send(Command::Cancel {
+            ticket: self.ticket,
+        });
+    }
+}
