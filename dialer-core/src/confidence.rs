@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use multiaddr::Multiaddr;
+use smallvec::SmallVec;
 
 /// Confidence of an address the table has never seen (R-C1).
 pub const INITIAL_CONFIDENCE: u8 = 1;
@@ -11,12 +12,17 @@ pub const MAX_CONFIDENCE: u8 = 10;
 
 const NIL: u32 = u32::MAX;
 
+/// Most peers one address is remembered as pruned for (R-C5). An address several peers
+/// share (a relay, a NAT) can fail for each of them; past this many marks the oldest goes,
+/// so a slot stays bounded.
+const MAX_PRUNED_PEERS: usize = 8;
+
 #[derive(Debug)]
 struct Slot<P> {
     addr: Multiaddr,
     value: u8,
-    /// The peer for which this address was pruned (R-C5), if any.
-    pruned_for: Option<P>,
+    /// The peers for which this address was pruned (R-C5), oldest first.
+    pruned_for: SmallVec<[P; 1]>,
     prev: u32,
     next: u32,
 }
@@ -71,7 +77,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
     pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P) -> bool {
         self.index
             .get(addr)
-            .is_some_and(|&i| self.slots[i as usize].pruned_for.as_ref() == Some(peer))
+            .is_some_and(|&i| self.slots[i as usize].pruned_for.contains(peer))
     }
 
     /// Raises (`up`) or lowers the confidence of `addr` by one, within `0..=10`, marks it
@@ -88,7 +94,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         };
         if up {
             // A success proves the address is alive again: it is no longer pruned.
-            slot.pruned_for = None;
+            slot.pruned_for.clear();
         }
         slot.value
     }
@@ -96,7 +102,13 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
     /// Marks `addr` as pruned for `peer`.
     pub(crate) fn prune(&mut self, addr: &Multiaddr, peer: &P) {
         if let Some(i) = self.index.get(addr).copied() {
-            self.slots[i as usize].pruned_for = Some(peer.clone());
+            let marks = &mut self.slots[i as usize].pruned_for;
+            if !marks.contains(peer) {
+                if marks.len() >= MAX_PRUNED_PEERS {
+                    marks.remove(0);
+                }
+                marks.push(peer.clone());
+            }
         }
     }
 
@@ -138,14 +150,14 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             self.index.remove(&slot.addr);
             slot.addr = addr.clone();
             slot.value = INITIAL_CONFIDENCE;
-            slot.pruned_for = None;
+            slot.pruned_for.clear();
             victim
         } else {
             let i = self.slots.len() as u32;
             self.slots.push(Slot {
                 addr: addr.clone(),
                 value: INITIAL_CONFIDENCE,
-                pruned_for: None,
+                pruned_for: SmallVec::new(),
                 prev: NIL,
                 next: NIL,
             });

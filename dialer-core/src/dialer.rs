@@ -581,11 +581,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 addr,
             }));
             if let Some(stagger) = self.config.stagger {
-                if req.next < req.addrs.len() {
-                    let at = deadline_after(now, stagger);
-                    req.stagger_at = Some(at);
-                    self.stagger_timers.push(at, request);
-                }
+                // Armed even when nothing is pending yet: a joining caller (R-R8) may add
+                // addresses, and they too must wait a full delay after this start.
+                let at = deadline_after(now, stagger);
+                req.stagger_at = Some(at);
+                self.stagger_timers.push(at, request);
             }
         }
         let pending = req.pending();
