@@ -15,6 +15,7 @@ fn without_ignored(mut s: Stats) -> Stats {
     s
 }
 
+// Bad input: max_tokens / max_per_peer_dials / max_addrs of 0 and zero durations
 #[test]
 fn config_with_zero_or_huge_values_is_rejected() {
     let cases: Vec<(Config, ConfigError)> = vec![
@@ -100,6 +101,7 @@ fn config_with_zero_or_huge_values_is_rejected() {
     .is_ok());
 }
 
+// Bad input: an empty address list
 #[test]
 fn empty_address_list_is_refused_and_spends_nothing() {
     let mut sim = Sim::new(Config::default());
@@ -121,6 +123,7 @@ fn empty_address_list_is_refused_and_spends_nothing() {
     sim.finish();
 }
 
+// Bad input: duplicate addresses (R-R1, R-T2)
 #[test]
 fn duplicate_addresses_are_dialed_once_and_cost_one_token() {
     let mut sim = Sim::new(Config::default());
@@ -141,6 +144,7 @@ fn duplicate_addresses_are_dialed_once_and_cost_one_token() {
     sim.finish();
 }
 
+// Bad input: addresses that cannot be dialed (R-R1, R-R2)
 #[test]
 fn undialable_addresses_are_refused_before_any_token() {
     let dialer = Dialer::new(Config::default())
@@ -191,6 +195,7 @@ fn after_a_success() -> (Sim, Vec<DialId>) {
     (sim, dials)
 }
 
+// Bad input: reports for unknown, finished or aborted dials
 #[test]
 fn reports_for_unknown_finished_or_aborted_dials_change_nothing() {
     let (mut sim, dials) = after_a_success();
@@ -225,6 +230,7 @@ fn reports_for_unknown_finished_or_aborted_dials_change_nothing() {
     sim.finish();
 }
 
+// Bad input: a duplicated report
 #[test]
 fn a_duplicated_report_is_refused_and_counts_once() {
     let mut sim = Sim::new(Config::default());
@@ -262,6 +268,7 @@ fn a_duplicated_report_is_refused_and_counts_once() {
     sim.finish();
 }
 
+// Bad input: cancel of an unknown or finished caller (R-R7)
 #[test]
 fn cancel_of_an_unknown_or_finished_caller_is_refused() {
     let (mut sim, _) = after_a_success();

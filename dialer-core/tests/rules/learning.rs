@@ -140,6 +140,8 @@ fn an_address_that_falls_to_zero_beside_a_better_one_is_pruned_and_skipped() {
     assert!(!sim.dialer.is_deny_listed(&addr(1), sim.now()));
     sim.take();
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
+    // A caller joining that request does not bring it back in.
+    sim.dial(7, &[addr(1)]).expect("join");
     sim.run();
     assert_eq!(started(&sim.take()), vec![addr(2)]);
     assert_eq!(

@@ -40,6 +40,49 @@ fn addresses_are_dialed_by_confidence_and_ties_keep_the_callers_order() {
 
 // R-R1
 #[test]
+fn long_lists_are_ordered_stably_too() {
+    // Past 32 addresses the core sorts differently; the rule is the same.
+    let mut sim = Sim::new(Config {
+        max_addrs_per_request: 40,
+        max_per_peer_dials: 1,
+        ..Config::default()
+    });
+    let ports: Vec<u16> = (1..=40).collect();
+    // Every third address is better, every fifth (not third) worse.
+    let better: Vec<u16> = ports.iter().copied().filter(|p| p % 3 == 0).collect();
+    let worse: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|p| p % 5 == 0 && p % 3 != 0)
+        .collect();
+    let rest: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|p| !better.contains(p) && !worse.contains(p))
+        .collect();
+    sim.dialer.import_confidence(
+        better
+            .iter()
+            .map(|&p| (addr(p), 7))
+            .chain(worse.iter().map(|&p| (addr(p), 0))),
+    );
+    for &port in &ports {
+        sim.script(&addr(port), Outcome::Fail(ms(1), "refused"));
+    }
+    // The caller lists them in reverse.
+    let reversed: Vec<u16> = ports.iter().rev().copied().collect();
+    sim.dial(1, &addrs(&reversed)).expect("dial");
+    sim.run();
+    let expected: Vec<u16> = [better, rest, worse]
+        .into_iter()
+        .flat_map(|group| group.into_iter().rev())
+        .collect();
+    assert_eq!(started(sim.log()), addrs(&expected));
+    sim.finish();
+}
+
+// R-R1
+#[test]
 fn equal_confidence_keeps_the_callers_order_in_reverse_too() {
     let mut sim = Sim::new(one_at_a_time());
     for port in 1..=5 {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use dialer_core::{Action, Config, DialError, Dialer, Event, Priority};
 
-use crate::harness::{addr, addrs, dial_ids, ms, secs, started, Sim};
+use crate::harness::{addr, addrs, dial_ids, ms, secs, started, Outcome, Sim, MAX_STEPS};
 
 // Style guide pitfall: after `handle_timeout(t)` the next deadline is later than `t`.
 #[test]
@@ -169,4 +169,20 @@ fn outputs_queue_up_between_drains() {
     assert_eq!(token_events, 3, "two RequestTokens, one Release");
     assert!(dialer.request_of(b).is_some());
     assert_eq!(dialer.tokens_in_use(), 1);
+}
+
+// The harness itself: a run that never settles fails instead of hanging.
+#[test]
+#[should_panic(expected = "livelock")]
+fn the_drive_loop_is_bounded() {
+    let mut sim = Sim::new(Config {
+        deny_list_capacity: 0,
+        ..Config::default()
+    });
+    sim.script(&addr(1), Outcome::Fail(ms(1), "refused"));
+    // Each round is one step (the failure report); the loop gives up after MAX_STEPS.
+    for _ in 0..=MAX_STEPS {
+        sim.dial(1, &[addr(1)]).expect("dial");
+        sim.run();
+    }
 }
