@@ -62,7 +62,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dial_timeout: Duration::from_secs(5),
         ..Config::default()
     };
-    let mut dialer = Dialer::<&'static str>::new(config)?.with_dialable(|a| socket_addr(a).is_some());
+    let mut dialer =
+        Dialer::<&'static str>::new(config)?.with_dialable(|a| socket_addr(a).is_some());
     let (reports, inbox) = mpsc::channel::<Report>();
 
     // Refused first and good last: in caller order with equal confidence.
@@ -79,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut steps = 0;
     while winner.is_none() {
         steps += 1;
-        assert!(steps < 1_000, "the loop should finish in a handful of steps");
+        assert!(
+            steps < 1_000,
+            "the loop should finish in a handful of steps"
+        );
         // 1. Carry out every command.
         while let Some(action) = dialer.poll_action() {
             match action {
@@ -108,11 +112,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // 2. Hand events to the application.
         while let Some(event) = dialer.poll_event() {
             match event {
-                Event::RequestTokens { requested, granted, .. } => {
+                Event::RequestTokens {
+                    requested, granted, ..
+                } => {
                     println!("  RequestTokens: asked for {requested}, granted {granted}");
                 }
                 Event::Release { count, .. } => println!("  Release: {count} token(s) back"),
-                Event::Finished { caller: c, result, .. } if c == caller => winner = Some(result),
+                Event::Finished {
+                    caller: c, result, ..
+                } if c == caller => winner = Some(result),
                 other => println!("  {other:?}"),
             }
         }
@@ -121,7 +129,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         // 3. Wait for a report, or until the core's next deadline.
         let deadline = dialer.poll_timeout();
-        let wait = deadline.map_or(Duration::from_secs(60), |d| d.saturating_duration_since(Instant::now()));
+        let wait = deadline.map_or(Duration::from_secs(60), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         match inbox.recv_timeout(wait) {
             Ok(Report::Connected(dial, stream)) => {
                 if dialer.handle_dial_succeeded(Instant::now(), dial).is_ok() {
@@ -138,10 +148,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let connected = winner.expect("loop ends with an outcome")?;
-    let stream = connections.remove(&connected.dial).expect("the winner's connection");
+    let stream = connections
+        .remove(&connected.dial)
+        .expect("the winner's connection");
     println!();
-    println!("winner: {} (local {})", connected.addr, stream.local_addr()?);
-    println!("confidence: {} -> {}, {} -> {}", good, dialer.confidence(&good), refused, dialer.confidence(&refused));
+    println!(
+        "winner: {} (local {})",
+        connected.addr,
+        stream.local_addr()?
+    );
+    println!(
+        "confidence: {} -> {}, {} -> {}",
+        good,
+        dialer.confidence(&good),
+        refused,
+        dialer.confidence(&refused)
+    );
     let stats = dialer.stats();
     println!(
         "tokens in use after the request: {} of {}",
