@@ -1,1 +1,6 @@
 //! Shared helpers for the cross-crate tests.
+
+// Conformance suite and load test of the runtime adapters.
+pub mod doubles;
+pub mod gauge;
+pub mod harness;
