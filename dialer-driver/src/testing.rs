@@ -218,8 +218,6 @@ impl Listener {
                             return;
                         }
                         let Ok(stream) = stream else { continue };
-                        *lock(&accept_shared.accepts) += 1;
-                        accept_shared.accepted.notify_all();
                         match on_accept {
                             OnAccept::Hold => greet_and_hold(&accept_shared, stream),
                             OnAccept::Close => {
@@ -237,6 +235,10 @@ impl Listener {
                                 }
                             }
                         }
+                        // Counted once handled: a closing or resetting peer has closed the
+                        // connection (and its descriptor) by the time a test sees the count.
+                        *lock(&accept_shared.accepts) += 1;
+                        accept_shared.accepted.notify_all();
                     }
                 })?,
         );
@@ -267,7 +269,8 @@ impl Listener {
         dns_multiaddr(self.addr.port())
     }
 
-    /// Connections accepted so far.
+    /// Connections accepted and handled so far: with [`OnAccept::Close`] and
+    /// [`OnAccept::Reset`], each counted connection is already closed on the peer's side.
     pub fn accepts(&self) -> usize {
         *lock(&self.shared.accepts)
     }
