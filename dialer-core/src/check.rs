@@ -11,8 +11,9 @@
 //! 3. every `StartDial` ends exactly once (a report the core accepted, or an `AbortDial`):
 //!    the monitor's set of open dials equals the core's after every drain, and a report
 //!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
-//! 4. no `StartDial` for a request that already ended, nor for an address that is
-//!    deny-listed (other than one that failed by timeout in the same step);
+//! 4. no `StartDial` for a request that already ended or is past its `dial_timeout`, nor
+//!    for an address that is deny-listed (other than one that failed by timeout later in
+//!    the same step);
 //! 5. every caller gets exactly one `Finished`; an ended request holds no token; every
 //!    live request has a live deadline, so it ends ([`Monitor::finish`] checks that none
 //!    is left after time runs out);
@@ -70,6 +71,7 @@ pub struct Monitor<P> {
     live_requests: HashSet<RequestId>,
     ended_requests: HashSet<RequestId>,
     tokens_held: HashMap<RequestId, usize>,
+    deadlines: HashMap<RequestId, Instant>,
     callers_finished: HashSet<CallerId>,
     callers_issued: HashSet<CallerId>,
     _peer: std::marker::PhantomData<P>,
@@ -83,6 +85,7 @@ impl<P> Default for Monitor<P> {
             live_requests: HashSet::new(),
             ended_requests: HashSet::new(),
             tokens_held: HashMap::new(),
+            deadlines: HashMap::new(),
             callers_finished: HashSet::new(),
             callers_issued: HashSet::new(),
             _peer: std::marker::PhantomData,
@@ -129,22 +132,45 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         while let Some(e) = dialer.poll_event() {
             events.push(e);
         }
-        // Addresses that failed by timeout in this step: a StartDial for one of them
-        // earlier in the same step was legitimate when it was made.
-        let timed_out: HashSet<Multiaddr> = actions
+        // A StartDial for an address that failed by timeout *later in the same step* was
+        // legitimate when it was made; one after the failure is not. Walk the actions
+        // backwards, collecting the addresses that time out after each position.
+        let mut addr_of: HashMap<DialId, Multiaddr> = self
+            .open
             .iter()
-            .filter_map(|a| match a {
+            .map(|(d, (_, a))| (*d, a.clone()))
+            .collect();
+        for action in &actions {
+            if let Action::StartDial(start) = action {
+                addr_of.insert(start.dial, start.addr.clone());
+            }
+        }
+        let mut excused = vec![false; actions.len()];
+        let mut later: HashSet<Multiaddr> = HashSet::new();
+        for (i, action) in actions.iter().enumerate().rev() {
+            match action {
+                Action::StartDial(start) => excused[i] = later.contains(&start.addr),
                 Action::AbortDial(abort)
                     if matches!(
                         abort.reason,
                         AbortReason::AddressTimeout | AbortReason::RequestTimeout
                     ) =>
                 {
-                    self.open.get(&abort.dial).map(|(_, addr)| addr.clone())
+                    if let Some(addr) = addr_of.get(&abort.dial) {
+                        later.insert(addr.clone());
+                    }
                 }
-                _ => None,
-            })
-            .collect();
+                Action::AbortDial(_) => {}
+            }
+        }
+        // Deadlines of live requests, to check that nothing starts past one (R-R6).
+        for (id, req) in &dialer.requests {
+            self.deadlines.entry(*id).or_insert(req.deadline);
+        }
+        let clock = dialer.clock().map_or(now, |c| c.max(now));
+        // Requests created in this step: their first dials start whatever the deadline
+        // (at the end of representable time it is `now` itself).
+        let mut fresh: HashSet<RequestId> = HashSet::new();
         for event in &events {
             if let Event::RequestTokens {
                 request, granted, ..
@@ -154,11 +180,13 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                     !self.ended_requests.contains(request),
                     "RequestTokens for ended {request}"
                 );
-                self.live_requests.insert(*request);
+                if self.live_requests.insert(*request) {
+                    fresh.insert(*request);
+                }
                 *self.tokens_held.entry(*request).or_default() += granted;
             }
         }
-        for action in &actions {
+        for (i, action) in actions.iter().enumerate() {
             match action {
                 Action::StartDial(start) => {
                     ensure!(
@@ -180,10 +208,20 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                         start.dial
                     );
                     ensure!(
-                        !dialer.is_deny_listed(&start.addr, now) || timed_out.contains(&start.addr),
+                        !dialer.is_deny_listed(&start.addr, now) || excused[i],
                         "StartDial {} for deny-listed {}",
                         start.dial,
                         start.addr
+                    );
+                    ensure!(
+                        fresh.contains(&start.request)
+                            || self
+                                .deadlines
+                                .get(&start.request)
+                                .is_none_or(|deadline| clock < *deadline),
+                        "StartDial {} for {} at or past its dial_timeout",
+                        start.dial,
+                        start.request
                     );
                     self.open
                         .insert(start.dial, (start.request, start.addr.clone()));
@@ -231,6 +269,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         for request in ended {
             self.live_requests.remove(&request);
             self.ended_requests.insert(request);
+            self.deadlines.remove(&request);
             let held = self.tokens_held.remove(&request).unwrap_or(0);
             ensure!(held == 0, "ended {request} still holds {held} tokens");
         }

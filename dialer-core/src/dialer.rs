@@ -447,6 +447,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     // ----- internals -----------------------------------------------------------------
 
+    /// The latest `now` seen: the core's clock (for the invariant checker).
+    #[cfg(feature = "invariants")]
+    pub(crate) fn clock(&self) -> Option<Instant> {
+        self.now
+    }
+
     fn effective(&self, now: Instant) -> Instant {
         match self.now {
             Some(last) if last > now => last,
@@ -534,6 +540,20 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// releases tokens it can no longer use (R-T7), and fails the request when nothing is
     /// in flight and nothing is left (R-R5).
     fn pump(&mut self, request: RequestId, now: Instant) {
+        // Past its dial_timeout a request that has begun dialing is over (R-R6), even if
+        // its own timer has not been handled yet (an earlier deadline handled in the same
+        // `handle_timeout`, or a report that arrives late): a dial started now would be
+        // aborted at once and its address charged with a failure it never had (R-C4,
+        // R-D1). A new request always gets its first dials, even with the immediate
+        // deadline of the end of time (`deadline_after`).
+        if self
+            .requests
+            .get(&request)
+            .is_some_and(|r| r.next > 0 && now >= r.deadline)
+        {
+            self.time_out_request(request, now);
+            return;
+        }
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };

@@ -1,5 +1,9 @@
 //! Shared helpers for the cross-crate tests.
 
+mod model;
+pub mod ops;
+pub mod targets;
+
 // Conformance suite and load test of the runtime adapters.
 pub mod doubles;
 pub mod gauge;

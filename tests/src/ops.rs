@@ -1,0 +1,739 @@
+//! The operation interpreter shared by the property tests and the fuzz targets.
+//!
+//! An [`Op`] is one call into the dialer's API (or a move of the simulated clock). [`run`]
+//! applies a sequence of them to a fresh [`Dialer`] and, after **every** step, drains the
+//! outputs through the crate's one invariant checker ([`Monitor`], SPEC invariants 1-7)
+//! and through a small reference model ([`crate::model`]) that recomputes, from the
+//! outputs alone, what the rules say must have happened (tokens granted, addresses
+//! admitted and their order, confidence, deny list, pruning, timeouts, outcomes).
+//! At the end it runs time past every deadline and checks that nothing is left over.
+//!
+//! The vocabulary is deliberately small so that random sequences collide: 4 peers and 10
+//! addresses, two of which the dialable predicate rejects (QUIC on a TCP transport).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use dialer_core::check::{Drained, Monitor, Violation};
+use dialer_core::{CallerId, Config, DialId, Dialer, Multiaddr, Priority, RequestId, Stats};
+use multiaddr::Protocol;
+
+use crate::model::{Expected, Model};
+
+/// Peer ids in the interpreter: small integers, so that requests for one peer collide.
+pub type Peer = u8;
+
+/// How many distinct peers the ops name.
+pub const PEERS: u8 = 4;
+
+/// The most addresses one op passes to [`Dialer::dial`]: above the default
+/// `max_addrs_per_request` (25), so that R-R9 is reachable with every config.
+pub const MAX_LIST: usize = 32;
+
+/// The most steps the end-of-run drive may take before it is called a livelock.
+const MAX_DRAIN_STEPS: usize = 100_000;
+
+/// Far enough to be "beyond every deadline" for the largest durations [`Span`] produces,
+/// and small enough that `Instant` arithmetic never overflows.
+const MAX_CLOCK: Duration = Duration::from_secs(1 << 40);
+
+const POOL: [&str; 10] = [
+    "/ip4/10.0.0.1/tcp/4001",
+    "/ip4/10.0.0.2/tcp/4001",
+    "/ip4/10.0.0.3/tcp/4002",
+    "/ip6/::1/tcp/4001",
+    "/ip6/fe80::1/tcp/4003",
+    "/dns4/a.example/tcp/443",
+    "/dns/b.example/tcp/443",
+    "/ip4/10.0.0.9/tcp/9",
+    "/ip4/10.0.0.1/udp/4001/quic-v1",
+    "/ip6/::1/udp/4001/quic-v1",
+];
+
+/// The address pool the ops pick from (by index modulo its length).
+pub fn address_pool() -> &'static [Multiaddr] {
+    static POOL_ADDRS: OnceLock<Vec<Multiaddr>> = OnceLock::new();
+    POOL_ADDRS.get_or_init(|| {
+        POOL.iter()
+            .map(|s| s.parse().expect("the pool's addresses are valid"))
+            .collect()
+    })
+}
+
+/// The interpreter's transport: TCP only, as the default adapters (R-A2).
+pub fn dialable(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+}
+
+/// A count setting: tiny, the default, or as large as `usize` goes.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// 1.
+    One,
+    /// 2.
+    Two,
+    /// 1 ..= 16.
+    Small(u8),
+    /// The SPEC's default.
+    Default,
+    /// `usize::MAX`.
+    Huge,
+}
+
+impl Size {
+    fn get(self, default: usize) -> usize {
+        match self {
+            Self::One => 1,
+            Self::Two => 2,
+            Self::Small(n) => 1 + usize::from(n % 16),
+            Self::Default => default,
+            Self::Huge => usize::MAX,
+        }
+    }
+}
+
+/// A table capacity: off, tiny, the default, or unbounded in practice.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// 0: the table is disabled.
+    Off,
+    /// 1.
+    One,
+    /// 0 ..= 15.
+    Small(u8),
+    /// The default.
+    Default,
+    /// `usize::MAX`.
+    Huge,
+}
+
+impl Cap {
+    fn get(self, default: usize) -> usize {
+        match self {
+            Self::Off => 0,
+            Self::One => 1,
+            Self::Small(n) => usize::from(n % 16),
+            Self::Default => default,
+            Self::Huge => usize::MAX,
+        }
+    }
+}
+
+/// A duration setting, always within [`Config::validate`]'s limits (1 ns ..= 2^30 s).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// 1 ns: everything times out at the next tick.
+    Nano,
+    /// 1 ..= 65 535 ms.
+    Millis(u16),
+    /// 1 ..= 65 535 s.
+    Secs(u16),
+    /// The SPEC's default for the setting.
+    Default,
+    /// The longest duration a config accepts.
+    Max,
+}
+
+/// The longest duration [`Config::validate`] accepts (~34 years).
+pub const MAX_SPAN: Duration = Duration::from_secs(1 << 30);
+
+impl Span {
+    fn get(self, default: Duration) -> Duration {
+        match self {
+            Self::Nano => Duration::from_nanos(1),
+            Self::Millis(n) => Duration::from_millis(u64::from(n.max(1))),
+            Self::Secs(n) => Duration::from_secs(u64::from(n.max(1))),
+            Self::Default => default,
+            Self::Max => MAX_SPAN,
+        }
+    }
+}
+
+/// An arbitrary but valid [`Config`]: tiny pools, one dial per peer, stagger on or off,
+/// tiny and huge caps and durations.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigSpec {
+    /// `max_tokens`.
+    pub max_tokens: Size,
+    /// `max_per_peer_dials`.
+    pub max_per_peer_dials: Size,
+    /// `max_addrs_per_request`.
+    pub max_addrs_per_request: Size,
+    /// `dial_timeout`.
+    pub dial_timeout: Span,
+    /// `address_timeout`.
+    pub address_timeout: Span,
+    /// `deny_duration`.
+    pub deny_duration: Span,
+    /// `stagger` (its `Default` is RFC 8305's 250 ms).
+    pub stagger: Option<Span>,
+    /// `confidence_capacity`.
+    pub confidence_capacity: Cap,
+    /// `deny_list_capacity`.
+    pub deny_list_capacity: Cap,
+}
+
+impl Default for ConfigSpec {
+    /// The SPEC's defaults.
+    fn default() -> Self {
+        Self {
+            max_tokens: Size::Default,
+            max_per_peer_dials: Size::Default,
+            max_addrs_per_request: Size::Default,
+            dial_timeout: Span::Default,
+            address_timeout: Span::Default,
+            deny_duration: Span::Default,
+            stagger: None,
+            confidence_capacity: Cap::Default,
+            deny_list_capacity: Cap::Default,
+        }
+    }
+}
+
+impl ConfigSpec {
+    /// The config this spec describes.
+    pub fn config(&self) -> Config {
+        let d = Config::default();
+        Config {
+            max_tokens: self.max_tokens.get(d.max_tokens),
+            max_per_peer_dials: self.max_per_peer_dials.get(d.max_per_peer_dials),
+            max_addrs_per_request: self.max_addrs_per_request.get(d.max_addrs_per_request),
+            dial_timeout: self.dial_timeout.get(d.dial_timeout),
+            address_timeout: self.address_timeout.get(d.address_timeout),
+            deny_duration: self.deny_duration.get(d.deny_duration),
+            stagger: self.stagger.map(|s| s.get(Duration::from_millis(250))),
+            confidence_capacity: self.confidence_capacity.get(d.confidence_capacity),
+            deny_list_capacity: self.deny_list_capacity.get(d.deny_list_capacity),
+        }
+    }
+}
+
+/// One call into the dialer's API, or a move of the clock.
+///
+/// Ops that name something (`pick`) choose among what exists at that moment (open dials,
+/// waiting callers, peers in flight) by index modulo their number; when nothing exists
+/// they fall back to the closest meaningful call, usually one about an unknown id.
+#[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A request for `peer` (a join if one is already in flight) with pool addresses
+    /// picked by index, duplicates and undialable ones included.
+    Dial {
+        /// Peer, modulo [`PEERS`].
+        peer: u8,
+        /// Indices into [`address_pool`]; at most [`MAX_LIST`] are used.
+        addrs: Vec<u8>,
+        /// [`Priority::High`] instead of normal.
+        high: bool,
+    },
+    /// A second caller for a peer already in flight (R-R8), with more addresses.
+    Join {
+        /// Which in-flight peer.
+        pick: u8,
+        /// Indices into [`address_pool`].
+        addrs: Vec<u8>,
+    },
+    /// A waiting caller cancels (R-R7).
+    Cancel {
+        /// Which waiting caller.
+        pick: u8,
+    },
+    /// A cancel for a caller that already finished, or was never issued.
+    CancelUnknown {
+        /// Which finished caller.
+        pick: u8,
+        /// Use an id the core never issued instead.
+        never_issued: bool,
+    },
+    /// The runtime reports an open dial connected.
+    Succeed {
+        /// Which open dial.
+        pick: u8,
+    },
+    /// The runtime reports an open dial failed.
+    Fail {
+        /// Which open dial.
+        pick: u8,
+    },
+    /// An open dial is reported twice (the second must be refused).
+    ReportTwice {
+        /// Which open dial.
+        pick: u8,
+        /// The first report is a success.
+        first_ok: bool,
+        /// The second report is a success.
+        second_ok: bool,
+    },
+    /// A report for a dial the core aborted.
+    ReportAborted {
+        /// Which aborted dial.
+        pick: u8,
+        /// Report a success (a connection that completed after its abort).
+        ok: bool,
+    },
+    /// A report for a dial id the core never issued.
+    ReportUnknown {
+        /// Offset of the id (0 is never issued: ids start at 1).
+        raw: u16,
+        /// Report a success.
+        ok: bool,
+    },
+    /// The clock moves forward by up to 65 s.
+    Advance {
+        /// Milliseconds.
+        millis: u16,
+    },
+    /// The clock moves forward by up to ~68 years.
+    AdvanceLarge {
+        /// Seconds, modulo 2^31.
+        secs: u32,
+    },
+    /// The clock moves backward (the core must treat it as no time passing).
+    Rewind {
+        /// Milliseconds.
+        millis: u32,
+    },
+    /// `handle_timeout(now)`, due or not.
+    Timeout,
+    /// The clock jumps to `poll_timeout()` and `handle_timeout` runs there.
+    TimeoutAtDeadline,
+    /// `export_confidence` → `import_confidence`, into a fresh dialer and into this one.
+    RoundTrip,
+    /// `import_confidence` of one entry, values above 10 included (clamped).
+    Import {
+        /// Index into [`address_pool`].
+        addr: u8,
+        /// The value.
+        value: u8,
+    },
+}
+
+/// How often the interesting paths were taken in a run, so tests can assert that their
+/// generators reach them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Requests started (new, not joined).
+    pub requests: u64,
+    /// Callers that joined a request in flight.
+    pub joins: u64,
+    /// `NoTokens` rejections (R-T4).
+    pub no_tokens: u64,
+    /// High-priority overdrafts (R-P1).
+    pub overdrafts: u64,
+    /// `NoDialableAddresses` rejections (R-R2).
+    pub no_dialable: u64,
+    /// `TooManyAddresses` rejections (R-R9).
+    pub too_many: u64,
+    /// Dials started.
+    pub dials: u64,
+    /// Accepted success reports.
+    pub successes: u64,
+    /// Accepted failure reports.
+    pub failures: u64,
+    /// Address timeouts (R-R6a).
+    pub address_timeouts: u64,
+    /// Request timeouts (R-R6).
+    pub request_timeouts: u64,
+    /// Caller cancels accepted.
+    pub cancels: u64,
+    /// Reports the core refused (late, duplicate, unknown).
+    pub refused_reports: u64,
+    /// Addresses pruned (R-C5).
+    pub prunes: u64,
+    /// Requests that ended with every address failed (R-R5).
+    pub all_failed: u64,
+    /// A dial started while another of the same request was in flight, with a stagger
+    /// set (R-S1).
+    pub staggered: u64,
+}
+
+impl Coverage {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.joins += other.joins;
+        self.no_tokens += other.no_tokens;
+        self.overdrafts += other.overdrafts;
+        self.no_dialable += other.no_dialable;
+        self.too_many += other.too_many;
+        self.dials += other.dials;
+        self.successes += other.successes;
+        self.failures += other.failures;
+        self.address_timeouts += other.address_timeouts;
+        self.request_timeouts += other.request_timeouts;
+        self.cancels += other.cancels;
+        self.refused_reports += other.refused_reports;
+        self.prunes += other.prunes;
+        self.all_failed += other.all_failed;
+        self.staggered += other.staggered;
+    }
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Violation(format!($($fmt)+)));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// A dialer driven through the [`Monitor`] and the reference model, one [`Op`] at a time.
+#[derive(Debug)]
+pub struct Harness {
+    dialer: Dialer<Peer>,
+    monitor: Monitor<Peer>,
+    model: Model,
+    base: Instant,
+    clock: Duration,
+    /// The latest clock ever given to the core (the clock itself may have been rewound).
+    high: Duration,
+}
+
+fn pick<T: Copy>(items: impl ExactSizeIterator<Item = T>, pick: u8) -> Option<T> {
+    let len = items.len();
+    let mut items = items;
+    if len == 0 {
+        None
+    } else {
+        items.nth(usize::from(pick) % len)
+    }
+}
+
+fn addresses(indices: &[u8]) -> Vec<Multiaddr> {
+    let pool = address_pool();
+    indices
+        .iter()
+        .take(MAX_LIST)
+        .map(|&i| pool[usize::from(i) % pool.len()].clone())
+        .collect()
+}
+
+impl Harness {
+    /// A fresh dialer with `config` and the TCP-only dialable predicate.
+    pub fn new(config: Config) -> Result<Self, Violation> {
+        let dialer = Dialer::new(config.clone())
+            .map_err(|e| Violation(format!("valid config {config:?} refused: {e}")))?
+            .with_dialable(dialable);
+        Ok(Self {
+            dialer,
+            monitor: Monitor::new(),
+            model: Model::new(config),
+            base: Instant::now(),
+            clock: Duration::ZERO,
+            high: Duration::ZERO,
+        })
+    }
+
+    /// The dialer under test.
+    pub fn dialer(&self) -> &Dialer<Peer> {
+        &self.dialer
+    }
+
+    /// What the run has covered so far.
+    pub fn coverage(&self) -> Coverage {
+        self.model.coverage
+    }
+
+    /// The simulated clock (it may be behind the core's, after a rewind).
+    pub fn now(&self) -> Instant {
+        self.base + self.clock
+    }
+
+    /// Dials the runtime still has open.
+    pub fn open_dials(&self) -> BTreeMap<DialId, RequestId> {
+        self.model.open_dials()
+    }
+
+    /// Drains and checks everything after one input.
+    fn settle(&mut self, expected: Expected) -> Result<Drained<Peer>, Violation> {
+        let now = self.now();
+        let drained = self.monitor.drain(&mut self.dialer, now)?;
+        self.model.observe(&self.dialer, now, expected, &drained)?;
+        Ok(drained)
+    }
+
+    /// Applies one op and checks every invariant and rule afterwards.
+    pub fn step(&mut self, op: &Op) -> Result<(), Violation> {
+        match op {
+            Op::Dial { peer, addrs, high } => {
+                let priority = if *high {
+                    Priority::High
+                } else {
+                    Priority::Normal
+                };
+                self.dial(peer % PEERS, &addresses(addrs), priority)
+            }
+            Op::Join { pick: p, addrs } => {
+                let peer = pick(self.model.peers_in_flight().into_iter(), *p).unwrap_or(p % PEERS);
+                self.dial(peer, &addresses(addrs), Priority::Normal)
+            }
+            Op::Cancel { pick: p } => {
+                let caller = pick(self.model.waiting_callers().into_iter(), *p)
+                    .unwrap_or(CallerId::from_raw(u64::MAX - u64::from(*p)));
+                self.cancel(caller)
+            }
+            Op::CancelUnknown {
+                pick: p,
+                never_issued,
+            } => {
+                let finished = self.model.finished_callers();
+                let caller = match pick(finished.iter().copied(), *p) {
+                    Some(c) if !never_issued => c,
+                    _ => CallerId::from_raw((1 << 40) + u64::from(*p)),
+                };
+                self.cancel(caller)
+            }
+            Op::Succeed { pick: p } => {
+                let dial = self.pick_open(*p);
+                self.report(dial, true)
+            }
+            Op::Fail { pick: p } => {
+                let dial = self.pick_open(*p);
+                self.report(dial, false)
+            }
+            Op::ReportTwice {
+                pick: p,
+                first_ok,
+                second_ok,
+            } => {
+                let dial = self.pick_open(*p);
+                self.report(dial, *first_ok)?;
+                self.report(dial, *second_ok)
+            }
+            Op::ReportAborted { pick: p, ok } => {
+                let aborted = self.model.aborted_dials();
+                let dial = pick(aborted.iter().copied(), *p)
+                    .unwrap_or(DialId::from_raw(u64::MAX - u64::from(*p)));
+                self.report(dial, *ok)
+            }
+            Op::ReportUnknown { raw, ok } => {
+                let dial = if *raw == 0 {
+                    DialId::from_raw(0)
+                } else {
+                    DialId::from_raw((1 << 40) + u64::from(*raw))
+                };
+                self.report(dial, *ok)
+            }
+            Op::Advance { millis } => {
+                self.forward(Duration::from_millis(u64::from(*millis)));
+                Ok(())
+            }
+            Op::AdvanceLarge { secs } => {
+                self.forward(Duration::from_secs(u64::from(*secs % (1 << 31))));
+                Ok(())
+            }
+            Op::Rewind { millis } => {
+                self.clock = self
+                    .clock
+                    .saturating_sub(Duration::from_millis(u64::from(*millis)));
+                Ok(())
+            }
+            Op::Timeout => self.timeout(),
+            Op::TimeoutAtDeadline => {
+                if let Some(deadline) = self.dialer.poll_timeout() {
+                    let at = deadline.saturating_duration_since(self.base);
+                    self.set_clock(self.clock.max(at).min(MAX_CLOCK));
+                }
+                self.timeout()
+            }
+            Op::RoundTrip => self.round_trip(),
+            Op::Import { addr, value } => {
+                let pool = address_pool();
+                let addr = pool[usize::from(*addr) % pool.len()].clone();
+                self.dialer.import_confidence([(addr.clone(), *value)]);
+                self.settle(Expected::Import(vec![(addr, *value)]))
+                    .map(drop)
+            }
+        }
+    }
+
+    fn pick_open(&self, p: u8) -> DialId {
+        pick(self.model.open_dials().into_keys(), p)
+            .unwrap_or(DialId::from_raw((1 << 41) + u64::from(p)))
+    }
+
+    fn forward(&mut self, by: Duration) {
+        self.set_clock(self.clock.saturating_add(by).min(MAX_CLOCK));
+    }
+
+    fn set_clock(&mut self, clock: Duration) {
+        self.clock = clock;
+        self.high = self.high.max(clock);
+    }
+
+    fn dial(
+        &mut self,
+        peer: Peer,
+        addrs: &[Multiaddr],
+        priority: Priority,
+    ) -> Result<(), Violation> {
+        let now = self.now();
+        let expected = self.model.expect_dial(now, peer, addrs, priority);
+        let result = self.dialer.dial(now, peer, addrs.iter().cloned(), priority);
+        if let Ok(caller) = &result {
+            self.monitor.issued(*caller)?;
+        }
+        self.settle(Expected::Dial {
+            expected,
+            result,
+            peer,
+        })
+        .map(drop)
+    }
+
+    fn cancel(&mut self, caller: CallerId) -> Result<(), Violation> {
+        let before = self.snapshot();
+        let result = self.dialer.cancel(self.now(), caller);
+        let refused = result.is_err();
+        self.settle(Expected::Cancel { caller, result })?;
+        if refused {
+            self.unchanged(&before, false)?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, dial: DialId, ok: bool) -> Result<(), Violation> {
+        let before = self.snapshot();
+        let now = self.now();
+        let result = if ok {
+            self.dialer.handle_dial_succeeded(now, dial)
+        } else {
+            self.dialer
+                .handle_dial_failed(now, dial, "connection refused")
+        };
+        self.monitor.reported(dial, result.is_ok())?;
+        let accepted = result.is_ok();
+        self.settle(Expected::Report { dial, ok, result })?;
+        if !accepted {
+            self.unchanged(&before, true)?;
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self) -> Result<(), Violation> {
+        let now = self.now();
+        self.dialer.handle_timeout(now);
+        self.settle(Expected::Timeout)?;
+        self.monitor.after_timeout(&mut self.dialer, now)
+    }
+
+    /// R-C6: what is exported imports into a fresh dialer as the same table, and
+    /// re-importing it into this one changes nothing.
+    fn round_trip(&mut self) -> Result<(), Violation> {
+        let exported = self.dialer.export_confidence();
+        let mut fresh = Dialer::<Peer>::new(self.dialer.config().clone())
+            .map_err(|e| Violation(format!("config refused on re-creation: {e}")))?;
+        fresh.import_confidence(exported.clone());
+        ensure!(
+            fresh.export_confidence() == exported,
+            "R-C6: export→import into a fresh dialer changed the table: {exported:?} became {:?}",
+            fresh.export_confidence()
+        );
+        for (addr, value) in &exported {
+            ensure!(
+                fresh.confidence(addr) == *value,
+                "R-C6: imported {addr} reads {} instead of {value}",
+                fresh.confidence(addr)
+            );
+        }
+        self.dialer.import_confidence(exported.clone());
+        ensure!(
+            self.dialer.export_confidence() == exported,
+            "R-C6: re-import into the same dialer changed the table"
+        );
+        self.settle(Expected::Import(exported)).map(drop)
+    }
+
+    fn snapshot(&mut self) -> Snapshot {
+        Snapshot {
+            stats: self.dialer.stats(),
+            confidence: self.dialer.export_confidence(),
+            deadline: self.dialer.poll_timeout(),
+        }
+    }
+
+    /// Bad input changes no state: a refused report or cancel leaves everything as it was
+    /// (only the `reports_ignored` counter moves, for reports).
+    fn unchanged(&mut self, before: &Snapshot, report: bool) -> Result<(), Violation> {
+        let after = self.snapshot();
+        let mut expected = before.stats;
+        if report {
+            expected.reports_ignored += 1;
+        }
+        ensure!(
+            after.stats == expected,
+            "refused input changed the stats: {:?} → {:?}",
+            before.stats,
+            after.stats
+        );
+        ensure!(
+            after.confidence == before.confidence,
+            "refused input changed the confidence table"
+        );
+        ensure!(
+            after.deadline == before.deadline,
+            "refused input changed the next deadline"
+        );
+        Ok(())
+    }
+
+    /// Runs time past every deadline (reporting nothing, so every dial times out), then
+    /// past every deny-list entry, and checks that nothing is left: no request, no token,
+    /// no open dial, no waiting caller, no deny-list entry (invariant 5, "nothing leaked").
+    pub fn finish(mut self) -> Result<Coverage, Violation> {
+        let mut steps = 0;
+        while let Some(deadline) = self.dialer.poll_timeout() {
+            steps += 1;
+            ensure!(
+                steps <= MAX_DRAIN_STEPS,
+                "invariant 5: still busy after {MAX_DRAIN_STEPS} deadlines (livelock)"
+            );
+            let at = deadline.saturating_duration_since(self.base);
+            ensure!(
+                at <= MAX_CLOCK,
+                "invariant 5: a deadline {at:?} past the end of simulated time"
+            );
+            self.set_clock(self.clock.max(at));
+            self.timeout()?;
+        }
+        self.monitor.finish(&self.dialer)?;
+        self.model.finish()?;
+        let deny = self.dialer.config().deny_duration;
+        self.set_clock(self.high + deny + Duration::from_nanos(1));
+        self.timeout()?;
+        let left = self.dialer.stats().deny_list_entries;
+        ensure!(
+            left == 0,
+            "R-D2: {left} deny-list entries outlived deny_duration"
+        );
+        Ok(self.model.coverage)
+    }
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    stats: Stats,
+    confidence: Vec<(Multiaddr, u8)>,
+    deadline: Option<Instant>,
+}
+
+/// Applies `ops` to a fresh dialer with `config`, checking everything after every step,
+/// then runs time out (see [`Harness::finish`]). Returns what the run covered.
+pub fn run(config: Config, ops: &[Op]) -> Result<Coverage, Violation> {
+    let mut harness = Harness::new(config)?;
+    for (i, op) in ops.iter().enumerate() {
+        harness
+            .step(op)
+            .map_err(|v| Violation(format!("step {i} ({op:?}): {v}")))?;
+    }
+    harness
+        .finish()
+        .map_err(|v| Violation(format!("after the last step: {v}")))
+}
+
+/// [`run`], for callers that only need the verdict.
+pub fn apply(config: Config, ops: &[Op]) -> Result<(), Violation> {
+    run(config, ops).map(drop)
+}

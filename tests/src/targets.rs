@@ -1,0 +1,331 @@
+//! The logic of the fuzz targets, shared by `fuzz/fuzz_targets/*` (under libFuzzer) and
+//! by `tests/tests/fuzz_replay.rs` (under `cargo test`, on stable).
+//!
+//! Each target takes raw bytes and returns `Err` on a broken invariant or rule; the fuzz
+//! targets turn that into a panic. Input that does not decode is simply not interesting.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use dialer_core::check::{Monitor, Violation};
+use dialer_core::{
+    Action, Config, ConfigError, DialError, DialId, Dialer, Event, Multiaddr, Priority,
+};
+
+use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
+
+/// The most ops one `machine` input runs: long enough for every path, short enough to
+/// keep executions fast.
+pub const MAX_OPS: usize = 256;
+
+/// Fuzz target `machine`: bytes → a valid [`Config`] and a sequence of [`Op`]s, applied
+/// with every invariant checked after every step (see [`apply`]).
+pub fn machine(data: &[u8]) -> Result<(), Violation> {
+    match decode_machine(data) {
+        Some((spec, ops)) => apply(spec.config(), &ops),
+        None => Ok(()),
+    }
+}
+
+/// What [`machine`] makes of `data`: the config and the ops it applies (`None` when the
+/// bytes do not even make a config). Handy to print a crashing input.
+pub fn decode_machine(data: &[u8]) -> Option<(ConfigSpec, Vec<Op>)> {
+    let mut u = Unstructured::new(data);
+    let spec = ConfigSpec::arbitrary(&mut u).ok()?;
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS && !u.is_empty() {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    Some((spec, ops))
+}
+
+/// A count as a user might write it: small, or anything at all.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum RawCount {
+    Small(u8),
+    Any(usize),
+}
+
+impl RawCount {
+    fn get(self) -> usize {
+        match self {
+            Self::Small(n) => usize::from(n % 8),
+            Self::Any(n) => n,
+        }
+    }
+}
+
+/// A duration as a user might write it: zero, small, huge, or anything at all.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum RawSpan {
+    Zero,
+    Nanos(u32),
+    Secs(u32),
+    Any(Duration),
+}
+
+impl RawSpan {
+    fn get(self) -> Duration {
+        match self {
+            Self::Zero => Duration::ZERO,
+            Self::Nanos(n) => Duration::from_nanos(u64::from(n)),
+            Self::Secs(n) => Duration::from_secs(u64::from(n)),
+            Self::Any(d) => d,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct RawConfig {
+    max_tokens: RawCount,
+    max_per_peer_dials: RawCount,
+    max_addrs_per_request: RawCount,
+    dial_timeout: RawSpan,
+    address_timeout: RawSpan,
+    deny_duration: RawSpan,
+    stagger: Option<RawSpan>,
+    confidence_capacity: RawCount,
+    deny_list_capacity: RawCount,
+}
+
+impl RawConfig {
+    fn config(&self) -> Config {
+        Config {
+            max_tokens: self.max_tokens.get(),
+            max_per_peer_dials: self.max_per_peer_dials.get(),
+            max_addrs_per_request: self.max_addrs_per_request.get(),
+            dial_timeout: self.dial_timeout.get(),
+            address_timeout: self.address_timeout.get(),
+            deny_duration: self.deny_duration.get(),
+            stagger: self.stagger.map(RawSpan::get),
+            confidence_capacity: self.confidence_capacity.get(),
+            deny_list_capacity: self.deny_list_capacity.get(),
+        }
+    }
+}
+
+/// The verdict the SPEC gives on a config, worked out independently of
+/// [`Config::validate`] ("Bad input": zero pools are rejected at construction).
+fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
+    const LIMIT: Duration = crate::ops::MAX_SPAN;
+    if config.max_tokens == 0 {
+        return Err(ConfigError::ZeroTokens);
+    }
+    if config.max_per_peer_dials == 0 {
+        return Err(ConfigError::ZeroPerPeerDials);
+    }
+    if config.max_addrs_per_request == 0 {
+        return Err(ConfigError::ZeroAddrsPerRequest);
+    }
+    for (name, d) in [
+        ("dial_timeout", Some(config.dial_timeout)),
+        ("address_timeout", Some(config.address_timeout)),
+        ("deny_duration", Some(config.deny_duration)),
+        ("stagger", config.stagger),
+    ] {
+        match d {
+            Some(d) if d.is_zero() => return Err(ConfigError::ZeroDuration(name)),
+            Some(d) if d > LIMIT => return Err(ConfigError::DurationTooLarge(name)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One address as bytes could carry it.
+#[derive(Arbitrary, Debug)]
+enum RawAddr {
+    /// From the interpreter's pool (valid, some undialable).
+    Pool(u8),
+    /// Parsed from the multiaddr binary format.
+    Bytes(Vec<u8>),
+    /// Parsed from the multiaddr text format.
+    Text(String),
+}
+
+/// What one round of the config target does.
+#[derive(Arbitrary, Debug)]
+struct Round {
+    peer: u8,
+    high: bool,
+    addrs: Vec<RawAddr>,
+    /// Advance the clock this many milliseconds first.
+    wait: u16,
+    /// Then report on an open dial: `None` leaves them all running.
+    report: Option<(u8, bool)>,
+}
+
+/// Fuzz target `config_and_addrs`: bytes → config values and multiaddrs (binary and text)
+/// fed through [`Config::validate`], [`Dialer::new`] and [`Dialer::dial`]. Never a panic:
+/// a config is accepted exactly when the SPEC says so, with the typed error it names; a
+/// dial gives a typed error that matches its input and changes nothing, or a valid
+/// request; and once time has run out nothing is leaked.
+pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
+    let mut u = Unstructured::new(data);
+    let Ok(raw) = RawConfig::arbitrary(&mut u) else {
+        return Ok(());
+    };
+    let config = raw.config();
+    let verdict = config.validate();
+    ensure!(
+        verdict == expected_verdict(&config),
+        "Config::validate({config:?}) = {verdict:?}, the SPEC says {:?}",
+        expected_verdict(&config)
+    );
+    let mut dialer = match Dialer::<u8>::new(config.clone()) {
+        Ok(dialer) => {
+            ensure!(verdict.is_ok(), "Dialer::new accepted {config:?}");
+            dialer.with_dialable(dialable)
+        }
+        Err(e) => {
+            ensure!(
+                verdict == Err(e.clone()),
+                "Dialer::new refused {config:?} with {e:?}, validate said {verdict:?}"
+            );
+            return Ok(());
+        }
+    };
+    let mut monitor = Monitor::new();
+    let base = Instant::now();
+    let mut now = base;
+    let mut open: BTreeMap<DialId, Multiaddr> = BTreeMap::new();
+    for _ in 0..8 {
+        let Ok(round) = Round::arbitrary(&mut u) else {
+            break;
+        };
+        now += Duration::from_millis(u64::from(round.wait));
+        let addrs: Vec<Multiaddr> = round
+            .addrs
+            .into_iter()
+            .filter_map(|raw| match raw {
+                RawAddr::Pool(i) => {
+                    let pool = address_pool();
+                    Some(pool[usize::from(i) % pool.len()].clone())
+                }
+                RawAddr::Bytes(bytes) => Multiaddr::try_from(bytes).ok(),
+                RawAddr::Text(text) => text.parse().ok(),
+            })
+            .collect();
+        let priority = if round.high {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        let before = dialer.stats();
+        let result = dialer.dial(now, round.peer % 3, addrs.clone(), priority);
+        if let Ok(caller) = result {
+            monitor.issued(caller)?;
+        }
+        let drained = monitor.drain(&mut dialer, now)?;
+        match &result {
+            Ok(caller) => {
+                let request = dialer.request_of(*caller);
+                // A caller that joins a request already past its dial_timeout finishes at
+                // once (R-R6); every other caller waits on a live request.
+                let finished = drained
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Finished { caller: c, .. } if c == caller));
+                ensure!(
+                    request.is_some_and(|r| dialer.is_in_flight(r)) || finished,
+                    "dial returned {caller}, which waits on no live request and did not finish"
+                );
+                let fresh = drained.events.iter().any(
+                    |e| matches!(e, Event::RequestTokens { request: r, .. } if Some(*r) == request),
+                );
+                let new_request = dialer.stats().requests_started > before.requests_started;
+                ensure!(
+                    !new_request || fresh,
+                    "a new request started without RequestTokens (R-T1)"
+                );
+                for action in &drained.actions {
+                    if let Action::StartDial(start) = action {
+                        ensure!(
+                            dialable(&start.addr) && (!new_request || addrs.contains(&start.addr)),
+                            "StartDial for {} which the caller did not give or cannot be dialed",
+                            start.addr
+                        );
+                    }
+                }
+            }
+            Err(error) => {
+                ensure!(
+                    drained.actions.is_empty()
+                        && drained.events.is_empty()
+                        && dialer.tokens_in_use() == before.tokens_in_use
+                        && dialer.requests_in_flight() == before.requests_in_flight,
+                    "a refused dial ({error}) changed the dialer"
+                );
+                match error {
+                    DialError::NoAddresses => {
+                        ensure!(addrs.is_empty(), "NoAddresses for {addrs:?}");
+                    }
+                    DialError::TooManyAddresses { given, max } => ensure!(
+                        *given == addrs.len()
+                            && *max == config.max_addrs_per_request
+                            && given > max,
+                        "TooManyAddresses {{ {given}, {max} }} for {} addresses",
+                        addrs.len()
+                    ),
+                    DialError::NoDialableAddresses { skipped } => ensure!(
+                        skipped.len() == addrs.len()
+                            && skipped.iter().zip(&addrs).all(|(s, a)| &s.addr == a),
+                        "R-R2: skipped {skipped:?} for {addrs:?}"
+                    ),
+                    DialError::NoTokens => ensure!(
+                        before.tokens_available == 0 && priority == Priority::Normal,
+                        "R-T4: NoTokens with {} available",
+                        before.tokens_available
+                    ),
+                    other => return Err(Violation(format!("dial refused with {other:?}"))),
+                }
+            }
+        }
+        track(&mut open, &drained.actions);
+        if let Some((pick, ok)) = round.report {
+            if let Some(dial) = open
+                .keys()
+                .nth(usize::from(pick) % open.len().max(1))
+                .copied()
+            {
+                let accepted = if ok {
+                    dialer.handle_dial_succeeded(now, dial)
+                } else {
+                    dialer.handle_dial_failed(now, dial, "refused")
+                };
+                monitor.reported(dial, accepted.is_ok())?;
+                open.remove(&dial);
+                let drained = monitor.drain(&mut dialer, now)?;
+                track(&mut open, &drained.actions);
+            }
+        }
+    }
+    let mut steps = 0;
+    while let Some(deadline) = dialer.poll_timeout() {
+        steps += 1;
+        ensure!(steps < 10_000, "invariant 5: no end in sight (livelock)");
+        now = now.max(deadline);
+        dialer.handle_timeout(now);
+        let drained = monitor.drain(&mut dialer, now)?;
+        monitor.after_timeout(&mut dialer, now)?;
+        track(&mut open, &drained.actions);
+    }
+    monitor.finish(&dialer)
+}
+
+fn track(open: &mut BTreeMap<DialId, Multiaddr>, actions: &[Action<u8>]) {
+    for action in actions {
+        match action {
+            Action::StartDial(start) => {
+                open.insert(start.dial, start.addr.clone());
+            }
+            Action::AbortDial(abort) => {
+                open.remove(&abort.dial);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Runs the fuzz targets' logic under `cargo test`, on stable: every committed corpus
+//! file, then a few thousand inputs from a seeded PRNG. The targets themselves live in
+//! `dialer_tests::targets`, so this is exactly the code libFuzzer drives.
+
+use std::path::{Path, PathBuf};
+
+use dialer_core::check::Violation;
+use dialer_tests::targets::{config_and_addrs, machine};
+
+type Target = fn(&[u8]) -> Result<(), Violation>;
+
+/// Random inputs per target; a seeded PRNG keeps every run (and every failure) the same.
+const GENERATED: usize = 2_000;
+
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(name: &str, target: Target) -> usize {
+    let files = corpus(name);
+    for file in &files {
+        let data = std::fs::read(file).expect("readable corpus file");
+        if let Err(v) = target(&data) {
+            panic!("{} fails: {v}", file.display());
+        }
+    }
+    files.len()
+}
+
+/// xorshift64*: tiny, deterministic, good enough to spread bytes.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = (self.next() as usize) % max;
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn generated(seed: u64, target: Target) {
+    let mut rng = XorShift(seed);
+    for i in 0..GENERATED {
+        let data = rng.bytes(1024);
+        if let Err(v) = target(&data) {
+            panic!("generated input #{i} (seed {seed:#x}) fails: {v}\ninput: {data:?}");
+        }
+    }
+}
+
+#[test]
+fn machine_corpus_replays_clean() {
+    let n = replay("machine", machine);
+    assert!(n >= 5, "the machine seed corpus is missing ({n} files)");
+}
+
+#[test]
+fn config_and_addrs_corpus_replays_clean() {
+    let n = replay("config_and_addrs", config_and_addrs);
+    assert!(
+        n >= 5,
+        "the config_and_addrs seed corpus is missing ({n} files)"
+    );
+}
+
+#[test]
+fn machine_holds_on_generated_inputs() {
+    generated(0x9E37_79B9_7F4A_7C15, machine);
+}
+
+#[test]
+fn config_and_addrs_holds_on_generated_inputs() {
+    generated(0xD1B5_4A32_D192_ED03, config_and_addrs);
+}

@@ -1,0 +1,82 @@
+//! One test per finding of the fuzzers and property tests, each named after what broke.
+//! The inputs that found them are also in the seed corpus (`fuzz/corpus/*/seed-regression-*`),
+//! which `fuzz_replay.rs` replays.
+
+use std::time::Duration;
+
+use dialer_core::{Action, Config, Dialer, Multiaddr, Priority};
+use dialer_tests::ops::{apply, ConfigSpec, Op, Size, Span};
+
+fn addr(i: usize) -> Multiaddr {
+    dialer_tests::ops::address_pool()[i].clone()
+}
+
+/// Finding 1 (R-R6, R-C4, R-D1, invariant 4): `handle_timeout(now)` with `now` past both a
+/// dial's `address_timeout` and its request's `dial_timeout` handled the earlier dial
+/// deadline first, moved the token to the next address (a StartDial at `now`, already past
+/// the request's deadline), then timed the request out and charged that address with a
+/// failure it never had: confidence −1 and deny-listed.
+#[test]
+fn no_dial_starts_past_the_request_deadline() {
+    let config = Config {
+        max_per_peer_dials: 1,
+        dial_timeout: Duration::from_secs(1),
+        address_timeout: Duration::from_nanos(1),
+        ..Config::default()
+    };
+    let mut dialer = Dialer::<u8>::new(config).expect("valid config");
+    let t0 = std::time::Instant::now();
+    let (first, second) = (addr(0), addr(1));
+    dialer
+        .dial(t0, 1, [first.clone(), second.clone()], Priority::Normal)
+        .expect("request starts");
+    while dialer.poll_action().is_some() {}
+    while dialer.poll_event().is_some() {}
+
+    let late = t0 + Duration::from_secs(2);
+    dialer.handle_timeout(late);
+    let mut started = Vec::new();
+    while let Some(action) = dialer.poll_action() {
+        if let Action::StartDial(start) = action {
+            started.push(start.addr);
+        }
+    }
+    assert!(
+        started.is_empty(),
+        "dials started past the deadline: {started:?}"
+    );
+    assert_eq!(
+        dialer.confidence(&first),
+        0,
+        "the timed-out dial counts (R-C4)"
+    );
+    assert_eq!(dialer.confidence(&second), 1, "never dialed, never charged");
+    assert!(
+        !dialer.is_deny_listed(&second, late),
+        "never dialed, never denied"
+    );
+    assert_eq!(dialer.requests_in_flight(), 0);
+    assert_eq!(dialer.tokens_in_use(), 0);
+}
+
+/// Finding 1 through the interpreter: the Monitor (invariant 4: no StartDial for a request
+/// past its `dial_timeout`) and the model must both accept the fixed behaviour.
+#[test]
+fn overdue_request_through_the_interpreter() {
+    let spec = ConfigSpec {
+        max_per_peer_dials: Size::One,
+        dial_timeout: Span::Millis(1000),
+        address_timeout: Span::Nano,
+        ..ConfigSpec::default()
+    };
+    let ops = [
+        Op::Dial {
+            peer: 1,
+            addrs: vec![0, 1, 2],
+            high: false,
+        },
+        Op::Advance { millis: 2000 },
+        Op::Timeout,
+    ];
+    apply(spec.config(), &ops).expect("no violation");
+}
