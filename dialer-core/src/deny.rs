@@ -61,15 +61,24 @@ impl DenyList {
             self.until.insert(addr.clone(), until);
         }
         self.expiries.push_back((until, addr.clone()));
-        if self.expiries.len() > 2 * self.until.len() + 16 {
-            let until = &self.until;
-            self.expiries.retain(|(t, a)| until.get(a) == Some(t));
-        }
+        self.sweep();
     }
 
     /// Lifts the entry of `addr`: it just connected, so it is not failing any more.
     pub(crate) fn remove(&mut self, addr: &Multiaddr) {
-        self.until.remove(addr);
+        // Its queue entry turns stale: sweep here too, or successes on addresses that
+        // keep failing for other peers pile stale entries up between inserts.
+        if self.until.remove(addr).is_some() {
+            self.sweep();
+        }
+    }
+
+    /// Drops stale queue entries once they outnumber the live ones (amortised O(1)).
+    fn sweep(&mut self) {
+        if self.expiries.len() > 2 * self.until.len() + 16 {
+            let until = &self.until;
+            self.expiries.retain(|(t, a)| until.get(a) == Some(t));
+        }
     }
 
     /// Drops every entry that expired at `now`.

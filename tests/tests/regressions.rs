@@ -80,3 +80,28 @@ fn overdue_request_through_the_interpreter() {
     ];
     apply(spec.config(), &ops).expect("no violation");
 }
+
+/// Finding 2 (invariant 7, R-D3): a success lifts its address from the deny list but left
+/// the entry in the expiry queue; the queue was swept only on insert. Peers that share an
+/// address (peer 1 fails it, peer 0 connects to it, again and again at the same instant)
+/// piled up stale entries past the checker's bound of 2 · live + 17.
+#[test]
+fn deny_queue_stays_bounded_when_successes_lift_entries() {
+    let mut ops = Vec::new();
+    for _ in 0..25 {
+        ops.push(Op::Dial {
+            peer: 0,
+            addrs: vec![0],
+            high: false,
+        });
+        ops.push(Op::Dial {
+            peer: 1,
+            addrs: vec![0],
+            high: false,
+        });
+        // Open dials are picked in id order: peer 0's is first, peer 1's second.
+        ops.push(Op::Fail { pick: 1 });
+        ops.push(Op::Succeed { pick: 0 });
+    }
+    apply(ConfigSpec::default().config(), &ops).expect("no violation");
+}
