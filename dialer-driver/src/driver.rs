@@ -104,7 +104,7 @@ where
         self.instrument(span)
     }
 
-    fn on_command(&mut self, command: Command<P, T::Output>) {
+    pub(crate) fn on_command(&mut self, command: Command<P, T::Output>) {
         let now = self.runtime.now();
         match command {
             Command::Dial {
@@ -116,9 +116,10 @@ where
             } => match self.core.dial(now, peer.clone(), addrs, priority) {
                 Ok(caller) => {
                     if let Some(request) = self.core.request_of(caller) {
-                        let span = self.requests.entry(request).or_insert_with(|| {
-                            debug_span!("dial_request", %request, ?peer)
-                        });
+                        let span = self
+                            .requests
+                            .entry(request)
+                            .or_insert_with(|| debug_span!("dial_request", %request, ?peer));
                         span.in_scope(|| debug!(%caller, ?priority, "caller waiting"));
                     }
                     self.waiters.insert(caller, Waiter { reply, ticket });
@@ -157,16 +158,15 @@ where
         self.drain(None);
     }
 
-    fn on_dial_result(&mut self, dial: DialId, result: Result<T::Output, T::Error>) {
+    pub(crate) fn on_dial_result(&mut self, dial: DialId, result: Result<T::Output, T::Error>) {
         let now = self.runtime.now();
         let task = self.dials.remove(&dial);
         let span = task.as_ref().map_or_else(Span::none, |t| t.span.clone());
         match result {
             Ok(connection) => match self.core.handle_dial_succeeded(now, dial) {
                 Ok(()) => {
-                    let latency = task.map_or(Duration::ZERO, |t| {
-                        now.saturating_duration_since(t.started)
-                    });
+                    let latency =
+                        task.map_or(Duration::ZERO, |t| now.saturating_duration_since(t.started));
                     span.in_scope(|| debug!(?latency, "dial connected"));
                     let connection = Arc::new(connection);
                     self.drain(Some(Winner {
@@ -249,10 +249,7 @@ where
         // Every caller of the winning request shares its connection; the last one to be
         // served gets the driver's own reference, so a lone caller holds the only one.
         let mut sharers = match &winner {
-            Some(w) => events
-                .iter()
-                .filter(|e| is_finished_by(e, w.dial))
-                .count(),
+            Some(w) => events.iter().filter(|e| is_finished_by(e, w.dial)).count(),
             None => 0,
         };
         for event in events.drain(..) {
@@ -320,7 +317,11 @@ where
         request: RequestId,
         result: Result<Dialed<T::Output>, Error>,
     ) {
-        let span = self.requests.get(&request).cloned().unwrap_or_else(Span::none);
+        let span = self
+            .requests
+            .get(&request)
+            .cloned()
+            .unwrap_or_else(Span::none);
         span.in_scope(|| match &result {
             Ok(dialed) => debug!(%caller, addr = %dialed.addr, "request connected"),
             Err(error) => debug!(%caller, %error, "request failed"),
@@ -338,7 +339,10 @@ where
 
     fn start_dial(&mut self, start: StartDial<P>) {
         let StartDial {
-            dial, request, addr, ..
+            dial,
+            request,
+            addr,
+            ..
         } = start;
         let parent = self.requests.get(&request).and_then(Span::id);
         let span = debug_span!(parent: parent, "dial", %dial, %addr);
@@ -403,6 +407,20 @@ where
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+impl<P, T: Transport, R: Runtime> Driver<P, T, R>
+where
+    P: Clone + Eq + Hash + fmt::Debug + Send + 'static,
+{
+    pub(crate) fn dial_ids(&self) -> Vec<DialId> {
+        self.dials.keys().copied().collect()
+    }
+
+    pub(crate) fn core_stats(&self) -> dialer_core::Stats {
+        self.core.stats()
     }
 }
 

@@ -28,7 +28,9 @@ pub(crate) enum Command<P, C> {
         reply: DialReply<C>,
     },
     /// The `dial` future of `ticket` was dropped before its answer came (R-R7, R-R8).
-    Cancel { ticket: Ticket },
+    Cancel {
+        ticket: Ticket,
+    },
     Stats(oneshot::Sender<Stats>),
     ExportConfidence(oneshot::Sender<Vec<(Multiaddr, u8)>>),
     ImportConfidence(Vec<(Multiaddr, u8)>, oneshot::Sender<()>),

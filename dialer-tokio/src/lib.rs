@@ -105,7 +105,9 @@ impl Transport for TcpTransport {
 }
 
 async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect())
+    Ok(tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .collect())
 }
 
 async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
