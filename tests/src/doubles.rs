@@ -57,7 +57,9 @@ impl DialLog {
 
 /// A connection that tells its [`DialLog`] when it is dropped (closed).
 pub struct Tracked<C> {
-    connection: C,
+    /// Always `Some` until dropped: taken in `drop` so that the connection is closed
+    /// before the log hears of it.
+    connection: Option<C>,
     log: Arc<DialLog>,
 }
 
@@ -65,7 +67,7 @@ impl<C> Tracked<C> {
     fn new(connection: C, log: &Arc<DialLog>) -> Self {
         log.connections.inc();
         Self {
-            connection,
+            connection: Some(connection),
             log: Arc::clone(log),
         }
     }
@@ -75,12 +77,13 @@ impl<C> Deref for Tracked<C> {
     type Target = C;
 
     fn deref(&self) -> &C {
-        &self.connection
+        self.connection.as_ref().expect("taken only when dropped")
     }
 }
 
 impl<C> Drop for Tracked<C> {
     fn drop(&mut self) {
+        drop(self.connection.take());
         self.log.connections.dec();
     }
 }
@@ -125,7 +128,7 @@ impl<T: Transport> Transport for Recording<T> {
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
         self.log.record(addr);
         RecordedDial {
-            inner: Box::pin(self.inner.dial(addr)),
+            inner: Some(Box::pin(self.inner.dial(addr))),
             log: Arc::clone(&self.log),
             connecting: false,
         }
@@ -134,7 +137,9 @@ impl<T: Transport> Transport for Recording<T> {
 
 /// The dial future of a [`Recording`] transport.
 pub struct RecordedDial<F> {
-    inner: Pin<Box<F>>,
+    /// `None` once dropped: the inner future (and its socket) goes before the log hears of
+    /// it, so a test that sees the count fall finds the socket closed.
+    inner: Option<Pin<Box<F>>>,
     log: Arc<DialLog>,
     connecting: bool,
 }
@@ -154,7 +159,10 @@ where
     type Output = Result<Tracked<C>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.inner.as_mut().poll(cx) {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Pending;
+        };
+        match inner.as_mut().poll(cx) {
             Poll::Pending => {
                 if !self.connecting {
                     self.connecting = true;
@@ -172,6 +180,7 @@ where
 
 impl<F> Drop for RecordedDial<F> {
     fn drop(&mut self) {
+        drop(self.inner.take());
         self.stop_connecting();
         self.log.attempts.dec();
     }
@@ -185,7 +194,7 @@ pub trait ReadByte: Send + Sync + 'static {
 
 impl<C: ReadByte> ReadByte for Tracked<C> {
     fn read_byte(&self) -> Pin<Box<dyn Future<Output = io::Result<u8>> + Send + '_>> {
-        self.connection.read_byte()
+        (**self).read_byte()
     }
 }
 
