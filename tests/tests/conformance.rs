@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialer_driver::testing::{Listener, Refusing, Tarpit, GREETING};
+use dialer_driver::testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_driver::{
     Config, DialError, Dialed, Dialer, Error, FailReason, Multiaddr, SkipReason, Skipped, Stats,
     Transport,
@@ -340,6 +340,92 @@ async fn concurrent_dials_share_one_request<H: Harness>() {
     )
     .await;
     assert_eq!(accepts(&slow, 1), 1, "a second connection was made");
+}
+
+// R-R8, R-R7: each caller of a joined request can cancel its own wait: the request goes on
+// for the others, and is cancelled (its socket closed) only when its last caller has gone.
+async fn a_joined_caller_can_leave_alone<H: Harness>() {
+    let slow = Listener::slow(ms(500)).expect("listener");
+    let [pit] = tarpits::<1>();
+    let (transport, log) = Recording::new(H::tcp());
+    let dialer = H::dialer(config(), Greeted(transport));
+
+    // Both callers are polled once, which sends their requests in this order; then the
+    // check runs while they wait for the greeting.
+    let mut leaving = Box::pin(dialer.dial(7, [slow.multiaddr()]));
+    let mut staying = Box::pin(dialer.dial(7, [slow.multiaddr()]));
+    let check = async {
+        within::<H, _>(LIMIT, "the dial", log.attempts.wait_until(|_, t| t == 1)).await;
+        let s = stats::<H, _>(&dialer).await;
+        assert_eq!((s.requests_started, s.requests_joined), (1, 1));
+    };
+    let callers = future::select(leaving.as_mut(), staying.as_mut());
+    if let Either::Left(_) = future::select(callers, Box::pin(check)).await {
+        panic!("{}: a caller finished before the greeting", H::NAME);
+    }
+    drop(leaving);
+    let dialed = within::<H, _>(LIMIT, "the staying caller", staying)
+        .await
+        .expect("connected");
+    assert_eq!(dialed.addr, slow.multiaddr());
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!((s.callers_cancelled, s.requests_cancelled), (1, 0));
+    assert_eq!(s.requests_succeeded, 1);
+
+    // Two callers on a hanging address, both gone: now the request is cancelled.
+    let first = Box::pin(dialer.dial(8, [pit.multiaddr()]));
+    let second = Box::pin(dialer.dial(8, [pit.multiaddr()]));
+    let connecting = log.connecting.wait_until(|v, _| v == 1);
+    let raced = within::<H, _>(
+        LIMIT,
+        "the connect under way",
+        future::select(future::join(first, second), Box::pin(connecting)),
+    )
+    .await;
+    assert!(matches!(raced, Either::Right(_)), "a tarpit dial ended");
+    drop(raced);
+    within::<H, _>(
+        LIMIT,
+        "dials dropped",
+        log.attempts.wait_until(|v, _| v == 0),
+    )
+    .await;
+    assert_no_pending_connects(std::slice::from_ref(&pit));
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!((s.callers_cancelled, s.requests_cancelled), (3, 1));
+    assert_eq!((s.requests_joined, s.tokens_in_use), (2, 0));
+}
+
+// R-A2: `/ip6/::1/tcp/…` addresses are dialed like IPv4 ones; a hanging IPv6 address does
+// not hold up a good one.
+async fn ipv6_loopback_connects<H: Harness>() {
+    let ip6 = "::1".parse().expect("ip");
+    let pit = Tarpit::bind(ip6).expect("IPv6 loopback tarpit");
+    let good = Listener::bind(ip6, OnAccept::Hold).expect("IPv6 loopback listener");
+    let (transport, log) = Recording::new(H::tcp());
+    let dialer = H::dialer(config(), transport);
+
+    let dialed = within::<H, _>(
+        LIMIT,
+        "the dial",
+        dialer.dial(1, [pit.multiaddr(), good.multiaddr()]),
+    )
+    .await
+    .expect("connected");
+    assert!(dialed.addr.to_string().starts_with("/ip6/::1/tcp/"));
+    assert_eq!(dialed.addr, good.multiaddr());
+    assert_eq!(
+        dialed.connection.read_byte().await.expect("greeting"),
+        GREETING
+    );
+    within::<H, _>(
+        LIMIT,
+        "dials dropped",
+        log.attempts.wait_until(|v, _| v == 0),
+    )
+    .await;
+    assert_no_pending_connects(std::slice::from_ref(&pit));
+    assert_eq!(accepts(&good, 1), 1);
 }
 
 /// Holds every token of a two-token pool with two dials to tarpits, runs `body`, then
@@ -711,12 +797,14 @@ conformance!(
     request_timeout_fails_with_timeout,
     dropping_the_dial_future_cancels,
     concurrent_dials_share_one_request,
+    a_joined_caller_can_leave_alone,
     empty_pool_fails_at_once_with_no_tokens,
     high_priority_proceeds_without_tokens,
     confidence_puts_the_good_address_first,
     deny_listed_addresses_are_skipped,
     aborted_dials_leave_no_socket_open,
     dns_multiaddr_connects,
+    ipv6_loopback_connects,
     unsupported_multiaddr_is_rejected_before_any_token,
     late_connection_is_closed,
 );
