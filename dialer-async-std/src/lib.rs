@@ -22,7 +22,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # async_std::task::block_on(async {
 //! // Works the same inside `smol::block_on`.
-//! let dialer = Dialer::new(Config::default(), TcpTransport::default())?;
+//! let dialer = Dialer::new(Config::default(), TcpTransport)?;
 //! let addrs: Vec<Multiaddr> = vec![
 //!     "/ip4/127.0.0.1/tcp/4001".parse()?,
 //!     "/dns4/localhost/tcp/4002".parse()?,

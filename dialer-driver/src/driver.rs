@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use dialer_core::{Action, CallerId, DialId, Event, RequestId, StartDial};
+use dialer_core::{
+    AbortReason, Action, Attempt, CallerId, DialId, Event, FailReason, RequestId, StartDial,
+};
 use futures::channel::mpsc;
 use futures::future::{AbortHandle, Abortable};
 use futures::StreamExt;
+use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, Instrument, Span};
 
 use crate::handle::{Command, DialReply, Ticket};
@@ -32,8 +35,18 @@ type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// A dial task in flight.
 struct DialTask {
     abort: AbortHandle,
+    request: RequestId,
+    addr: Multiaddr,
     started: Instant,
     span: Span,
+}
+
+/// What the driver keeps per request in flight: only what it reports, never decides.
+struct RequestState {
+    span: Span,
+    /// Dials that failed so far, for [`Dialed::failed`]: on success the core reports only
+    /// the winner.
+    failed: Vec<Attempt>,
 }
 
 /// A caller waiting for its `Finished` event.
@@ -62,7 +75,7 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     dials: HashMap<DialId, DialTask>,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
-    requests: HashMap<RequestId, Span>,
+    requests: HashMap<RequestId, RequestState>,
     /// The one timer, and the deadline it was armed for.
     timer: Option<(Instant, Sleep)>,
     events: Vec<Event<P>>,
@@ -116,11 +129,16 @@ where
             } => match self.core.dial(now, peer.clone(), addrs, priority) {
                 Ok(caller) => {
                     if let Some(request) = self.core.request_of(caller) {
-                        let span = self
+                        let state = self
                             .requests
                             .entry(request)
-                            .or_insert_with(|| debug_span!("dial_request", %request, ?peer));
-                        span.in_scope(|| debug!(%caller, ?priority, "caller waiting"));
+                            .or_insert_with(|| RequestState {
+                                span: debug_span!("dial_request", %request, ?peer),
+                                failed: Vec::new(),
+                            });
+                        state
+                            .span
+                            .in_scope(|| debug!(%caller, ?priority, "caller waiting"));
                     }
                     self.waiters.insert(caller, Waiter { reply, ticket });
                     self.tickets.insert(ticket, caller);
@@ -134,12 +152,14 @@ where
                 // Unknown tickets already got their answer; the cancel raced it and lost.
                 if let Some(caller) = self.tickets.remove(&ticket) {
                     self.waiters.remove(&caller);
-                    if let Some(span) = self
+                    if let Some(state) = self
                         .core
                         .request_of(caller)
                         .and_then(|r| self.requests.get(&r))
                     {
-                        span.in_scope(|| debug!(%caller, "caller gone, cancelling its wait"));
+                        state
+                            .span
+                            .in_scope(|| debug!(%caller, "caller gone, cancelling its wait"));
                     }
                     let _ = self.core.cancel(now, caller);
                 }
@@ -184,8 +204,13 @@ where
             Err(error) => {
                 let reason = error_chain(&error);
                 span.in_scope(|| debug!(%reason, "dial failed"));
-                match self.core.handle_dial_failed(now, dial, reason) {
-                    Ok(()) => self.drain(None),
+                match self.core.handle_dial_failed(now, dial, reason.clone()) {
+                    Ok(()) => {
+                        if let Some(task) = task {
+                            self.record_failure(task, FailReason::Transport(reason));
+                        }
+                        self.drain(None);
+                    }
                     Err(error) => debug!(%error, "late failure report ignored"),
                 }
             }
@@ -239,6 +264,9 @@ where
                         task.abort.abort();
                         task.span
                             .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
+                        if abort.reason == AbortReason::AddressTimeout {
+                            self.record_failure(task, FailReason::AddressTimeout);
+                        }
                     }
                 }
             }
@@ -277,11 +305,17 @@ where
                                 winner = Some(w);
                                 shared
                             };
+                            let failed = self
+                                .requests
+                                .get(&request)
+                                .map(|r| r.failed.clone())
+                                .unwrap_or_default();
                             Ok(Dialed {
                                 addr: connected.addr,
                                 connection,
                                 latency,
                                 dial: connected.dial,
+                                failed,
                             })
                         }
                         Err(error) => Err(Error::Dial(error)),
@@ -294,13 +328,15 @@ where
                     granted,
                     overdraft,
                 } => {
-                    if let Some(span) = self.requests.get(&request) {
-                        span.in_scope(|| debug!(requested, granted, overdraft, "tokens"));
+                    if let Some(state) = self.requests.get(&request) {
+                        state
+                            .span
+                            .in_scope(|| debug!(requested, granted, overdraft, "tokens"));
                     }
                 }
                 Event::Release { request, count } => {
-                    if let Some(span) = self.requests.get(&request) {
-                        span.in_scope(|| debug!(count, "tokens released"));
+                    if let Some(state) = self.requests.get(&request) {
+                        state.span.in_scope(|| debug!(count, "tokens released"));
                     }
                 }
                 Event::Pruned { peer, addr } => {
@@ -320,8 +356,7 @@ where
         let span = self
             .requests
             .get(&request)
-            .cloned()
-            .unwrap_or_else(Span::none);
+            .map_or_else(Span::none, |r| r.span.clone());
         span.in_scope(|| match &result {
             Ok(dialed) => debug!(%caller, addr = %dialed.addr, "request connected"),
             Err(error) => debug!(%caller, %error, "request failed"),
@@ -337,6 +372,15 @@ where
         }
     }
 
+    fn record_failure(&mut self, task: DialTask, reason: FailReason) {
+        if let Some(state) = self.requests.get_mut(&task.request) {
+            state.failed.push(Attempt {
+                addr: task.addr,
+                reason,
+            });
+        }
+    }
+
     fn start_dial(&mut self, start: StartDial<P>) {
         let StartDial {
             dial,
@@ -344,7 +388,7 @@ where
             addr,
             ..
         } = start;
-        let parent = self.requests.get(&request).and_then(Span::id);
+        let parent = self.requests.get(&request).and_then(|r| r.span.id());
         let span = debug_span!(parent: parent, "dial", %dial, %addr);
         let (abort, registration) = AbortHandle::new_pair();
         let attempt = Abortable::new(self.transport.dial(&addr), registration);
@@ -363,6 +407,8 @@ where
             dial,
             DialTask {
                 abort,
+                request,
+                addr,
                 started: self.runtime.now(),
                 span,
             },

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialer_core::{DialError, DialId};
+use dialer_core::{Attempt, DialError, DialId};
 use multiaddr::Multiaddr;
 
 /// A successful dial: the address that won and its connection.
@@ -22,6 +22,10 @@ pub struct Dialed<C> {
     pub latency: Duration,
     /// The winning attempt, as named in the `dial` tracing span.
     pub dial: DialId,
+    /// The request's dials that failed before this one won (refused, errored or past
+    /// `address_timeout`), in the order they ended. Dials aborted because this one won are
+    /// not failures and are not listed.
+    pub failed: Vec<Attempt>,
 }
 
 impl<C> Dialed<C> {
@@ -38,6 +42,7 @@ impl<C> Clone for Dialed<C> {
             connection: Arc::clone(&self.connection),
             latency: self.latency,
             dial: self.dial,
+            failed: self.failed.clone(),
         }
     }
 }
@@ -48,6 +53,7 @@ impl<C> fmt::Debug for Dialed<C> {
             .field("addr", &self.addr)
             .field("latency", &self.latency)
             .field("dial", &self.dial)
+            .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }

@@ -216,9 +216,18 @@ async fn first_success_wins_and_carries_its_latency() {
     ]);
     let dialer = dialer(Config::default(), transport);
     let start = tokio::time::Instant::now();
-    let dialed = dialer.dial(7, [a, b.clone()]).await.expect("connected");
+    let dialed = dialer
+        .dial(7, [a.clone(), b.clone()])
+        .await
+        .expect("connected");
     assert_eq!(dialed.addr, b);
     assert_eq!(dialed.latency, 20 * MS);
+    assert_eq!(dialed.failed.len(), 1);
+    assert_eq!(dialed.failed[0].addr, a);
+    assert_eq!(
+        dialed.failed[0].reason,
+        FailReason::Transport("scripted failure: refused".into())
+    );
     assert_eq!(start.elapsed(), 20 * MS);
     let conn = dialed.into_connection().expect("a lone caller owns it");
     assert_eq!(conn.addr, b);
@@ -281,8 +290,23 @@ async fn address_timeouts_re_arm_the_timer_and_move_the_token() {
     };
     let dialer = dialer(config, transport);
     let start = tokio::time::Instant::now();
-    let dialed = dialer.dial(7, [a, b, c.clone()]).await.expect("connected");
+    let dialed = dialer
+        .dial(7, [a.clone(), b.clone(), c.clone()])
+        .await
+        .expect("connected");
     assert_eq!(dialed.addr, c);
+    let failed: Vec<_> = dialed
+        .failed
+        .iter()
+        .map(|t| (t.addr.clone(), t.reason.clone()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (a, FailReason::AddressTimeout),
+            (b, FailReason::AddressTimeout)
+        ]
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(2) + 5 * MS);
     // The two timed-out attempts were dropped (their sockets closed), not leaked.
     counters

@@ -17,7 +17,7 @@
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Spawns the driver on the current tokio runtime.
-//! let dialer = Dialer::new(Config::default(), TcpTransport::default())?;
+//! let dialer = Dialer::new(Config::default(), TcpTransport)?;
 //! let addrs: Vec<Multiaddr> = vec![
 //!     "/ip4/127.0.0.1/tcp/4001".parse()?,
 //!     "/dns4/localhost/tcp/4002".parse()?,

@@ -1,0 +1,128 @@
+//! Dials the given multiaddrs as one peer and prints the winner, its latency and every
+//! failure reason; exits non-zero when no address connects.
+//!
+//! ```text
+//! cargo run -p dialer-tokio --example dial -- /ip4/127.0.0.1/tcp/4001 /dns4/localhost/tcp/4002
+//! ```
+//!
+//! Options (before the addresses): `--timeout <secs>` (whole request), `--address-timeout
+//! <secs>` (one dial), `--stagger <ms>` (happy-eyeballs delay). Set `RUST_LOG=debug` to
+//! see the driver's tracing spans and events.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use dialer_tokio::{Config, DialError, Dialer, Error, Multiaddr, TcpTransport};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage: dial [--timeout SECS] [--address-timeout SECS] [--stagger MS] \
+                     <multiaddr>...";
+
+fn parse_args() -> Result<(Config, Vec<Multiaddr>), String> {
+    let mut config = Config::default();
+    let mut addrs = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> Result<f64, String> {
+            let raw = args.next().ok_or(format!("{name} needs a value"))?;
+            raw.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or(format!("{name}: expected a positive number, got {raw:?}"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--timeout" => config.dial_timeout = Duration::from_secs_f64(value("--timeout")?),
+            "--address-timeout" => {
+                config.address_timeout = Duration::from_secs_f64(value("--address-timeout")?);
+            }
+            "--stagger" => {
+                config.stagger = Some(Duration::from_secs_f64(value("--stagger")? / 1000.0));
+            }
+            addr => addrs.push(
+                addr.parse()
+                    .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?,
+            ),
+        }
+    }
+    if addrs.is_empty() {
+        return Err("no address given".into());
+    }
+    Ok((config, addrs))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let (config, addrs) = match parse_args() {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let dialer: Dialer<&str> = match Dialer::new(config, TcpTransport) {
+        Ok(dialer) => dialer,
+        Err(error) => {
+            eprintln!("error: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let started = Instant::now();
+    let result = dialer.dial("peer", addrs).await;
+    let elapsed = started.elapsed();
+    match result {
+        Ok(dialed) => {
+            println!("connected to {}", dialed.addr);
+            println!("  dial latency:  {:?}", dialed.latency);
+            println!("  total elapsed: {elapsed:?}");
+            for failure in &dialed.failed {
+                println!("  failed first: {}: {}", failure.addr, failure.reason);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("failed after {elapsed:?}: {}", headline(&error));
+            for (addr, reason) in reasons(&error) {
+                eprintln!("  {addr}: {reason}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn headline(error: &Error) -> &'static str {
+    match error {
+        Error::Dial(DialError::AllFailed { .. }) => "every address failed",
+        Error::Dial(DialError::Timeout { .. }) => "the request timed out",
+        Error::Dial(DialError::NoDialableAddresses { .. }) => "no dialable address",
+        Error::Dial(DialError::TooManyAddresses { .. }) => "too many addresses",
+        Error::Dial(DialError::NoTokens) => "no dial tokens available",
+        Error::Dial(_) => "dial failed",
+        _ => "the dialer stopped",
+    }
+}
+
+/// Every address and why it was not the winner.
+fn reasons(error: &Error) -> Vec<(String, String)> {
+    match error {
+        Error::Dial(DialError::AllFailed { attempts } | DialError::Timeout { attempts }) => {
+            attempts
+                .iter()
+                .map(|a| (a.addr.to_string(), a.reason.to_string()))
+                .collect()
+        }
+        Error::Dial(DialError::NoDialableAddresses { skipped }) => skipped
+            .iter()
+            .map(|s| (s.addr.to_string(), s.reason.to_string()))
+            .collect(),
+        other => vec![("-".into(), other.to_string())],
+    }
+}
