@@ -76,6 +76,8 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
+    /// Subscribers of [`Event::Pruned`]; closed ones are dropped on the next prune.
+    pruned: Vec<mpsc::UnboundedSender<(P, Multiaddr)>>,
     /// The one timer, and the deadline it was armed for.
     timer: Option<(Instant, Sleep)>,
     events: Vec<Event<P>>,
@@ -105,6 +107,7 @@ where
             waiters: HashMap::new(),
             tickets: HashMap::new(),
             requests: HashMap::new(),
+            pruned: Vec::new(),
             timer: None,
             events: Vec::new(),
         }
@@ -174,6 +177,7 @@ where
                 self.core.import_confidence(entries);
                 let _ = reply.send(());
             }
+            Command::WatchPruned(subscriber) => self.pruned.push(subscriber),
         }
         self.drain(None);
     }
@@ -341,6 +345,11 @@ where
                 }
                 Event::Pruned { peer, addr } => {
                     debug!(?peer, %addr, "address pruned");
+                    self.pruned.retain(|subscriber| {
+                        subscriber
+                            .unbounded_send((peer.clone(), addr.clone()))
+                            .is_ok()
+                    });
                 }
             }
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use dialer_core::{Config, ConfigError, Priority, Stats};
 use futures::channel::{mpsc, oneshot};
+use futures::Stream;
 use multiaddr::Multiaddr;
 
 use crate::driver::Driver;
@@ -34,6 +35,7 @@ pub(crate) enum Command<P, C> {
     Stats(oneshot::Sender<Stats>),
     ExportConfidence(oneshot::Sender<Vec<(Multiaddr, u8)>>),
     ImportConfidence(Vec<(Multiaddr, u8)>, oneshot::Sender<()>),
+    WatchPruned(mpsc::UnboundedSender<(P, Multiaddr)>),
 }
 
 /// A token dialer running on runtime `R` with transport `T`, for peers named by `P`.
@@ -175,6 +177,16 @@ where
     pub async fn import_confidence(&self, entries: Vec<(Multiaddr, u8)>) -> Result<(), Error> {
         self.ask(|reply| Command::ImportConfidence(entries, reply))
             .await
+    }
+
+    /// Every address the core prunes from now on, with its peer (R-C5): it fell to
+    /// confidence 0 while the peer has a better one, so the dialer skips it for that peer.
+    /// Apply these to your peer store. The stream ends when the driver does; dropping it
+    /// unsubscribes.
+    pub fn pruned(&self) -> Result<impl Stream<Item = (P, Multiaddr)> + Send + Unpin, Error> {
+        let (tx, rx) = mpsc::unbounded();
+        self.send(Command::WatchPruned(tx))?;
+        Ok(rx)
     }
 
     async fn ask<A>(

@@ -29,6 +29,10 @@
 //! its dials, releases its tokens) once its last caller is gone (R-R7). When every handle is
 //! dropped the driver ends and aborts every dial still in flight.
 //!
+//! Besides the winner, [`Dialed::failed`] lists the request's dials that failed before it
+//! (the core reports only the winner on success), and [`Dialer::pruned`] streams the
+//! addresses the core prunes (R-C5) so they can be applied to a peer store.
+//!
 //! # Tracing (R-O2)
 //!
 //! The driver runs in a `dialer_driver` span; each request gets a `dial_request` span

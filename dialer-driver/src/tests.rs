@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use dialer_core::{DialError, FailReason, Priority, SkipReason};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use multiaddr::Multiaddr;
 use tokio::sync::Notify;
 
@@ -594,4 +595,20 @@ async fn confidence_survives_export_and_import() {
     restarted.import_confidence(exported).await.expect("import");
     let dialed = restarted.dial(7, [b, a.clone()]).await.expect("connected");
     assert_eq!(dialed.addr, a);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pruned_addresses_reach_subscribers() {
+    // R-C5: `a` falls to 0 while `b` is better, so the core prunes it for the peer.
+    let (a, b) = (addr(1), addr(2));
+    let (transport, _) = Scripted::new(&[
+        (&a, Script::Fail(MS, "refused")),
+        (&b, Script::Connect(2 * MS)),
+    ]);
+    let dialer = dialer(Config::default(), transport);
+    let mut pruned = dialer.pruned().expect("driver running");
+    dialer.dial(7, [a.clone(), b]).await.expect("connected");
+    assert_eq!(pruned.next().await, Some((7, a)));
+    drop(dialer);
+    assert_eq!(pruned.next().await, None, "ends with the driver");
 }

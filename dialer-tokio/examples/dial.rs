@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dialer_tokio::{Config, DialError, Dialer, Error, Multiaddr, TcpTransport};
+use dialer_tokio::{Config, DialError, Dialer, Error, Multiaddr, TcpTransport, Transport};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: dial [--timeout SECS] [--address-timeout SECS] [--stagger MS] \
@@ -75,6 +75,13 @@ async fn main() -> ExitCode {
         }
     };
 
+    // Not TCP (e.g. QUIC): the core drops these before spending a token (R-A2), and lists
+    // them only when nothing at all was dialable.
+    let undialable: Vec<_> = addrs
+        .iter()
+        .filter(|a| !TcpTransport.can_dial(a))
+        .cloned()
+        .collect();
     let started = Instant::now();
     let result = dialer.dial("peer", addrs).await;
     let elapsed = started.elapsed();
@@ -86,12 +93,20 @@ async fn main() -> ExitCode {
             for failure in &dialed.failed {
                 println!("  failed first: {}: {}", failure.addr, failure.reason);
             }
+            for addr in &undialable {
+                println!("  skipped: {addr}: not dialable by the TCP transport");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
             eprintln!("failed after {elapsed:?}: {}", headline(&error));
             for (addr, reason) in reasons(&error) {
                 eprintln!("  {addr}: {reason}");
+            }
+            if !matches!(error, Error::Dial(DialError::NoDialableAddresses { .. })) {
+                for addr in &undialable {
+                    eprintln!("  {addr}: skipped, not dialable by the TCP transport");
+                }
             }
             ExitCode::FAILURE
         }
