@@ -73,6 +73,18 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             .map_or(INITIAL_CONFIDENCE, |&i| self.slots[i as usize].value)
     }
 
+    /// Confidence of `addr`, or `None` if it was pruned for `peer` (R-C5): what admitting
+    /// an address to a request needs, in one lookup.
+    pub(crate) fn admit(&self, addr: &Multiaddr, peer: &P) -> Option<u8> {
+        match self.index.get(addr) {
+            None => Some(INITIAL_CONFIDENCE),
+            Some(&i) => {
+                let slot = &self.slots[i as usize];
+                (!slot.pruned_for.contains(peer)).then_some(slot.value)
+            }
+        }
+    }
+
     /// Whether `addr` was pruned for `peer` (R-C5).
     pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P) -> bool {
         self.index

@@ -17,7 +17,7 @@ use crate::output::{
     Priority, ReportError, SkipReason, Skipped, StartDial,
 };
 use crate::pool::TokenPool;
-use crate::request::{sort_by_confidence, Addrs, Request};
+use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Request, INLINE_ADDRS};
 use crate::stats::Stats;
 use crate::timers::DeadlineQueue;
 
@@ -252,11 +252,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
 
         let mut admitted = Addrs::new();
+        // Confidence of each admitted address, looked up once with its prune mark.
+        let mut keys: SmallVec<[u8; INLINE_ADDRS]> = SmallVec::new();
         let mut skipped = Vec::new();
         for addr in input {
-            match self.skip_reason(&peer, &addr, &admitted, now) {
-                Some(reason) => skipped.push(Skipped { addr, reason }),
-                None => admitted.push(addr),
+            match self.admit(&peer, &addr, &admitted, now) {
+                Err(reason) => skipped.push(Skipped { addr, reason }),
+                Ok(confidence) => {
+                    admitted.push(addr);
+                    keys.push(confidence);
+                }
             }
         }
         self.stats.addresses_skipped += skipped.len() as u64;
@@ -264,7 +269,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.stats.requests_rejected_no_addresses += 1;
             return Err(DialError::NoDialableAddresses { skipped });
         }
-        sort_by_confidence(&mut admitted, &self.confidence);
+        sort_by_keys(&mut admitted, &mut keys);
 
         // R-T2: never more tokens than addresses, never more than the per-peer cap.
         let requested = self.config.max_per_peer_dials.min(admitted.len());
@@ -308,7 +313,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.callers.insert(caller, request);
         self.request_timers.push(deadline, request);
         self.stats.requests_started += 1;
-        self.pump(request, now);
+        // Every address was checked against the deny list and prune marks just now, and
+        // nothing can have changed them since: the first pump need not check again.
+        self.pump_from(request, now, false);
         self.compact_timers();
         Ok(caller)
     }
@@ -467,23 +474,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         now
     }
 
-    fn skip_reason(
+    /// Why `addr` is left out of a new request (R-R1), or else its confidence, by which
+    /// the request orders it.
+    fn admit(
         &self,
         peer: &P,
         addr: &Multiaddr,
         admitted: &[Multiaddr],
         now: Instant,
-    ) -> Option<SkipReason> {
+    ) -> Result<u8, SkipReason> {
         if admitted.contains(addr) {
-            Some(SkipReason::Duplicate)
+            Err(SkipReason::Duplicate)
         } else if !(self.dialable)(addr) {
-            Some(SkipReason::Undialable)
+            Err(SkipReason::Undialable)
         } else if self.deny.contains(addr, now) {
-            Some(SkipReason::DenyListed)
-        } else if self.confidence.is_pruned(addr, peer) {
-            Some(SkipReason::Pruned)
+            Err(SkipReason::DenyListed)
         } else {
-            None
+            self.confidence.admit(addr, peer).ok_or(SkipReason::Pruned)
         }
     }
 
@@ -540,6 +547,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// releases tokens it can no longer use (R-T7), and fails the request when nothing is
     /// in flight and nothing is left (R-R5).
     fn pump(&mut self, request: RequestId, now: Instant) {
+        self.pump_from(request, now, true);
+    }
+
+    /// [`pump`](Self::pump); `recheck: false` skips re-checking pending addresses against
+    /// the deny list and prune marks, for a caller that has just checked them all.
+    fn pump_from(&mut self, request: RequestId, now: Instant, recheck: bool) {
         // Past its dial_timeout a request that has begun dialing is over (R-R6), even if
         // its own timer has not been handled yet (an earlier deadline handled in the same
         // `handle_timeout`, or a report that arrives late): a dial started now would be
@@ -567,8 +580,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 req.next += 1;
                 // Another request may have failed this address since it was admitted
                 // (invariant 4: never dial a deny-listed address).
-                if self.deny.contains(candidate, now)
-                    || self.confidence.is_pruned(candidate, &req.peer)
+                if recheck
+                    && (self.deny.contains(candidate, now)
+                        || self.confidence.is_pruned(candidate, &req.peer))
                 {
                     self.stats.addresses_skipped += 1;
                     continue;

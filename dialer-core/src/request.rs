@@ -63,15 +63,34 @@ pub(crate) fn sort_by_confidence<P: Clone + Eq>(
     // (max_addrs_per_request, 25 by default). Longer lists fall back to the std stable sort.
     if addrs.len() <= 32 {
         let mut keys: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.get(a)).collect();
-        for i in 1..addrs.len() {
-            let mut j = i;
-            while j > 0 && keys[j - 1] < keys[j] {
-                keys.swap(j - 1, j);
-                addrs.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        sort_by_keys(addrs, &mut keys);
     } else {
         addrs.sort_by_key(|a| std::cmp::Reverse(confidence.get(a)));
+    }
+}
+
+/// Orders `addrs` by `keys`, their confidences as the caller looked them up, highest
+/// first, keeping the caller's order among equals (R-R1); both slices are permuted alike.
+/// Insertion sort (stable, allocation-free) for the usual short lists; a configured
+/// `max_addrs_per_request` far above the default gets the std stable sort instead.
+pub(crate) fn sort_by_keys(addrs: &mut [Multiaddr], keys: &mut [u8]) {
+    let n = addrs.len().min(keys.len());
+    if n > 32 {
+        let mut pairs: Vec<(u8, Multiaddr)> =
+            keys.iter().copied().zip(addrs.iter().cloned()).collect();
+        pairs.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+        for (i, (key, addr)) in pairs.into_iter().enumerate() {
+            keys[i] = key;
+            addrs[i] = addr;
+        }
+        return;
+    }
+    for i in 1..n {
+        let mut j = i;
+        while j > 0 && keys[j - 1] < keys[j] {
+            keys.swap(j - 1, j);
+            addrs.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
