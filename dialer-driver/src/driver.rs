@@ -13,11 +13,11 @@ use dialer_core::{
     AbortReason, Action, Attempt, CallerId, DialId, Event, FailReason, RequestId, StartDial,
 };
 use futures::channel::mpsc;
-use futures::future::{AbortHandle, Abortable};
 use futures::StreamExt;
 use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, Instrument, Span};
 
+use crate::attempt::{abortable, AbortSlot};
 use crate::handle::{Command, DialReply, Ticket};
 use crate::{Dialed, Error, Runtime, Transport};
 
@@ -33,8 +33,8 @@ type DialResult<T> = (
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A dial task in flight.
-struct DialTask {
-    abort: AbortHandle,
+struct DialTask<F> {
+    abort: AbortSlot<F>,
     request: RequestId,
     addr: Multiaddr,
     started: Instant,
@@ -72,7 +72,7 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     /// Dial tasks report here; the driver keeps a sender, so this stream never ends.
     results: mpsc::UnboundedReceiver<DialResult<T>>,
     results_tx: mpsc::UnboundedSender<DialResult<T>>,
-    dials: HashMap<DialId, DialTask>,
+    dials: HashMap<DialId, DialTask<T::Dial>>,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
@@ -381,7 +381,7 @@ where
         }
     }
 
-    fn record_failure(&mut self, task: DialTask, reason: FailReason) {
+    fn record_failure(&mut self, task: DialTask<T::Dial>, reason: FailReason) {
         if let Some(state) = self.requests.get_mut(&task.request) {
             state.failed.push(Attempt {
                 addr: task.addr,
@@ -399,12 +399,11 @@ where
         } = start;
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
         let span = debug_span!(parent: parent, "dial", %dial, %addr);
-        let (abort, registration) = AbortHandle::new_pair();
-        let attempt = Abortable::new(self.transport.dial(&addr), registration);
+        let (attempt, abort) = abortable(self.transport.dial(&addr));
         let results = self.results_tx.clone();
         self.runtime.spawn(
             async move {
-                if let Ok(result) = attempt.await {
+                if let Some(result) = attempt.await {
                     // If the driver is gone, the connection is dropped (closed) here.
                     let _ = results.unbounded_send((dial, result));
                 }

@@ -8,9 +8,10 @@
 //!   its `Finished` event;
 //! - a `StartDial` becomes a spawned, abortable task running [`Transport::dial`]; its result
 //!   comes back as `handle_dial_succeeded` / `handle_dial_failed`;
-//! - an `AbortDial` aborts that task, dropping the attempt (and its socket). A connection
-//!   that completes anyway, after its abort, is reported, refused by the core
-//!   (`ReportError::UnknownDial`) and dropped (closed) at once (R-A1);
+//! - an `AbortDial` drops the attempt (and closes its socket) on the spot, before the
+//!   driver carries out the next action, so the sockets in flight never outnumber the
+//!   tokens (R-T6). A connection that completes anyway, after its abort, is reported,
+//!   refused by the core (`ReportError::UnknownDial`) and dropped (closed) at once (R-A1);
 //! - one timer of the runtime is armed at `poll_timeout()`; each time the driver wakes it
 //!   compares that deadline with [`Runtime::now`] rather than trusting the timer future
 //!   alone, and calls `handle_timeout` once the deadline has passed (R-A4);
@@ -101,6 +102,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod attempt;
 mod driver;
 mod error;
 mod handle;

@@ -69,6 +69,9 @@ struct Counters {
     connections: AtomicUsize,
     connections_dropped: AtomicUsize,
     transport_dropped: AtomicUsize,
+    /// Attempt futures alive now (from `Transport::dial` to their drop), and at most.
+    live: AtomicUsize,
+    max_live: AtomicUsize,
     changed: Notify,
 }
 
@@ -122,11 +125,21 @@ impl Drop for Conn {
     }
 }
 
-/// Counts the end of an attempt future, however it ends (completed, aborted, dropped).
+/// Lives as long as an attempt future, however it ends (completed, aborted, dropped): it
+/// stands for the attempt's socket.
 struct AttemptGuard(Arc<Counters>);
+
+impl AttemptGuard {
+    fn new(counters: Arc<Counters>) -> Self {
+        let live = counters.live.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_live.fetch_max(live, Ordering::SeqCst);
+        Self(counters)
+    }
+}
 
 impl Drop for AttemptGuard {
     fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
         self.0.bump(&self.0.attempts_ended);
     }
 }
@@ -177,9 +190,10 @@ impl Transport for Scripted {
         let script = self.scripts.get(addr).cloned().unwrap_or(Script::Hang);
         let counters = Arc::clone(&self.counters);
         let addr = addr.clone();
+        let guard = AttemptGuard::new(Arc::clone(&counters));
         Box::pin(async move {
+            let _guard = guard;
             counters.bump(&counters.attempts_started);
-            let _guard = AttemptGuard(Arc::clone(&counters));
             match script {
                 Script::Connect(after) => {
                     tokio::time::sleep(after).await;
@@ -611,4 +625,26 @@ async fn pruned_addresses_reach_subscribers() {
     assert_eq!(pruned.next().await, Some((7, a)));
     drop(dialer);
     assert_eq!(pruned.next().await, None, "ends with the driver");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aborted_attempt_is_gone_before_its_token_dials_again() {
+    // R-T6: tokens cap the sockets in flight, so the attempt (socket) an AbortDial names is
+    // dropped before the freed token starts the next one.
+    let addrs: Vec<_> = (1..=4).map(addr).collect();
+    let (transport, counters) = Scripted::new(&[(&addrs[3], Script::Connect(MS))]);
+    let config = Config {
+        max_tokens: 1,
+        address_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let dialer = dialer(config, transport);
+    let dialed = dialer.dial(7, addrs.clone()).await.expect("connected");
+    assert_eq!(dialed.addr, addrs[3]);
+    assert_eq!(Counters::get(&counters.attempts_ended), 4);
+    assert_eq!(
+        Counters::get(&counters.max_live),
+        1,
+        "one token, one attempt"
+    );
 }
