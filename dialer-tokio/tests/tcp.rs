@@ -111,3 +111,15 @@ async fn a_hanging_address_times_out_and_its_socket_is_closed() {
     }
     assert_eq!(pending, 0, "the aborted connect left its socket open");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_runtime_clock_and_timer_follow_paused_time() {
+    // R-A4: the driver's clock is tokio's, so paused time drives every dialer timeout.
+    use dialer_tokio::{Runtime, TokioRuntime};
+    let start = TokioRuntime.now();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(TokioRuntime.now() - start, Duration::from_secs(5));
+    let deadline = TokioRuntime.now() + Duration::from_secs(3600);
+    TokioRuntime.sleep_until(deadline).await;
+    assert_eq!(TokioRuntime.now(), deadline);
+}
