@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dialer_driver::testing::{open_fds, Listener, Refusing, Tarpit};
@@ -246,12 +245,8 @@ fn fd_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Both tests run the load on every runtime; one at a time, so that neither disturbs the
-/// other's descriptor count.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn run_everywhere() -> [Figures; 3] {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     // The pool caps the sockets this test opens at 64 in flight, plus a connection per
     // winning request until its caller drops it and one per peer: far below the usual
     // soft limit of 1,024.
@@ -287,28 +282,10 @@ fn run_everywhere() -> [Figures; 3] {
 
 // R-T4, R-R5, R-A1: under load every request ends with a connection or the typed error
 // its addresses call for, and no descriptor is left behind.
+// R-T6: tokens cap the sockets in flight: the driver drops an aborted attempt (and its
+// socket) before the freed token dials again.
 #[test]
 fn two_thousand_requests_through_64_tokens() {
-    for f in run_everywhere() {
-        let ended = f.connected + f.failed + f.timed_out + f.no_tokens_final;
-        assert_eq!(ended, REQUESTS as usize, "{}", f.runtime);
-        assert!(f.connected > 0 && f.failed > 0, "{f:?}");
-        assert_eq!(
-            f.fds_after, f.fds_before,
-            "{}: descriptors leaked",
-            f.runtime
-        );
-    }
-}
-
-// R-T6: tokens cap the sockets in flight. Ignored until the driver closes an aborted dial's
-// socket before its token is reused: today the driver only flags the spawned dial task on
-// AbortDial, the core hands the token to the next dial at once, and the old socket stays
-// open until that task runs again (measured: up to 71 connecting sockets, 80 dial futures
-// alive, with 64 tokens).
-#[test]
-#[ignore = "driver: AbortDial closes the socket after its token is reused (R-T6)"]
-fn sockets_in_flight_never_exceed_the_pool() {
     for f in run_everywhere() {
         assert!(
             f.max_connecting <= MAX_TOKENS,
@@ -322,5 +299,14 @@ fn sockets_in_flight_never_exceed_the_pool() {
             f.runtime,
             f.max_attempts
         );
+        let ended = f.connected + f.failed + f.timed_out + f.no_tokens_final;
+        assert_eq!(ended, REQUESTS as usize, "{}", f.runtime);
+        assert!(f.connected > 0 && f.failed > 0, "{f:?}");
+        assert_eq!(
+            f.fds_after, f.fds_before,
+            "{}: descriptors leaked",
+            f.runtime
+        );
     }
 }
+
