@@ -40,7 +40,7 @@ impl Plan {
             connect_pairs: if quick { 400 } else { 3_000 },
             throughput_requests: 10_000,
             throughput_parallel: 100,
-            throughput_runs: if quick { 1 } else { 4 },
+            throughput_runs: if quick { 2 } else { 4 },
             blackhole_runs: if quick { 5 } else { 21 },
         }
     }
@@ -119,21 +119,42 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
-    // The multi-threaded runtime with its default one worker per core: what an
-    // application built on tokio runs.
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime> {
+    // Multi-threaded with one worker per core is what an application built on tokio runs;
+    // the current-thread runtime is a diagnostic (no cross-thread wake-ups).
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+/// Connects to nothing, at once: `dial` through it costs the driver's round trip (caller
+/// → driver task → dial task → driver → caller) and the core, and no I/O at all.
+struct InstantTransport;
+
+impl dialer_driver::Transport for InstantTransport {
+    type Output = ();
+    type Error = std::io::Error;
+    type Dial = std::future::Ready<std::io::Result<()>>;
+
+    fn can_dial(&self, _: &Multiaddr) -> bool {
+        true
+    }
+
+    fn dial(&self, _: &Multiaddr) -> Self::Dial {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Median `dial` to one good address ÷ median raw `TcpStream::connect`, on tokio.
-fn tokio_connect(plan: &Plan, peers: &Peers) -> Result<Latency> {
-    let rt = tokio_runtime()?;
+fn tokio_connect(plan: &Plan, peers: &Peers, multi_thread: bool) -> Result<Latency> {
+    let rt = tokio_runtime(multi_thread)?;
     let socket = peers.socket(0);
     let addr = peers.multiaddr(0);
     let pairs = plan.connect_pairs;
-    // Measured from a task on a worker, like application code, not from `block_on`.
+    // Measured from a task (on a worker, like application code), not from `block_on`.
     let task = rt.spawn(async move {
         let dialer =
             dialer_tokio::Dialer::<u64>::new(Config::default(), dialer_tokio::TcpTransport)?;
@@ -162,6 +183,31 @@ fn tokio_connect(plan: &Plan, peers: &Peers) -> Result<Latency> {
             }
         }
         Ok::<_, Box<dyn Error + Send + Sync>>(Latency::of(ours, raw))
+    });
+    rt.block_on(task)?
+}
+
+/// Median `dial` through [`InstantTransport`] on the multi-threaded tokio runtime, µs.
+fn tokio_instant(plan: &Plan) -> Result<f64> {
+    let rt = tokio_runtime(true)?;
+    let pairs = plan.connect_pairs;
+    let addr = Multiaddr::empty().with(multiaddr::Protocol::Memory(1));
+    let task = rt.spawn(async move {
+        let dialer = dialer_driver::Dialer::<u64, _, dialer_tokio::TokioRuntime>::new(
+            Config::default(),
+            InstantTransport,
+        )?;
+        let warmup = pairs / 10 + 10;
+        let mut times = Vec::with_capacity(pairs);
+        for i in 0..warmup + pairs {
+            let start = Instant::now();
+            let dialed = dialer.dial(i as u64, [addr.clone()]).await?;
+            if i >= warmup {
+                times.push(us(start.elapsed()));
+            }
+            drop(dialed);
+        }
+        Ok::<_, Box<dyn Error + Send + Sync>>(median(&mut times))
     });
     rt.block_on(task)?
 }
@@ -247,7 +293,7 @@ async fn throughput_run(
 }
 
 fn tokio_throughput(plan: &Plan, peers: &Peers) -> Result<Throughput> {
-    let rt = tokio_runtime()?;
+    let rt = tokio_runtime(true)?;
     let targets: Arc<Vec<(SocketAddr, Multiaddr)>> = Arc::new(
         (0..peers.listeners.len())
             .map(|i| (peers.socket(i), peers.multiaddr(i)))
@@ -295,7 +341,7 @@ fn tokio_throughput(plan: &Plan, peers: &Peers) -> Result<Throughput> {
 /// One request, three tarpit addresses first and the good one last, default config (4
 /// tokens): time to connect, on a fresh dialer each run.
 fn tokio_blackhole(plan: &Plan, peers: &Peers) -> Result<Blackhole> {
-    let rt = tokio_runtime()?;
+    let rt = tokio_runtime(true)?;
     let tarpits = [Tarpit::new()?, Tarpit::new()?, Tarpit::new()?];
     let mut addrs: Vec<Multiaddr> = tarpits.iter().map(Tarpit::multiaddr).collect();
     addrs.push(peers.multiaddr(2));
@@ -328,6 +374,10 @@ fn tokio_blackhole(plan: &Plan, peers: &Peers) -> Result<Blackhole> {
 /// Everything of this section; each figure fails on its own.
 pub(crate) struct Figures {
     pub(crate) tokio_connect: Result<Latency>,
+    /// Diagnostics, not named figures: the same on a current-thread runtime, and a dial
+    /// that does no I/O at all.
+    pub(crate) tokio_connect_current_thread: Result<Latency>,
+    pub(crate) tokio_instant_us: Result<f64>,
     pub(crate) async_std_connect: Result<Latency>,
     pub(crate) tokio_throughput: Result<Throughput>,
     pub(crate) tokio_blackhole: Result<Blackhole>,
@@ -336,7 +386,9 @@ pub(crate) struct Figures {
 pub(crate) fn run(plan: Plan) -> Result<Figures> {
     let peers = Peers::new(8)?;
     Ok(Figures {
-        tokio_connect: tokio_connect(&plan, &peers),
+        tokio_connect: tokio_connect(&plan, &peers, true),
+        tokio_connect_current_thread: tokio_connect(&plan, &peers, false),
+        tokio_instant_us: tokio_instant(&plan),
         async_std_connect: async_std_connect(&plan, &peers),
         tokio_throughput: tokio_throughput(&plan, &peers),
         tokio_blackhole: tokio_blackhole(&plan, &peers),

@@ -239,7 +239,7 @@ fn main() -> ExitCode {
         );
         let _ = writeln!(
             out,
-            "  {:<34}  {:>12}  {:>12}  {:>7}",
+            "  {:<37}  {:>12}  {:>12}  {:>7}",
             "measurement", "ours", "baseline", "ratio"
         );
         for (label, l) in [
@@ -248,11 +248,15 @@ fn main() -> ExitCode {
                 "async-std: dial vs TcpStream::connect",
                 &a.async_std_connect,
             ),
+            (
+                "(tokio current_thread: the same)",
+                &a.tokio_connect_current_thread,
+            ),
         ] {
             if let Ok(l) = l {
                 let _ = writeln!(
                     out,
-                    "  {label:<34}  {:>9.1} us  {:>9.1} us  {:>7.2}   (medians of {} pairs)",
+                    "  {label:<37}  {:>9.1} us  {:>9.1} us  {:>7.2}   (medians of {} pairs)",
                     l.ours_us,
                     l.raw_us,
                     l.ratio(),
@@ -260,10 +264,17 @@ fn main() -> ExitCode {
                 );
             }
         }
+        if let Ok(t) = &a.tokio_instant_us {
+            let _ = writeln!(
+                out,
+                "  {:<37}  {:>9.1} us  {:>12}  {:>7}   (driver + core round trip, no I/O)",
+                "(tokio: dial, instant transport)", t, "-", "-"
+            );
+        }
         if let Ok(t) = &a.tokio_throughput {
             let _ = writeln!(
                 out,
-                "  {:<34}  {:>8.0} c/s  {:>8.0} c/s  {:>7.2}   ({} connections, {} at once, \
+                "  {:<37}  {:>8.0} c/s  {:>8.0} c/s  {:>7.2}   ({} connections, {} at once, \
                  {} runs each, ABBA)",
                 "tokio: throughput vs semaphore",
                 t.ours_cps,
@@ -277,7 +288,7 @@ fn main() -> ExitCode {
         if let Ok(b) = &a.tokio_blackhole {
             let _ = writeln!(
                 out,
-                "  {:<34}  {:>9.2} ms  {:>12}  {:>7}   (3 tarpits then 1 good; median of {} \
+                "  {:<37}  {:>9.2} ms  {:>12}  {:>7}   (3 tarpits then 1 good; median of {} \
                  fresh dialers, max {:.2} ms)",
                 "tokio: black hole, time to connect", b.median_ms, "-", "-", b.runs, b.max_ms
             );
@@ -456,7 +467,7 @@ fn sim_table(out: &mut String, r: &sim::Report) {
     );
     let _ = writeln!(
         out,
-        "  {:<16} {:>8} {:>9} {:>10} {:>9} {:>9} {:>10} | {:>12} {:>10} {:>11}",
+        "  {:<16} {:>8} {:>9} {:>10} {:>9} {:>9} {:>10} | {:>12} {:>10} {:>10} {:>7}",
         "strategy",
         "p50 ms",
         "p99 ms",
@@ -466,14 +477,15 @@ fn sim_table(out: &mut String, r: &sim::Report) {
         "connect %",
         "dials/conn*",
         "lost race%",
-        "peak tokens"
+        "1st fail%",
+        "learned"
     );
     for f in &r.figures {
         let t = &f.tally;
         let per_success = |n: u64| n as f64 / t.succeeded.max(1) as f64;
         let _ = writeln!(
             out,
-            "  {:<16} {:>8.1} {:>9.1} {:>10.2} {:>9.1} {:>9.2} {:>10.1} | {:>12.2} {:>10.1} {:>11}",
+            "  {:<16} {:>8.1} {:>9.1} {:>10.2} {:>9.1} {:>9.2} {:>10.1} | {:>12.2} {:>10.1} {:>10.1} {:>7}",
             f.key,
             f.p50_ms,
             f.p99_ms,
@@ -483,14 +495,19 @@ fn sim_table(out: &mut String, r: &sim::Report) {
             f.success_pct,
             per_success(t.dials_of_successes),
             100.0 * per_success(t.first_lost_race),
-            t.peak_tokens
+            100.0 * per_success(t.first_failed),
+            t.judged_addrs.map_or("-".to_owned(), |n| n.to_string())
         );
     }
     let _ = writeln!(
         out,
         "  dials/conn* counts only the dials of requests that connected (dials/conn also \
-         charges those of failed requests);\n  lost race%: successes won by a later address \
-         although the first would have connected too.\n  js_token_engine is js_token written \
-         by hand on the baseline engine: it must equal js_token (a cross-check, not a figure)."
+         charges those of failed requests).\n  lost race% / 1st fail%: successes won by a \
+         later address although the first dialed would have connected too / after it \
+         failed.\n  learned: distinct addresses the core got a verdict on (each takes a \
+         confidence-table entry; default capacity 16,384).\n  ours_conf64k (ours with \
+         confidence_capacity 65,536) is a diagnostic; js_token_engine is js_token written \
+         by hand on the baseline engine and must equal it (a cross-check). Neither is a \
+         figure."
     );
 }

@@ -7,7 +7,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
-use dialer_core::{Action, Config, DialError, DialId, Dialer, Event, Priority, RequestId};
+use dialer_core::{
+    AbortReason, Action, Config, DialError, DialId, Dialer, Event, Priority, RequestId,
+};
 
 use super::population::{Outcome, Population};
 use super::{Tally, Won};
@@ -31,11 +33,16 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
     let base = Instant::now();
     let at = |ns: u64| base + Duration::from_nanos(ns);
     let since = |t: Instant| t.saturating_duration_since(base).as_nanos() as u64;
+    let learns = config.confidence_capacity > 0;
     let mut dialer = Dialer::<u32>::new(config).expect("valid config");
     let mut tally = Tally::default();
     // Dial reports due: (time, dial id, connected?).
     let mut reports: BinaryHeap<Reverse<(u64, u64, bool)>> = BinaryHeap::new();
     let mut recs: HashMap<RequestId, Rec> = HashMap::new();
+    // Address of each dial in flight, and which addresses the core got a verdict on (a
+    // success, a failure or a timeout): each of those takes a confidence-table entry.
+    let mut dial_addr: HashMap<DialId, u32> = HashMap::new();
+    let mut judged = vec![false; pop.addrs.len()];
     let mut arrivals = pop.arrivals.iter().peekable();
 
     // Each arrival and each dial causes a bounded number of steps; this bound turns a
@@ -62,6 +69,9 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                     break;
                 };
                 let dial = DialId::from_raw(dial);
+                if let Some(addr) = dial_addr.remove(&dial) {
+                    judged[addr as usize] = true;
+                }
                 // A report for a dial the core aborted meanwhile is refused; that is
                 // the runtime contract, and it changes nothing.
                 let _ = if ok {
@@ -103,8 +113,18 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
             Next::Timer(t) | Next::Report(t) | Next::Arrival(t) => t,
         };
         while let Some(action) = dialer.poll_action() {
-            let Action::StartDial(start) = action else {
-                continue;
+            let start = match action {
+                Action::StartDial(start) => start,
+                Action::AbortDial(abort) => {
+                    if let Some(addr) = dial_addr.remove(&abort.dial) {
+                        let timed_out = matches!(
+                            abort.reason,
+                            AbortReason::AddressTimeout | AbortReason::RequestTimeout
+                        );
+                        judged[addr as usize] |= timed_out;
+                    }
+                    continue;
+                }
             };
             let Some(rec) = recs.get_mut(&start.request) else {
                 continue;
@@ -114,6 +134,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
             let addr = pop
                 .find(start.peer, &start.addr)
                 .expect("the core dials only the peer's addresses");
+            dial_addr.insert(start.dial, addr);
             let outcome = pop.outcome(addr, rec.round);
             if rec.first.is_none() {
                 rec.first = Some(start.dial);
@@ -152,6 +173,9 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
         }
     }
     assert!(recs.is_empty(), "every request ends");
+    if learns {
+        tally.judged_addrs = Some(judged.iter().filter(|j| **j).count());
+    }
     assert_eq!(dialer.tokens_in_use(), 0, "every token comes back");
     tally
 }

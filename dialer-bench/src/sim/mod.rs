@@ -58,12 +58,17 @@ pub(crate) struct Tally {
     /// Dials of requests that connected (the rest went to requests that failed).
     pub(crate) dials_of_successes: u64,
     pub(crate) first_try: u64,
+    /// Successes won after the first address dialed failed (refused or hung).
+    pub(crate) first_failed: u64,
     /// Successes won by a later address although the first one would have connected
     /// too: the first lost a race against a faster one dialed alongside it.
     pub(crate) first_lost_race: u64,
     latencies_ms: Vec<f64>,
     /// Largest number of tokens in use at once, over the whole run.
     pub(crate) peak_tokens: usize,
+    /// Core runs: distinct addresses the core got a verdict on (success, failure or
+    /// timeout) over the run, each of which takes a confidence-table entry.
+    pub(crate) judged_addrs: Option<usize>,
 }
 
 impl Tally {
@@ -101,6 +106,7 @@ impl Tally {
             self.dials_of_successes += dials;
             self.first_try += u64::from(won == Won::First);
             self.first_lost_race += u64::from(won == Won::RaceLost);
+            self.first_failed += u64::from(won == Won::FirstFailed);
             self.latencies_ms.push(latency_ns as f64 / 1e6);
         }
     }
@@ -159,8 +165,8 @@ fn core_config(stagger: Option<Duration>) -> Config {
     }
 }
 
-/// Every strategy, in the order they are reported. The second element says whether it is
-/// one of the named figures (the last is a cross-check, not a figure).
+/// Every strategy, in the order they are reported: the named ones (see [`KEYS`]), then a
+/// diagnostic and a cross-check that are not figures.
 fn strategies() -> Vec<(&'static str, Strategy)> {
     use baseline::{Order, Strategy as B};
     vec![
@@ -201,6 +207,17 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
                 order: Order::Ranked,
                 per_request: Some(PER_PEER),
                 stagger_ns: Some(STAGGER_NS),
+            }),
+        ),
+        (
+            // Diagnostic: ours with a confidence table big enough for this population.
+            // The default (16,384 entries) is smaller than the number of addresses the
+            // core learns something about here, so least-recently-used entries, learned
+            // winners among them, are gone by the time their peer is dialed again.
+            "ours_conf64k",
+            Strategy::Core(Config {
+                confidence_capacity: 65_536,
+                ..core_config(None)
             }),
         ),
         (
