@@ -3,7 +3,7 @@
 //! An [`Op`] is one call into the dialer's API (or a move of the simulated clock). [`run`]
 //! applies a sequence of them to a fresh [`Dialer`] and, after **every** step, drains the
 //! outputs through the crate's one invariant checker ([`Monitor`], SPEC invariants 1-7)
-//! and through a small reference model ([`crate::model`]) that recomputes, from the
+//! and through a small reference model (`tests/src/model.rs`) that recomputes, from the
 //! outputs alone, what the rules say must have happened (tokens granted, addresses
 //! admitted and their order, confidence, deny list, pruning, timeouts, outcomes).
 //! At the end it runs time past every deadline and checks that nothing is left over.
