@@ -245,7 +245,6 @@ fn fd_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-
 fn run_everywhere() -> [Figures; 3] {
     // The pool caps the sockets this test opens at 64 in flight, plus a connection per
     // winning request until its caller drops it and one per peer: far below the usual
@@ -309,4 +308,3 @@ fn two_thousand_requests_through_64_tokens() {
         );
     }
 }
-
