@@ -166,7 +166,7 @@ fn core_config(stagger: Option<Duration>) -> Config {
 }
 
 /// Every strategy, in the order they are reported: the named ones (see [`KEYS`]), then a
-/// diagnostic and a cross-check that are not figures.
+/// cross-check that is not a figure.
 fn strategies() -> Vec<(&'static str, Strategy)> {
     use baseline::{Order, Strategy as B};
     vec![
@@ -207,17 +207,6 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
                 order: Order::Ranked,
                 per_request: Some(PER_PEER),
                 stagger_ns: Some(STAGGER_NS),
-            }),
-        ),
-        (
-            // Diagnostic: ours with a confidence table big enough for this population.
-            // The default (16,384 entries) is smaller than the number of addresses the
-            // core learns something about here, so least-recently-used entries, learned
-            // winners among them, are gone by the time their peer is dialed again.
-            "ours_conf64k",
-            Strategy::Core(Config {
-                confidence_capacity: 65_536,
-                ..core_config(None)
             }),
         ),
         (
