@@ -130,8 +130,6 @@ fn args() -> Result<Args, String> {
                     ));
                 }
             }
-            // `cargo bench` passes this to every bench target; accept it harmlessly.
-            "--bench" => {}
             other => return Err(format!("unknown argument {other:?} (try --quick)")),
         }
     }

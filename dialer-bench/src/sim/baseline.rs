@@ -181,7 +181,6 @@ impl Engine<'_> {
                 Outcome::Hang => {}
             }
         }
-        self.tally.tokens(MAX_TOKENS - self.available);
         if done {
             self.finish(id, None, round);
         }

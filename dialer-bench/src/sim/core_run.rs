@@ -150,7 +150,6 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                 Outcome::Hang => {}
             }
         }
-        tally.tokens(dialer.tokens_in_use());
         while let Some(event) = dialer.poll_event() {
             let Event::Finished {
                 request, result, ..

@@ -64,8 +64,6 @@ pub(crate) struct Tally {
     /// too: the first lost a race against a faster one dialed alongside it.
     pub(crate) first_lost_race: u64,
     latencies_ms: Vec<f64>,
-    /// Largest number of tokens in use at once, over the whole run.
-    pub(crate) peak_tokens: usize,
     /// Core runs: distinct addresses the core got a verdict on (success, failure or
     /// timeout) over the run, each of which takes a confidence-table entry.
     pub(crate) judged_addrs: Option<usize>,
@@ -109,10 +107,6 @@ impl Tally {
             self.first_failed += u64::from(won == Won::FirstFailed);
             self.latencies_ms.push(latency_ns as f64 / 1e6);
         }
-    }
-
-    pub(crate) fn tokens(&mut self, in_use: usize) {
-        self.peak_tokens = self.peak_tokens.max(in_use);
     }
 }
 
