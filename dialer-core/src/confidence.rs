@@ -1,6 +1,6 @@
 //! Per-multiaddr confidence with a bounded, least-recently-used table (R-C1 … R-C6).
 
-use std::collections::HashMap;
+use crate::ids::KeyMap;
 
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
@@ -36,7 +36,7 @@ struct Slot<P> {
 #[derive(Debug)]
 pub(crate) struct ConfidenceTable<P> {
     capacity: usize,
-    index: HashMap<Multiaddr, u32>,
+    index: KeyMap<Multiaddr, u32>,
     slots: Vec<Slot<P>>,
     /// Most recently used.
     head: u32,
@@ -50,7 +50,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         let capacity = capacity.min(NIL as usize - 1);
         Self {
             capacity,
-            index: HashMap::new(),
+            index: KeyMap::default(),
             slots: Vec::new(),
             head: NIL,
             tail: NIL,

@@ -1,9 +1,11 @@
 //! The temporary, bounded deny list of failed addresses (R-D1 … R-D3).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use multiaddr::Multiaddr;
+
+use crate::ids::KeyMap;
 
 /// Addresses that failed recently, each until its expiry.
 ///
@@ -15,7 +17,7 @@ use multiaddr::Multiaddr;
 pub(crate) struct DenyList {
     capacity: usize,
     duration: Duration,
-    until: HashMap<Multiaddr, Instant>,
+    until: KeyMap<Multiaddr, Instant>,
     expiries: VecDeque<(Instant, Multiaddr)>,
 }
 
@@ -24,7 +26,7 @@ impl DenyList {
         Self {
             capacity,
             duration,
-            until: HashMap::new(),
+            until: KeyMap::default(),
             expiries: VecDeque::new(),
         }
     }

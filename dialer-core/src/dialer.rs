@@ -1,6 +1,6 @@
 //! The state machine.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use crate::confidence::ConfidenceTable;
 use crate::config::{Config, ConfigError};
 use crate::deny::DenyList;
-use crate::ids::{CallerId, DialId, IdMap, IdSource, RequestId};
+use crate::ids::{CallerId, DialId, IdMap, IdSource, KeyMap, RequestId};
 use crate::output::{
     AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
     Priority, ReportError, SkipReason, Skipped, StartDial,
@@ -52,7 +52,7 @@ pub struct Dialer<P> {
     pub(crate) requests: IdMap<RequestId, Request<P>>,
     pub(crate) dials: IdMap<DialId, Dial>,
     pub(crate) callers: IdMap<CallerId, RequestId>,
-    pub(crate) by_peer: HashMap<P, RequestId>,
+    pub(crate) by_peer: KeyMap<P, RequestId>,
     pub(crate) confidence: ConfidenceTable<P>,
     pub(crate) deny: DenyList,
     pub(crate) request_timers: DeadlineQueue<RequestId>,
@@ -103,7 +103,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             requests: IdMap::default(),
             dials: IdMap::default(),
             callers: IdMap::default(),
-            by_peer: HashMap::new(),
+            by_peer: KeyMap::default(),
             confidence: ConfidenceTable::new(config.confidence_capacity),
             deny: DenyList::new(config.deny_list_capacity, config.deny_duration),
             request_timers: DeadlineQueue::new(),

@@ -75,6 +75,11 @@ impl Hasher for IdHasher {
 /// A map keyed by one of the core's ids.
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
+/// A map keyed by multiaddrs or peer ids. Hashing them dominated the core's cost with
+/// SipHash; foldhash is several times faster and still seeded per process, so keys that
+/// arrive from remote peers cannot be chosen to collide in advance.
+pub(crate) type KeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Hands out ids in sequence; ids are never reused, so a late report cannot hit a newer dial.
 #[derive(Debug, Default)]
 pub(crate) struct IdSource(u64);
