@@ -50,8 +50,8 @@ id_type!(
     CallerId
 );
 
-/// Hasher for the core's own `u64` ids: a multiply is enough for ids that are handed
-/// out in sequence, and it is several times cheaper than SipHash on the hot path.
+/// Hasher for the core's own `u64` ids, which are handed out in sequence and never come
+/// from outside: nearly free, and it keeps recent ids close together in memory.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -68,7 +68,13 @@ impl Hasher for IdHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Ids come in sequence, so the low bits alone spread them over the buckets, and
+        // ids made close in time (a request and its dials) land in neighbouring buckets:
+        // with 100,000 requests in flight the hot entries stay in a few cache lines
+        // instead of being scattered over the whole table. The low 7 bits are copied to
+        // the top as well, where hashbrown takes its per-bucket tag from, so neighbours
+        // have distinct tags.
+        self.0 = self.0.rotate_left(5) ^ n ^ (n << 57);
     }
 }
 
