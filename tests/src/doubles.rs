@@ -8,9 +8,9 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dialer_driver::tcp::TcpTarget;
 use dialer_driver::testing::GREETING;
@@ -266,29 +266,18 @@ where
 #[derive(Debug, Default)]
 struct GateState {
     entered: bool,
-    released: bool,
     waiting: Vec<Waker>,
 }
 
-/// Orders the two dials of [`LateTransport`]; the test opens it with
-/// [`Gate::release`].
+/// Orders the two dials of [`LateTransport`]: the winner dials only once the late dial
+/// holds its connection.
 #[derive(Debug, Default)]
 pub struct Gate {
     state: Mutex<GateState>,
-    released: Condvar,
 }
 
-/// The longest the late dial blocks its thread if the test never releases it.
-const GATE_LIMIT: Duration = Duration::from_secs(10);
-
 impl Gate {
-    /// Lets the late dial complete.
-    pub fn release(&self) {
-        lock(&self.state).released = true;
-        self.released.notify_all();
-    }
-
-    /// Whether the late dial has connected and is holding its result back.
+    /// Whether the late dial has connected and is holding its connection.
     pub fn entered(&self) -> bool {
         lock(&self.state).entered
     }
@@ -304,24 +293,6 @@ impl Gate {
         std::thread::spawn(move || waiting.into_iter().for_each(Waker::wake));
     }
 
-    /// Blocks the calling thread until released; `false` if [`GATE_LIMIT`] passed first.
-    fn wait_released(&self) -> bool {
-        let deadline = Instant::now() + GATE_LIMIT;
-        let mut state = lock(&self.state);
-        while !state.released {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .released
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
-    }
-
     /// Registers `waker` unless the late dial has entered; returns whether it has.
     fn entered_or_wait(&self, waker: &Waker) -> bool {
         let mut state = lock(&self.state);
@@ -332,18 +303,14 @@ impl Gate {
     }
 }
 
-/// A test double (R-A3) that produces a connection completing **after** the core aborted
-/// its dial (R-A1), deterministically:
+/// A test double (R-A3) whose aborted dial already holds a connection, which the driver
+/// must close (R-A1), deterministically:
 ///
-/// 1. the dial to the `late` address connects (blocking `std` connect on loopback) and then
-///    holds its result back, blocking its executor thread inside its first poll, *after*
-///    the driver's abort check for that poll;
+/// 1. the dial to the `late` address connects (blocking `std` connect on loopback), signals
+///    the [`Gate`] and then stays pending with its connection open, as a dial whose
+///    handshake has not finished yet;
 /// 2. every other dial waits until that has happened, then connects and wins, so the
-///    driver aborts the late dial (R-R4);
-/// 3. the test calls [`Gate::release`]: the late dial returns its connection, which the
-///    driver must close because the core no longer knows the dial.
-///
-/// It needs a runtime with more than one worker thread.
+///    driver aborts the late dial (R-R4), which must close the connection it holds.
 #[derive(Debug)]
 pub struct LateTransport {
     late: Multiaddr,
@@ -389,6 +356,7 @@ impl Transport for LateTransport {
         LateDial {
             target: socket_addr(addr),
             late: *addr == self.late,
+            held: None,
             gate: Arc::clone(&self.gate),
             log: Arc::clone(&self.log),
         }
@@ -400,6 +368,8 @@ impl Transport for LateTransport {
 pub struct LateDial {
     target: Option<SocketAddr>,
     late: bool,
+    /// The late dial's connection, held open until the dial is aborted.
+    held: Option<Tracked<TcpStream>>,
     gate: Arc<Gate>,
     log: Arc<DialLog>,
 }
@@ -418,21 +388,22 @@ impl Future for LateDial {
     type Output = io::Result<Tracked<TcpStream>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.late {
-            let connection = self.connect();
-            self.gate.enter();
-            if !self.gate.wait_released() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the test never released the late dial",
-                )));
+        let this = self.get_mut();
+        if this.late {
+            if this.held.is_none() {
+                match this.connect() {
+                    Ok(connection) => this.held = Some(connection),
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+                this.gate.enter();
             }
-            return Poll::Ready(connection);
-        }
-        if !self.gate.entered_or_wait(cx.waker()) {
+            // Connected, never done: only an abort (dropping this future) ends it.
             return Poll::Pending;
         }
-        Poll::Ready(self.connect())
+        if !this.gate.entered_or_wait(cx.waker()) {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.connect())
     }
 }
 
