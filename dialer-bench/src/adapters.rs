@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use std::error::Error;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,33 +159,57 @@ fn tokio_connect(plan: &Plan, peers: &Peers, multi_thread: bool) -> Result<Laten
     let task = rt.spawn(async move {
         let dialer =
             dialer_tokio::Dialer::<u64>::new(Config::default(), dialer_tokio::TcpTransport)?;
-        let mut ours = Vec::with_capacity(pairs);
-        let mut raw = Vec::with_capacity(pairs);
-        let warmup = pairs / 10 + 10;
-        for i in 0..warmup + pairs {
-            let ours_first = i % 2 == 0;
-            let mut pair = [0.0; 2];
-            for step in 0..2 {
-                if (step == 0) == ours_first {
-                    let start = Instant::now();
-                    let dialed = dialer.dial(i as u64, [addr.clone()]).await?;
-                    pair[0] = us(start.elapsed());
-                    drop(dialed);
-                } else {
-                    let start = Instant::now();
-                    let stream = tokio::net::TcpStream::connect(socket).await?;
-                    pair[1] = us(start.elapsed());
-                    drop(stream);
-                }
-            }
-            if i >= warmup {
-                ours.push(pair[0]);
-                raw.push(pair[1]);
-            }
-        }
-        Ok::<_, Box<dyn Error + Send + Sync>>(Latency::of(ours, raw))
+        interleaved(
+            pairs,
+            |i| {
+                let (dialer, addr) = (&dialer, addr.clone());
+                async move { dialer.dial(i, [addr]).await.map_err(Into::into) }
+            },
+            || async move {
+                let stream = tokio::net::TcpStream::connect(socket).await;
+                stream.map_err(Into::into)
+            },
+        )
+        .await
     });
     rt.block_on(task)?
+}
+
+/// `pairs` timed pairs (after a 10 % warm-up) of one `dial` through our dialer and one raw
+/// connect, alternating which goes first so that noise lands on both; each connection is
+/// dropped as soon as it is timed.
+async fn interleaved<O, OF, A, R, RF, B>(pairs: usize, mut ours: O, mut raw: R) -> Result<Latency>
+where
+    O: FnMut(u64) -> OF,
+    OF: Future<Output = Result<A>>,
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<B>>,
+{
+    let mut ours_us = Vec::with_capacity(pairs);
+    let mut raw_us = Vec::with_capacity(pairs);
+    let warmup = pairs / 10 + 10;
+    for i in 0..warmup + pairs {
+        let ours_first = i % 2 == 0;
+        let mut pair = [0.0; 2];
+        for step in 0..2 {
+            let start = Instant::now();
+            // The connection is dropped only after the clock is read.
+            if (step == 0) == ours_first {
+                let dialed = ours(i as u64).await?;
+                pair[0] = us(start.elapsed());
+                drop(dialed);
+            } else {
+                let stream = raw().await?;
+                pair[1] = us(start.elapsed());
+                drop(stream);
+            }
+        }
+        if i >= warmup {
+            ours_us.push(pair[0]);
+            raw_us.push(pair[1]);
+        }
+    }
+    Ok(Latency::of(ours_us, raw_us))
 }
 
 /// Median `dial` through [`InstantTransport`] on the multi-threaded tokio runtime, µs.
@@ -222,31 +247,18 @@ fn async_std_connect(plan: &Plan, peers: &Peers) -> Result<Latency> {
             Config::default(),
             dialer_async_std::TcpTransport,
         )?;
-        let mut ours = Vec::with_capacity(pairs);
-        let mut raw = Vec::with_capacity(pairs);
-        let warmup = pairs / 10 + 10;
-        for i in 0..warmup + pairs {
-            let ours_first = i % 2 == 0;
-            let mut pair = [0.0; 2];
-            for step in 0..2 {
-                if (step == 0) == ours_first {
-                    let start = Instant::now();
-                    let dialed = dialer.dial(i as u64, [addr.clone()]).await?;
-                    pair[0] = us(start.elapsed());
-                    drop(dialed);
-                } else {
-                    let start = Instant::now();
-                    let stream = async_std::net::TcpStream::connect(socket).await?;
-                    pair[1] = us(start.elapsed());
-                    drop(stream);
-                }
-            }
-            if i >= warmup {
-                ours.push(pair[0]);
-                raw.push(pair[1]);
-            }
-        }
-        Ok::<_, Box<dyn Error + Send + Sync>>(Latency::of(ours, raw))
+        interleaved(
+            pairs,
+            |i| {
+                let (dialer, addr) = (&dialer, addr.clone());
+                async move { dialer.dial(i, [addr]).await.map_err(Into::into) }
+            },
+            || async move {
+                let stream = async_std::net::TcpStream::connect(socket).await;
+                stream.map_err(Into::into)
+            },
+        )
+        .await
     });
     async_std::task::block_on(task)
 }
