@@ -49,8 +49,8 @@ use dialer_driver::tcp::{dial_tcp, TcpTarget};
 use futures::future::BoxFuture;
 
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialError, DialId, FailReason, Priority, SkipReason, Skipped,
-    Stats,
+    Attempt, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority, SkipReason,
+    Skipped, Stats,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};

@@ -8,8 +8,8 @@
 //!    `Release` events add up to;
 //! 2. per request: dials in flight ≤ tokens held ≤ `max_per_peer_dials` (1 for an
 //!    overdraft), tokens ≤ addresses, addresses ≤ `max_addrs_per_request`; tokens ≤ dials
-//!    in flight + addresses left (R-T7), and without a stagger no token idles while an
-//!    address waits (R-R3);
+//!    in flight + addresses left (R-T7), and without a stagger or a head start no token
+//!    idles while an address waits (R-R3);
 //! 3. every `StartDial` ends exactly once (a report the core accepted, or an `AbortDial`):
 //!    the monitor's set of open dials equals the core's after every drain, and a report
 //!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
@@ -376,9 +376,13 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
                 req.in_flight.len(),
                 req.pending()
             );
-            // R-R3, R-T7: without a stagger, no token idles while an address waits.
+            // R-R3, R-T7: without a stagger or a head start, no token idles while an address
+            // waits.
             ensure!(
-                config.stagger.is_some() || req.in_flight.len() == req.tokens || req.pending() == 0,
+                config.stagger.is_some()
+                    || req.stagger_at.is_some()
+                    || req.in_flight.len() == req.tokens
+                    || req.pending() == 0,
                 "{id} leaves a token idle: {} tokens, {} in flight, {} addresses waiting",
                 req.tokens,
                 req.in_flight.len(),

@@ -1,5 +1,7 @@
 //! Per-multiaddr confidence with a bounded, least-recently-used table (R-C1 … R-C6).
 
+use std::time::Duration;
+
 use crate::ids::KeyMap;
 
 use multiaddr::Multiaddr;
@@ -21,6 +23,8 @@ const MAX_PRUNED_PEERS: usize = 8;
 struct Slot<P> {
     addr: Multiaddr,
     value: u8,
+    /// Smoothed connect time of the successful dials, in microseconds; 0 = never measured.
+    connect_us: u32,
     /// The peers for which this address was pruned (R-C5), oldest first.
     pruned_for: SmallVec<[P; 1]>,
     prev: u32,
@@ -85,6 +89,15 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         }
     }
 
+    /// The smoothed connect time of `addr`'s successful dials, if any was measured.
+    pub(crate) fn connect_time(&self, addr: &Multiaddr) -> Option<Duration> {
+        let &i = self.index.get(addr)?;
+        match self.slots[i as usize].connect_us {
+            0 => None,
+            us => Some(Duration::from_micros(u64::from(us))),
+        }
+    }
+
     /// Whether `addr` was pruned for `peer` (R-C5).
     pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P) -> bool {
         self.index
@@ -109,6 +122,24 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             slot.pruned_for.clear();
         }
         slot.value
+    }
+
+    /// A dial of `addr` connected after `took`: confidence up by one (R-C3), and `took`
+    /// folded into the smoothed connect time (weight 1/4, as TCP smooths its RTT).
+    /// Returns the new confidence.
+    pub(crate) fn record_success(&mut self, addr: &Multiaddr, took: Duration) -> u8 {
+        let value = self.adjust(addr, true);
+        if let Some(&i) = self.index.get(addr) {
+            let slot = &mut self.slots[i as usize];
+            // At least 1 µs, so that a measured time is never read back as "unknown".
+            let sample = u32::try_from(took.as_micros()).unwrap_or(u32::MAX).max(1);
+            slot.connect_us = match slot.connect_us {
+                0 => sample,
+                old => ((u64::from(old) * 3 + u64::from(sample)) / 4) as u32,
+            }
+            .max(1);
+        }
+        value
     }
 
     /// Marks `addr` as pruned for `peer`.
@@ -162,6 +193,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             self.index.remove(&slot.addr);
             slot.addr = addr.clone();
             slot.value = INITIAL_CONFIDENCE;
+            slot.connect_us = 0;
             slot.pruned_for.clear();
             victim
         } else {
@@ -169,6 +201,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             self.slots.push(Slot {
                 addr: addr.clone(),
                 value: INITIAL_CONFIDENCE,
+                connect_us: 0,
                 pruned_for: SmallVec::new(),
                 prev: NIL,
                 next: NIL,

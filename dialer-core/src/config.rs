@@ -14,6 +14,7 @@ use std::time::Duration;
 /// | `max_addrs_per_request` | 25 | R-R9 |
 /// | `deny_duration` | 60 s | R-D2 |
 /// | `stagger` | off | R-S1 |
+/// | `head_start` | on: [`HeadStart::default`] | a proven address dials alone first (see [`HeadStart`]) |
 /// | `confidence_capacity` | 65 536 | R-C6: entries in the confidence table (a few MB at most) |
 /// | `deny_list_capacity` | 4 096 | R-D3: entries in the deny list |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,10 @@ pub struct Config {
     /// Happy-eyeballs delay between the dials of one request (R-S1); `None` starts all of a
     /// request's dials at once, as the seed design does.
     pub stagger: Option<Duration>,
+    /// Lets a request's best address, once it has proven itself, dial alone for a short
+    /// while before the others start (see [`HeadStart`]). `None` always starts all of a
+    /// request's dials at once, exactly as the seed design does.
+    pub head_start: Option<HeadStart>,
     /// Most entries in the confidence table, least recently used go first (R-C6).
     /// `0` turns confidence learning off: every address then keeps confidence 1.
     pub confidence_capacity: usize,
@@ -53,12 +58,82 @@ impl Default for Config {
             max_addrs_per_request: 25,
             deny_duration: Duration::from_secs(60),
             stagger: None,
+            head_start: Some(HeadStart::default()),
             // Sized for a node that dials ~10,000 peers of ~4 addresses each: the dialing
             // benchmark's population learns ~23,000 addresses, and a table that evicts them
             // forgets what it learned (first-try wins fell from 85% to 72% at 16,384).
             confidence_capacity: 65_536,
             deny_list_capacity: 4_096,
         }
+    }
+}
+
+/// The head start a request's best address gets when the core has seen it connect.
+///
+/// Without learned knowledge a request dials its addresses in parallel, one per token
+/// (R-R3), because it cannot tell which of them works. Once an address has connected more
+/// often than it failed (confidence above the start value of 1, R-C), dialing three more
+/// alongside it mostly opens sockets that are aborted a moment later, and those aborted
+/// dials teach nothing (R-C4). So when the first address of a new request (the most
+/// confident, R-R1) is *proven* like this and the core has measured how long it takes to
+/// connect, it dials alone first, for `max(min, rtt_factor × its connect time)`. If it
+/// connects in that time, the request needed one dial. If it fails first, or the head
+/// start runs out, the remaining addresses start in parallel as usual, so a proven
+/// address that has died costs at most one head start. This is RFC 8305's connection
+/// attempt delay, tuned by historical connect times as its section 5 suggests.
+///
+/// No head start is given:
+/// - when `rtt_factor × connect time` exceeds `max`: when the best known address is that
+///   slow, waiting for it alone costs more than the sockets of a race, and racing the
+///   peer's addresses finds a faster one if there is one. On the dialing benchmark's
+///   population (BENCHMARKS.md, "Head start") 500 ms is the largest `max` that keeps the
+///   99th percentile time to connect the lowest of all strategies; a larger `max` saves a
+///   few more dials and costs up to 8 ms of p99;
+/// - when the connect time was never measured (confidence that was imported, R-C6): the
+///   head start could not be sized, so the request races as the seed does until the core
+///   has seen the address connect;
+/// - when the request got a single token: there is nothing to hold back.
+///
+/// The connect time is a moving average of the address's successful dials (weight 1/4
+/// per new one, as TCP smooths its RTT), kept beside its confidence in the bounded
+/// confidence table; it is not part of [`export_confidence`](crate::Dialer::export_confidence).
+///
+/// The request keeps its tokens during the head start (R-T2, R-T5): they are needed the
+/// moment it ends. A [`stagger`](Config::stagger), if set, still paces the later dials;
+/// the first gap is then the longer of the two.
+///
+/// This departs from the seed's "MUST execute parallel dials" only for addresses the core
+/// has itself seen connect; a fresh dialer, and any request whose best address is
+/// unproven, starts all its dials at once. Set [`Config::head_start`] to `None` for the
+/// seed's parallel start everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadStart {
+    /// Multiple of the learned connect time the proven address gets. Default 2.
+    pub rtt_factor: u32,
+    /// Shortest head start. Default 100 ms (RFC 8305's recommended minimum connection
+    /// attempt delay).
+    pub min: Duration,
+    /// Longest head start: a proven address that would get more races the others
+    /// instead (see above). Default 500 ms.
+    pub max: Duration,
+}
+
+impl Default for HeadStart {
+    fn default() -> Self {
+        Self {
+            rtt_factor: 2,
+            min: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        }
+    }
+}
+
+impl HeadStart {
+    /// The head start of a proven address that took `connect_time` to connect (its
+    /// moving average), or `None` if it is too slow to get one.
+    pub fn delay(&self, connect_time: Duration) -> Option<Duration> {
+        let d = connect_time.saturating_mul(self.rtt_factor);
+        (d <= self.max).then(|| d.max(self.min))
     }
 }
 
@@ -79,6 +154,9 @@ pub enum ConfigError {
     /// once, and a zero stagger is "no stagger", which is spelt `None`.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
+    /// `head_start.min` is longer than `head_start.max`, or `rtt_factor` is 0.
+    #[error("head_start needs min <= max and rtt_factor >= 1")]
+    HeadStartRange,
     /// A duration so large that `now + duration` cannot be represented.
     #[error("{0} is too large to add to an Instant")]
     DurationTooLarge(&'static str),
@@ -104,12 +182,19 @@ impl Config {
             ("address_timeout", Some(self.address_timeout)),
             ("deny_duration", Some(self.deny_duration)),
             ("stagger", self.stagger),
+            ("head_start.min", self.head_start.map(|h| h.min)),
+            ("head_start.max", self.head_start.map(|h| h.max)),
         ];
         for (name, value) in durations {
             match value {
                 Some(d) if d.is_zero() => return Err(ConfigError::ZeroDuration(name)),
                 Some(d) if d > MAX_DURATION => return Err(ConfigError::DurationTooLarge(name)),
                 _ => {}
+            }
+        }
+        if let Some(h) = self.head_start {
+            if h.min > h.max || h.rtt_factor == 0 {
+                return Err(ConfigError::HeadStartRange);
             }
         }
         Ok(())

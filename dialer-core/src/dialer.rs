@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
-use crate::confidence::ConfidenceTable;
+use crate::confidence::{ConfidenceTable, INITIAL_CONFIDENCE};
 use crate::config::{Config, ConfigError};
 use crate::deny::DenyList;
 use crate::ids::{CallerId, DialId, IdMap, IdSource, KeyMap, RequestId};
@@ -19,7 +19,7 @@ use crate::output::{
 use crate::pool::TokenPool;
 use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Request, INLINE_ADDRS};
 use crate::stats::Stats;
-use crate::timers::DeadlineQueue;
+use crate::timers::{DeadlineHeap, DeadlineQueue};
 
 /// Decides whether the runtime can dial an address at all (R-R1, R-A2).
 pub type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
@@ -28,6 +28,8 @@ pub type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
 pub(crate) struct Dial {
     pub(crate) request: RequestId,
     pub(crate) addr: Multiaddr,
+    /// When it started: a success measures the address's connect time from here.
+    pub(crate) started: Instant,
     pub(crate) deadline: Instant,
     pub(crate) overdraft: bool,
 }
@@ -57,7 +59,7 @@ pub struct Dialer<P> {
     pub(crate) deny: DenyList,
     pub(crate) request_timers: DeadlineQueue<RequestId>,
     pub(crate) dial_timers: DeadlineQueue<DialId>,
-    pub(crate) stagger_timers: DeadlineQueue<RequestId>,
+    pub(crate) stagger_timers: DeadlineHeap<RequestId>,
     actions: VecDeque<Action<P>>,
     events: VecDeque<Event<P>>,
     stats: Stats,
@@ -108,7 +110,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             deny: DenyList::new(config.deny_list_capacity, config.deny_duration),
             request_timers: DeadlineQueue::new(),
             dial_timers: DeadlineQueue::new(),
-            stagger_timers: DeadlineQueue::new(),
+            stagger_timers: DeadlineHeap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -286,6 +288,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let request = RequestId::from_raw(self.request_ids.next());
         let caller = CallerId::from_raw(self.caller_ids.next());
         let deadline = deadline_after(now, self.config.dial_timeout);
+        // A proven best address dials alone first (HeadStart); a single token has
+        // nothing to hold back.
+        let head_start = match self.config.head_start {
+            Some(h) if granted > 1 && keys[0] > INITIAL_CONFIDENCE => self
+                .confidence
+                .connect_time(&admitted[0])
+                .and_then(|t| h.delay(t)),
+            _ => None,
+        };
         let mut callers = SmallVec::new();
         callers.push(caller);
         self.events.push_back(Event::RequestTokens {
@@ -307,12 +318,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 overdraft,
                 deadline,
                 stagger_at: None,
+                head_start,
                 attempts: Vec::new(),
             },
         );
         self.callers.insert(caller, request);
         self.request_timers.push(deadline, request);
         self.stats.requests_started += 1;
+        self.stats.head_starts += u64::from(head_start.is_some());
         // Every address was checked against the deny list and prune marks just now, and
         // nothing can have changed them since: the first pump need not check again.
         self.pump_from(request, now, false);
@@ -352,12 +365,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// The runtime connected `dial`. The request completes with it; every other dial of
     /// the request is aborted and all its tokens are released (R-R4).
     pub fn handle_dial_succeeded(&mut self, now: Instant, dial: DialId) -> Result<(), ReportError> {
-        self.advance(now);
+        let now = self.advance(now);
         let Some(d) = self.take_dial(dial) else {
             return Err(ReportError::UnknownDial(dial));
         };
         self.stats.dials_succeeded += 1;
-        self.confidence.adjust(&d.addr, true);
+        self.confidence
+            .record_success(&d.addr, now.saturating_duration_since(d.started));
         self.deny.remove(&d.addr);
         self.finish(
             d.request,
@@ -571,8 +585,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return;
         };
         while req.in_flight.len() < req.capacity() {
-            if !req.in_flight.is_empty() && req.stagger_at.is_some() {
-                break;
+            if req.stagger_at.is_some() {
+                if !req.in_flight.is_empty() {
+                    break;
+                }
+                // Nothing of its own in flight: the next dial starts at once (R-S1), and
+                // a head start whose dial ended early is over.
+                if self.config.stagger.is_none() {
+                    req.stagger_at = None;
+                }
             }
             let mut addr = None;
             while req.next < req.addrs.len() {
@@ -598,6 +619,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 Dial {
                     request,
                     addr: addr.clone(),
+                    started: now,
                     deadline,
                     overdraft: req.overdraft,
                 },
@@ -614,10 +636,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 peer: req.peer.clone(),
                 addr,
             }));
-            if let Some(stagger) = self.config.stagger {
+            // The first dial may have a head start; with a stagger too, the longer wins.
+            let gap = match (req.head_start.take(), self.config.stagger) {
+                (Some(head), Some(stagger)) => Some(head.max(stagger)),
+                (head, stagger) => head.or(stagger),
+            };
+            if let Some(gap) = gap {
                 // Armed even when nothing is pending yet: a joining caller (R-R8) may add
                 // addresses, and they too must wait a full delay after this start.
-                let at = deadline_after(now, stagger);
+                let at = deadline_after(now, gap);
                 req.stagger_at = Some(at);
                 self.stagger_timers.push(at, request);
             }

@@ -13,7 +13,10 @@
 //!   [`Priority::High`] requests proceed anyway, one address at a time (R-P1).
 //! - **Requests** (R-R): addresses are ordered by learned confidence, filtered (duplicates,
 //!   deny-listed, pruned, undialable), dialed in parallel one per token; the first success
-//!   aborts the rest; a failure moves its token to the next address or releases it. Requests
+//!   aborts the rest; a failure moves its token to the next address or releases it. An
+//!   address the core has seen connect dials alone first for a head start sized by its
+//!   learned connect time, so a known-good peer costs one socket, not four
+//!   ([`HeadStart`]; `Config::head_start: None` restores the seed's parallel start). Requests
 //!   time out as a whole (`dial_timeout`) and per address (`address_timeout`), can be
 //!   cancelled, and a second request for the same peer joins the first.
 //! - **Learning** (R-C, R-D): confidence 0..=10 per address in a bounded LRU table that can
@@ -125,7 +128,7 @@ mod timers;
 pub mod check;
 
 pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, HeadStart};
 pub use dialer::{DialablePredicate, Dialer};
 pub use ids::{CallerId, DialId, RequestId};
 pub use multiaddr::Multiaddr;

@@ -1,6 +1,6 @@
 //! One dial request's state, and how its address list is built (R-R1).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
@@ -31,6 +31,9 @@ pub(crate) struct Request<P> {
     pub(crate) deadline: Instant,
     /// With a stagger set, no further dial starts before this while one is in flight (R-S1).
     pub(crate) stagger_at: Option<Instant>,
+    /// The head start its first dial gets (see [`HeadStart`](crate::HeadStart)), until
+    /// that dial starts.
+    pub(crate) head_start: Option<Duration>,
     /// Failed attempts, for the error of R-R5 / R-R6.
     pub(crate) attempts: Vec<Attempt>,
 }

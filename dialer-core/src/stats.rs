@@ -45,6 +45,9 @@ pub struct Stats {
     pub addresses_skipped: u64,
     /// Addresses pruned (R-C5).
     pub addresses_pruned: u64,
+    /// Requests whose proven first address dialed alone first
+    /// ([`HeadStart`](crate::HeadStart)).
+    pub head_starts: u64,
     /// Late, duplicated or unknown dial reports that were ignored.
     pub reports_ignored: u64,
     /// Gauge: pool tokens held by requests.

@@ -1,12 +1,15 @@
 //! Deadlines of requests, dials and staggers.
 //!
-//! Every timer of one kind is `now + a fixed duration` and the core's `now` never goes
-//! back, so each kind's deadlines arrive in order: a FIFO queue per kind is a sorted
-//! timer list with O(1) insert and O(1) next-deadline. Cancelled timers stay in the queue
+//! Every request and dial timer is `now + a fixed duration` and the core's `now` never
+//! goes back, so each of those kinds' deadlines arrive in order: a FIFO queue per kind is
+//! a sorted timer list with O(1) insert and O(1) next-deadline ([`DeadlineQueue`]).
+//! Stagger gaps vary (a head start depends on the address, see `HeadStart`), so
+//! they live in a binary heap ([`DeadlineHeap`], O(log n)). In both, cancelled timers stay
 //! and are skipped when they reach the front (their owner is gone or has a new deadline);
 //! a queue is swept when stale entries outnumber live ones, keeping memory bounded.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -64,5 +67,55 @@ impl<K: Copy> DeadlineQueue<K> {
     #[cfg(feature = "invariants")]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(Instant, K)> {
         self.entries.iter()
+    }
+}
+
+/// Deadlines of varying durations, earliest first: the same interface as
+/// [`DeadlineQueue`] on a binary heap.
+#[derive(Debug)]
+pub(crate) struct DeadlineHeap<K> {
+    entries: BinaryHeap<Reverse<(Instant, K)>>,
+}
+
+impl<K: Copy + Ord> DeadlineHeap<K> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: BinaryHeap::new(),
+        }
+    }
+
+    #[cfg(feature = "invariants")]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn push(&mut self, deadline: Instant, key: K) {
+        self.entries.push(Reverse((deadline, key)));
+    }
+
+    /// The earliest live entry, after dropping stale ones from the front.
+    pub(crate) fn front(
+        &mut self,
+        mut live: impl FnMut(Instant, K) -> bool,
+    ) -> Option<(Instant, K)> {
+        while let Some(&Reverse((t, k))) = self.entries.peek() {
+            if live(t, k) {
+                return Some((t, k));
+            }
+            self.entries.pop();
+        }
+        None
+    }
+
+    pub(crate) fn pop_front(&mut self) {
+        self.entries.pop();
+    }
+
+    /// Sweeps stale entries once they outnumber the `live` ones (amortised O(1) per
+    /// entry, plus the heap rebuild).
+    pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
+        if self.entries.len() > 2 * live_count + 64 {
+            self.entries.retain(|&Reverse((t, k))| live(t, k));
+        }
     }
 }

@@ -110,8 +110,8 @@ pub mod tcp;
 mod traits;
 
 pub use dialer_core::{
-    Attempt, CallerId, Config, ConfigError, DialError, DialId, FailReason, Priority, RequestId,
-    SkipReason, Skipped, Stats,
+    Attempt, CallerId, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority,
+    RequestId, SkipReason, Skipped, Stats,
 };
 pub use error::{Dialed, Error};
 pub use handle::Dialer;

@@ -45,8 +45,8 @@ use futures::future::BoxFuture;
 use tokio::net::TcpStream;
 
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialError, DialId, FailReason, Priority, SkipReason, Skipped,
-    Stats,
+    Attempt, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority, SkipReason,
+    Skipped, Stats,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use dialer_core::check::{Drained, Monitor, Violation};
-use dialer_core::{CallerId, Config, DialId, Dialer, Multiaddr, Priority, RequestId, Stats};
+use dialer_core::{
+    CallerId, Config, DialId, Dialer, HeadStart, Multiaddr, Priority, RequestId, Stats,
+};
 use multiaddr::Protocol;
 
 use crate::model::{Expected, Model};
@@ -152,6 +154,42 @@ impl Span {
     }
 }
 
+/// A `head_start` setting, always valid.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadStartSpec {
+    /// [`HeadStart::default`].
+    Default,
+    /// `None`: the seed's parallel start everywhere.
+    Off,
+    /// Any factor (at least 1) and two spans, the shorter as `min`.
+    Custom {
+        /// `rtt_factor` (0 reads as 1).
+        rtt_factor: u8,
+        /// One bound.
+        a: Span,
+        /// The other bound.
+        b: Span,
+    },
+}
+
+impl HeadStartSpec {
+    fn get(self) -> Option<HeadStart> {
+        let d = HeadStart::default();
+        match self {
+            Self::Default => Some(d),
+            Self::Off => None,
+            Self::Custom { rtt_factor, a, b } => {
+                let (a, b) = (a.get(d.min), b.get(d.max));
+                Some(HeadStart {
+                    rtt_factor: u32::from(rtt_factor.max(1)),
+                    min: a.min(b),
+                    max: a.max(b),
+                })
+            }
+        }
+    }
+}
+
 /// An arbitrary but valid [`Config`]: tiny pools, one dial per peer, stagger on or off,
 /// tiny and huge caps and durations.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +208,8 @@ pub struct ConfigSpec {
     pub deny_duration: Span,
     /// `stagger` (its `Default` is RFC 8305's 250 ms).
     pub stagger: Option<Span>,
+    /// `head_start`.
+    pub head_start: HeadStartSpec,
     /// `confidence_capacity`.
     pub confidence_capacity: Cap,
     /// `deny_list_capacity`.
@@ -187,6 +227,7 @@ impl Default for ConfigSpec {
             address_timeout: Span::Default,
             deny_duration: Span::Default,
             stagger: None,
+            head_start: HeadStartSpec::Default,
             confidence_capacity: Cap::Default,
             deny_list_capacity: Cap::Default,
         }
@@ -205,6 +246,7 @@ impl ConfigSpec {
             address_timeout: self.address_timeout.get(d.address_timeout),
             deny_duration: self.deny_duration.get(d.deny_duration),
             stagger: self.stagger.map(|s| s.get(Duration::from_millis(250))),
+            head_start: self.head_start.get(),
             confidence_capacity: self.confidence_capacity.get(d.confidence_capacity),
             deny_list_capacity: self.deny_list_capacity.get(d.deny_list_capacity),
         }
@@ -347,6 +389,8 @@ pub struct Coverage {
     /// A dial started while another of the same request was in flight, with a stagger
     /// set (R-S1).
     pub staggered: u64,
+    /// Requests whose proven first address dialed alone first (`HeadStart`).
+    pub head_starts: u64,
 }
 
 impl Coverage {
@@ -368,6 +412,7 @@ impl Coverage {
         self.prunes += other.prunes;
         self.all_failed += other.all_failed;
         self.staggered += other.staggered;
+        self.head_starts += other.head_starts;
     }
 }
 
@@ -697,6 +742,7 @@ impl Harness {
         }
         self.monitor.finish(&self.dialer)?;
         self.model.finish()?;
+        self.model.coverage.head_starts = self.dialer.stats().head_starts;
         let deny = self.dialer.config().deny_duration;
         self.set_clock(self.high + deny + Duration::from_nanos(1));
         self.timeout()?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use dialer_core::check::{Monitor, Violation};
 use dialer_core::{
-    Action, Config, ConfigError, DialError, DialId, Dialer, Event, Multiaddr, Priority,
+    Action, Config, ConfigError, DialError, DialId, Dialer, Event, HeadStart, Multiaddr, Priority,
 };
 
 use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
@@ -88,6 +88,7 @@ struct RawConfig {
     address_timeout: RawSpan,
     deny_duration: RawSpan,
     stagger: Option<RawSpan>,
+    head_start: Option<(u32, RawSpan, RawSpan)>,
     confidence_capacity: RawCount,
     deny_list_capacity: RawCount,
 }
@@ -102,6 +103,11 @@ impl RawConfig {
             address_timeout: self.address_timeout.get(),
             deny_duration: self.deny_duration.get(),
             stagger: self.stagger.map(RawSpan::get),
+            head_start: self.head_start.map(|(rtt_factor, min, max)| HeadStart {
+                rtt_factor,
+                min: min.get(),
+                max: max.get(),
+            }),
             confidence_capacity: self.confidence_capacity.get(),
             deny_list_capacity: self.deny_list_capacity.get(),
         }
@@ -126,11 +132,18 @@ fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
         ("address_timeout", Some(config.address_timeout)),
         ("deny_duration", Some(config.deny_duration)),
         ("stagger", config.stagger),
+        ("head_start.min", config.head_start.map(|h| h.min)),
+        ("head_start.max", config.head_start.map(|h| h.max)),
     ] {
         match d {
             Some(d) if d.is_zero() => return Err(ConfigError::ZeroDuration(name)),
             Some(d) if d > LIMIT => return Err(ConfigError::DurationTooLarge(name)),
             _ => {}
+        }
+    }
+    if let Some(h) = config.head_start {
+        if h.min > h.max || h.rtt_factor == 0 {
+            return Err(ConfigError::HeadStartRange);
         }
     }
     Ok(())

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use dialer_driver::testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_driver::{
-    Config, DialError, Dialed, Dialer, Error, FailReason, Multiaddr, SkipReason, Skipped, Stats,
-    Transport,
+    Config, DialError, Dialed, Dialer, Error, FailReason, HeadStart, Multiaddr, SkipReason,
+    Skipped, Stats, Transport,
 };
 use dialer_tests::doubles::{Greeted, LateTransport, ReadByte, Recording};
 use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
@@ -620,16 +620,81 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     assert_eq!((s.dials_started, s.requests_rejected_no_addresses), (2, 1));
 }
 
+// Head start (Config::head_start), R-R3: once the good address has connected, the next
+// request dials it alone first and never opens sockets to the tarpits listed before it;
+// with the head start off, the same request dials all four at once.
+async fn a_proven_address_dials_alone_first<H: Harness>() {
+    let pits = tarpits::<3>();
+    let good = Listener::closing().expect("listener");
+    let (transport, log) = Recording::new(H::tcp());
+    // A 10 s floor: a loopback connect ends long before it under any load, so the head
+    // start never runs out in this test.
+    let patient = HeadStart {
+        min: Duration::from_secs(10),
+        max: Duration::from_secs(20),
+        ..HeadStart::default()
+    };
+    let addrs = || pits.iter().map(Tarpit::multiaddr).chain([good.multiaddr()]);
+    let dialer = H::dialer(
+        Config {
+            deny_list_capacity: 0,
+            head_start: Some(patient),
+            ..config()
+        },
+        transport,
+    );
+    // Nothing learned yet: all four at once (R-R3).
+    let first = within::<H, _>(LIMIT, "first dial", dialer.dial(1, addrs()))
+        .await
+        .expect("connected");
+    assert_eq!(first.addr, good.multiaddr());
+    assert_eq!(log.dialed().len(), 4);
+    // Proven now (confidence 2, connect time measured): it dials alone, and wins.
+    for peer in 2..5 {
+        let dialed = within::<H, _>(LIMIT, "a proven dial", dialer.dial(peer, addrs()))
+            .await
+            .expect("connected");
+        assert_eq!(dialed.addr, good.multiaddr());
+    }
+    assert_eq!(
+        log.dialed()[4..],
+        [good.multiaddr(), good.multiaddr(), good.multiaddr()]
+    );
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!((s.dials_started, s.dials_aborted), (7, 3));
+    assert_eq!((s.tokens_in_use, s.dials_in_flight), (0, 0));
+    assert_no_pending_connects(&pits);
+
+    // The same with the head start off: four dials per request, learned or not.
+    let (transport, log) = Recording::new(H::tcp());
+    let parallel = H::dialer(
+        Config {
+            deny_list_capacity: 0,
+            head_start: None,
+            ..config()
+        },
+        transport,
+    );
+    for peer in 1..3 {
+        within::<H, _>(LIMIT, "a parallel dial", parallel.dial(peer, addrs()))
+            .await
+            .expect("connected");
+    }
+    assert_eq!(log.dialed().len(), 8);
+}
+
 // R-A1, R-R4: round after round of aborted dials leaves no socket behind: every dial
 // future is dropped, no connect to a tarpit is pending, no connection is left open.
 async fn aborted_dials_leave_no_socket_open<H: Harness>() {
     let pits = tarpits::<3>();
     let good = Listener::closing().expect("listener");
     let (transport, log) = Recording::new(H::tcp());
-    // No deny list, so every round dials the tarpits again.
+    // No deny list, so every round dials the tarpits again; no head start, so the good
+    // address, proven after the first round, does not dial alone.
     let dialer = H::dialer(
         Config {
             deny_list_capacity: 0,
+            head_start: None,
             ..config()
         },
         transport,
@@ -809,6 +874,7 @@ conformance!(
     confidence_puts_the_good_address_first,
     deny_listed_addresses_are_skipped,
     aborted_dials_leave_no_socket_open,
+    a_proven_address_dials_alone_first,
     dns_multiaddr_connects,
     ipv6_loopback_connects,
     unsupported_multiaddr_is_rejected_before_any_token,

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use dialer_tests::ops::{run, Cap, ConfigSpec, Coverage, Op, Size, Span};
+use dialer_tests::ops::{run, Cap, ConfigSpec, Coverage, HeadStartSpec, Op, Size, Span};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -62,15 +62,24 @@ fn cap() -> impl Strategy<Value = Cap> {
     ]
 }
 
-/// Any valid config: tiny pools, one dial per peer, stagger on/off, tiny and huge caps
-/// and durations.
+fn head_start() -> impl Strategy<Value = HeadStartSpec> {
+    prop_oneof![
+        3 => Just(HeadStartSpec::Default),
+        1 => Just(HeadStartSpec::Off),
+        2 => (any::<u8>(), span(), span())
+            .prop_map(|(rtt_factor, a, b)| HeadStartSpec::Custom { rtt_factor, a, b }),
+    ]
+}
+
+/// Any valid config: tiny pools, one dial per peer, stagger on/off, head start default,
+/// off or custom, tiny and huge caps and durations.
 fn any_config() -> impl Strategy<Value = ConfigSpec> {
     (
         (size(), size(), size()),
         (span(), span(), span(), proptest::option::of(span())),
-        (cap(), cap()),
+        (cap(), cap(), head_start()),
     )
-        .prop_map(|((t, p, a), (dt, at, dd, st), (cc, dc))| ConfigSpec {
+        .prop_map(|((t, p, a), (dt, at, dd, st), (cc, dc, hs))| ConfigSpec {
             max_tokens: t,
             max_per_peer_dials: p,
             max_addrs_per_request: a,
@@ -78,6 +87,7 @@ fn any_config() -> impl Strategy<Value = ConfigSpec> {
             address_timeout: at,
             deny_duration: dd,
             stagger: st,
+            head_start: hs,
             confidence_capacity: cc,
             deny_list_capacity: dc,
         })
@@ -315,6 +325,7 @@ fn generators_reach_every_rule() {
         ("prunes", total.prunes),
         ("all_failed", total.all_failed),
         ("staggered", total.staggered),
+        ("head_starts", total.head_starts),
     ];
     for (name, count) in counts {
         assert!(count > 0, "no case reached {name}: {total:?}");

@@ -8,6 +8,7 @@
 mod harness;
 
 mod bad_input;
+mod head_start;
 mod learning;
 mod observability;
 mod requests;
