@@ -192,6 +192,7 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
             Strategy::Core(Config {
                 confidence_capacity: 0,
                 deny_list_capacity: 0,
+                head_start: None,
                 ..core_config(None)
             }),
         ),
@@ -201,6 +202,15 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
                 order: Order::Ranked,
                 per_request: Some(PER_PEER),
                 stagger_ns: Some(STAGGER_NS),
+            }),
+        ),
+        (
+            // Not a figure: the defaults without the head start, i.e. the seed's
+            // literal parallel start, to show what the head start changes.
+            "ours_parallel",
+            Strategy::Core(Config {
+                head_start: None,
+                ..core_config(None)
             }),
         ),
         (
