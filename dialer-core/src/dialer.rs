@@ -11,13 +11,14 @@ use smallvec::SmallVec;
 use crate::confidence::ConfidenceTable;
 use crate::config::{Config, ConfigError};
 use crate::deny::DenyList;
-use crate::ids::{CallerId, DialId, IdMap, IdSource, KeyMap, RequestId};
+use crate::ids::{CallerId, DialId, KeyMap, RequestId};
 use crate::output::{
     AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
     Priority, ReportError, SkipReason, Skipped, StartDial,
 };
 use crate::pool::TokenPool;
 use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Request, INLINE_ADDRS};
+use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::DeadlineQueue;
 
@@ -49,9 +50,9 @@ pub struct Dialer<P> {
     pub(crate) pool: TokenPool,
     /// Latest `now` seen; inputs with an earlier one are treated as this (time never goes back).
     now: Option<Instant>,
-    pub(crate) requests: IdMap<RequestId, Request<P>>,
-    pub(crate) dials: IdMap<DialId, Dial>,
-    pub(crate) callers: IdMap<CallerId, RequestId>,
+    pub(crate) requests: IdSlab<RequestId, Request<P>>,
+    pub(crate) dials: IdSlab<DialId, Dial>,
+    pub(crate) callers: IdSlab<CallerId, RequestId>,
     pub(crate) by_peer: KeyMap<P, RequestId>,
     pub(crate) confidence: ConfidenceTable<P>,
     pub(crate) deny: DenyList,
@@ -62,9 +63,6 @@ pub struct Dialer<P> {
     events: VecDeque<Event<P>>,
     stats: Stats,
     pub(crate) overdraft_in_flight: usize,
-    request_ids: IdSource,
-    dial_ids: IdSource,
-    caller_ids: IdSource,
     dialable: DialablePredicate,
 }
 
@@ -100,9 +98,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(Self {
             pool: TokenPool::new(config.max_tokens),
             now: None,
-            requests: IdMap::default(),
-            dials: IdMap::default(),
-            callers: IdMap::default(),
+            requests: IdSlab::default(),
+            dials: IdSlab::default(),
+            callers: IdSlab::default(),
             by_peer: KeyMap::default(),
             confidence: ConfidenceTable::new(config.confidence_capacity),
             deny: DenyList::new(config.deny_list_capacity, config.deny_duration),
@@ -113,9 +111,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             events: VecDeque::new(),
             stats: Stats::default(),
             overdraft_in_flight: 0,
-            request_ids: IdSource::default(),
-            dial_ids: IdSource::default(),
-            caller_ids: IdSource::default(),
             dialable: Box::new(|_| true),
             config,
         })
@@ -283,8 +278,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.stats.overdraft_requests += 1;
         }
 
-        let request = RequestId::from_raw(self.request_ids.next());
-        let caller = CallerId::from_raw(self.caller_ids.next());
+        let request = self.requests.next_key();
+        let caller = self.callers.next_key();
         let deadline = deadline_after(now, self.config.dial_timeout);
         let mut callers = SmallVec::new();
         callers.push(caller);
@@ -496,7 +491,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// A caller joins the request in flight for its peer (R-R8).
     fn join(&mut self, now: Instant, request: RequestId, input: Addrs) -> CallerId {
-        let caller = CallerId::from_raw(self.caller_ids.next());
+        let caller = self.callers.next_key();
         let max_addrs = self.config.max_addrs_per_request;
         let max_per_peer = self.config.max_per_peer_dials;
         // `by_peer` only names live requests, so the lookup cannot fail.
@@ -591,7 +586,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 break;
             }
             let Some(addr) = addr else { break };
-            let dial = DialId::from_raw(self.dial_ids.next());
+            let dial = self.dials.next_key();
             let deadline = deadline_after(now, self.config.address_timeout);
             self.dials.insert(
                 dial,
