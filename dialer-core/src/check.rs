@@ -166,8 +166,8 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             }
         }
         // Deadlines of live requests, to check that nothing starts past one (R-R6).
-        for (id, req) in &dialer.requests {
-            self.deadlines.entry(*id).or_insert(req.deadline);
+        for (id, req) in dialer.requests.iter() {
+            self.deadlines.entry(id).or_insert(req.deadline);
         }
         let clock = dialer.clock().map_or(now, |c| c.max(now));
         // Requests created in this step: their first dials start whatever the deadline
@@ -281,7 +281,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             "events say {held} tokens held, pool says {}",
             dialer.tokens_in_use()
         );
-        let core_open: HashSet<DialId> = dialer.dials.keys().copied().collect();
+        let core_open: HashSet<DialId> = dialer.dials.keys().collect();
         let mine: HashSet<DialId> = self.open.keys().copied().collect();
         ensure!(
             core_open == mine,
@@ -289,7 +289,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         );
         for caller in dialer.callers.keys() {
             ensure!(
-                !self.callers_finished.contains(caller),
+                !self.callers_finished.contains(&caller),
                 "{caller} finished but still waiting"
             );
         }
@@ -344,7 +344,8 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
     let mut overdraft = 0;
     let live_deadlines: HashSet<(Instant, RequestId)> =
         dialer.request_timers.iter().copied().collect();
-    for (id, req) in &dialer.requests {
+    for (id, req) in dialer.requests.iter() {
+        let id = &id;
         held += req.tokens;
         in_flight += req.in_flight.len();
         callers += req.callers.len();

@@ -70,7 +70,9 @@ impl DenyList {
     pub(crate) fn remove(&mut self, addr: &Multiaddr) {
         // Its queue entry turns stale: sweep here too, or successes on addresses that
         // keep failing for other peers pile stale entries up between inserts.
-        if self.until.remove(addr).is_some() {
+        // Most successes are for addresses that never failed: with nothing denied, skip
+        // hashing the address at all.
+        if !self.until.is_empty() && self.until.remove(addr).is_some() {
             self.sweep();
         }
     }

@@ -11,13 +11,14 @@ use smallvec::SmallVec;
 use crate::confidence::{ConfidenceTable, INITIAL_CONFIDENCE};
 use crate::config::{Config, ConfigError};
 use crate::deny::DenyList;
-use crate::ids::{CallerId, DialId, IdMap, IdSource, KeyMap, RequestId};
+use crate::ids::{CallerId, DialId, KeyMap, RequestId};
 use crate::output::{
     AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
     Priority, ReportError, SkipReason, Skipped, StartDial,
 };
 use crate::pool::TokenPool;
 use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Request, INLINE_ADDRS};
+use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::{DeadlineHeap, DeadlineQueue};
 
@@ -51,9 +52,9 @@ pub struct Dialer<P> {
     pub(crate) pool: TokenPool,
     /// Latest `now` seen; inputs with an earlier one are treated as this (time never goes back).
     now: Option<Instant>,
-    pub(crate) requests: IdMap<RequestId, Request<P>>,
-    pub(crate) dials: IdMap<DialId, Dial>,
-    pub(crate) callers: IdMap<CallerId, RequestId>,
+    pub(crate) requests: IdSlab<RequestId, Request<P>>,
+    pub(crate) dials: IdSlab<DialId, Dial>,
+    pub(crate) callers: IdSlab<CallerId, RequestId>,
     pub(crate) by_peer: KeyMap<P, RequestId>,
     pub(crate) confidence: ConfidenceTable<P>,
     pub(crate) deny: DenyList,
@@ -64,9 +65,6 @@ pub struct Dialer<P> {
     events: VecDeque<Event<P>>,
     stats: Stats,
     pub(crate) overdraft_in_flight: usize,
-    request_ids: IdSource,
-    dial_ids: IdSource,
-    caller_ids: IdSource,
     dialable: DialablePredicate,
 }
 
@@ -102,9 +100,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(Self {
             pool: TokenPool::new(config.max_tokens),
             now: None,
-            requests: IdMap::default(),
-            dials: IdMap::default(),
-            callers: IdMap::default(),
+            requests: IdSlab::default(),
+            dials: IdSlab::default(),
+            callers: IdSlab::default(),
             by_peer: KeyMap::default(),
             confidence: ConfidenceTable::new(config.confidence_capacity),
             deny: DenyList::new(config.deny_list_capacity, config.deny_duration),
@@ -115,9 +113,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             events: VecDeque::new(),
             stats: Stats::default(),
             overdraft_in_flight: 0,
-            request_ids: IdSource::default(),
-            dial_ids: IdSource::default(),
-            caller_ids: IdSource::default(),
             dialable: Box::new(|_| true),
             config,
         })
@@ -285,8 +280,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.stats.overdraft_requests += 1;
         }
 
-        let request = RequestId::from_raw(self.request_ids.next());
-        let caller = CallerId::from_raw(self.caller_ids.next());
+        let request = self.requests.next_key();
+        let caller = self.callers.next_key();
         let deadline = deadline_after(now, self.config.dial_timeout);
         // A proven best address dials alone first (HeadStart); a single token has
         // nothing to hold back.
@@ -510,7 +505,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// A caller joins the request in flight for its peer (R-R8).
     fn join(&mut self, now: Instant, request: RequestId, input: Addrs) -> CallerId {
-        let caller = CallerId::from_raw(self.caller_ids.next());
+        let caller = self.callers.next_key();
         let max_addrs = self.config.max_addrs_per_request;
         let max_per_peer = self.config.max_per_peer_dials;
         // `by_peer` only names live requests, so the lookup cannot fail.
@@ -584,6 +579,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
+        // Every dial started in this call gets the same deadline.
+        let deadline = deadline_after(now, self.config.address_timeout);
         while req.in_flight.len() < req.capacity() {
             if req.stagger_at.is_some() {
                 if !req.in_flight.is_empty() {
@@ -612,8 +609,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 break;
             }
             let Some(addr) = addr else { break };
-            let dial = DialId::from_raw(self.dial_ids.next());
-            let deadline = deadline_after(now, self.config.address_timeout);
+            let dial = self.dials.next_key();
             self.dials.insert(
                 dial,
                 Dial {
@@ -751,8 +747,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(mut req) = self.requests.remove(&request) else {
             return;
         };
-        if self.by_peer.get(&req.peer) == Some(&request) {
-            self.by_peer.remove(&req.peer);
+        // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),
+        // so the entry is this request's; put back anything else, to stay correct anyway.
+        if let Some(other) = self.by_peer.remove(&req.peer) {
+            if other != request {
+                self.by_peer.insert(req.peer.clone(), other);
+            }
         }
         for dial in req.in_flight.drain(..) {
             if let Some(d) = self.dials.remove(&dial) {
@@ -817,10 +817,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .stagger_timers
             .front(|t, id| requests.get(&id).is_some_and(|r| r.stagger_at == Some(t)))
             .map(|(t, id)| (t, Due::Stagger(id)));
-        [r, d, s]
-            .into_iter()
-            .flatten()
-            .reduce(|best, next| if next.0 < best.0 { next } else { best })
+        // Written out rather than as an iterator chain: this runs twice per drive-loop
+        // turn, and the chain cost more than the three queue fronts together.
+        fn earlier(a: Option<(Instant, Due)>, b: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        earlier(earlier(r, d), s)
     }
 
     fn compact_timers(&mut self) {

@@ -1,7 +1,7 @@
-//! Newtype identifiers and the cheap hasher the core uses for its id-keyed maps.
+//! Newtype identifiers, and the hash map type for the core's multiaddr- and peer-keyed
+//! tables. Id-keyed tables are slabs ([`crate::slab`]).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -12,15 +12,36 @@ macro_rules! id_type {
         impl $name {
             /// Builds an id from its raw value.
             ///
-            /// Ids are handed out by the core and never reused; building one by hand is
-            /// only useful to runtimes that keep ids in their own tables, and to tests that
-            /// report on ids the core never issued (which the core answers with an error).
+            /// Ids are handed out by the core. An id names one entry of a table (one
+            /// request, dial or caller) and never collides with an id still in use: the
+            /// raw value is `generation << 32 | (slot + 1)`, and a slot's 32-bit
+            /// generation moves on every time its entry ends. So an id that ended is
+            /// handed out again only once its slot's generation wraps (2³² reuses of that
+            /// one slot), and until then a report or cancel naming it is answered with an
+            /// error ([`ReportError::UnknownDial`](crate::ReportError::UnknownDial),
+            /// [`CancelError::UnknownCaller`](crate::CancelError::UnknownCaller)) and
+            /// changes nothing. Ids are **not** a sequence: freed slots are reused first,
+            /// so do not compare ids to tell which is older.
+            ///
+            /// Building one by hand is only useful to runtimes that keep ids in their own
+            /// tables, and to tests that name an id the core never issued: the core never
+            /// issues `0`, nor any value whose low 32 bits are 0 (`n << 32`).
             pub const fn from_raw(raw: u64) -> Self {
                 Self(raw)
             }
 
             /// The raw value of this id.
             pub const fn into_raw(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl crate::slab::SlabKey for $name {
+            fn from_raw(raw: u64) -> Self {
+                Self(raw)
+            }
+
+            fn into_raw(self) -> u64 {
                 self.0
             }
         }
@@ -50,49 +71,7 @@ id_type!(
     CallerId
 );
 
-/// Hasher for the core's own `u64` ids, which are handed out in sequence and never come
-/// from outside: nearly free, and it keeps recent ids close together in memory.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached if an id type ever hashes as bytes; keep it correct anyway.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        // Ids come in sequence, so the low bits alone spread them over the buckets, and
-        // ids made close in time (a request and its dials) land in neighbouring buckets:
-        // with 100,000 requests in flight the hot entries stay in a few cache lines
-        // instead of being scattered over the whole table. The low 7 bits are copied to
-        // the top as well, where hashbrown takes its per-bucket tag from, so neighbours
-        // have distinct tags.
-        self.0 = self.0.rotate_left(5) ^ n ^ (n << 57);
-    }
-}
-
-/// A map keyed by one of the core's ids.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
 /// A map keyed by multiaddrs or peer ids. Hashing them dominated the core's cost with
 /// SipHash; foldhash is several times faster and still seeded per process, so keys that
 /// arrive from remote peers cannot be chosen to collide in advance.
 pub(crate) type KeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Hands out ids in sequence; ids are never reused, so a late report cannot hit a newer dial.
-#[derive(Debug, Default)]
-pub(crate) struct IdSource(u64);
-
-impl IdSource {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-}

@@ -106,8 +106,9 @@
 //! # Costs
 //!
 //! Per-event work does not grow with the number of requests in flight: requests, dials
-//! and callers live in hash maps keyed by newtype ids, and timers in per-kind FIFO queues
-//! that are sorted by construction. A request of up to 8 addresses allocates nothing on
+//! and callers live in slabs indexed by their newtype ids (a slot index and a generation,
+//! with freed slots reused first, so a request's entries stay in cache however many others
+//! are in flight), and timers in per-kind FIFO queues that are sorted by construction. A request of up to 8 addresses allocates nothing on
 //! the success path beyond what its multiaddrs hold once the maps and queues have warmed up.
 
 #![forbid(unsafe_code)]
@@ -121,6 +122,7 @@ mod ids;
 mod output;
 mod pool;
 mod request;
+mod slab;
 mod stats;
 mod timers;
 

@@ -317,7 +317,7 @@ pub enum Op {
     },
     /// A report for a dial id the core never issued.
     ReportUnknown {
-        /// Offset of the id (0 is never issued: ids start at 1).
+        /// Picks an id the core never issues (`0`, or one whose low 32 bits are 0).
         raw: u16,
         /// Report a success.
         ok: bool,
@@ -527,7 +527,9 @@ impl Harness {
                 let finished = self.model.finished_callers();
                 let caller = match pick(finished.iter().copied(), *p) {
                     Some(c) if !never_issued => c,
-                    _ => CallerId::from_raw((1 << 40) + u64::from(*p)),
+                    // The core never issues an id whose low 32 bits are 0 (ids are a
+                    // slot and a generation, and slots reuse: `(1 << 40) + p` could be live).
+                    _ => CallerId::from_raw((1 << 40) + (u64::from(*p) << 32)),
                 };
                 self.cancel(caller)
             }
@@ -558,7 +560,7 @@ impl Harness {
                 let dial = if *raw == 0 {
                     DialId::from_raw(0)
                 } else {
-                    DialId::from_raw((1 << 40) + u64::from(*raw))
+                    DialId::from_raw((1 << 40) + (u64::from(*raw) << 32))
                 };
                 self.report(dial, *ok)
             }
@@ -597,7 +599,7 @@ impl Harness {
 
     fn pick_open(&self, p: u8) -> DialId {
         pick(self.model.open_dials().into_keys(), p)
-            .unwrap_or(DialId::from_raw((1 << 41) + u64::from(p)))
+            .unwrap_or(DialId::from_raw((1 << 41) + (u64::from(p) << 32)))
     }
 
     fn forward(&mut self, by: Duration) {
