@@ -240,7 +240,15 @@ where
     /// (re-)arms the one timer otherwise. Returns whether it fed the core an input.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.core.poll_timeout() else {
-            self.timer = None;
+            // Nothing is due, but an armed timer is kept until it fires: the next request's
+            // deadlines are later than the last one's, so it will be kept then too, rather
+            // than a timer being dropped (deregistered) and made (allocated, registered)
+            // again for every request. Its one late wake-up finds nothing to do.
+            if let Some((_, sleep)) = self.timer.as_mut() {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.timer = None;
+                }
+            }
             return false;
         };
         // The clock, not the timer future, decides: a timer can stay pending past its
