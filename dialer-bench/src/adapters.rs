@@ -132,7 +132,8 @@ fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime> {
 }
 
 /// Connects to nothing, at once: `dial` through it costs the driver's round trip (caller
-/// → driver task → dial task → driver → caller) and the core, and no I/O at all.
+/// → driver task, which polls the attempt itself → caller) and the core, and no I/O at
+/// all.
 struct InstantTransport;
 
 impl dialer_driver::Transport for InstantTransport {

@@ -1,35 +1,310 @@
-//! A dial attempt that runs on its own task but that the driver can drop at once.
+//! The dial attempts in flight, polled by the driver task itself or, under load, by tasks
+//! of their own.
 //!
-//! `futures::future::Abortable` only flags an aborted task: the attempt (and its socket)
-//! is dropped when that task is next polled, which may be after the core has handed the
-//! freed token to the next dial. Tokens cap the sockets in flight (R-T6), so an `AbortDial`
-//! must close the socket before the driver starts anything else. Here the attempt lives in
-//! a slot shared by its task and the driver: the task polls it under a lock, and
-//! [`AbortSlot::abort`] takes it out and drops it on the spot (waiting, at worst, for one
-//! poll that is running on another thread to end).
+//! A task per attempt costs, per dial, a spawn and two task hand-offs (the attempt task
+//! woken by its socket, then the driver woken by the result), each a cross-thread wake-up
+//! on a multi-threaded runtime: most of a dial's overhead on loopback. So [`Attempts`]
+//! keeps the attempts in the driver, keyed by their [`DialId`], and the driver polls them
+//! from its own `poll` ([`insert`](Attempts::insert)):
+//!
+//! - each attempt gets its own [`Waker`]; waking it puts its id on a shared list and wakes
+//!   the driver task, so a driver poll polls only the attempts that were woken (the idea of
+//!   `futures::stream::FuturesUnordered`, with removal by key and no unsafe code);
+//! - [`Attempts::remove`] drops the attempt, and so closes its socket, on the spot: an
+//!   `AbortDial` takes effect before the driver carries out the next action, so the
+//!   sockets in flight never outnumber the tokens (R-T6). Nothing else polls such an
+//!   attempt, so there is never a poll in progress to wait for, and a removed attempt can
+//!   no longer complete; a wake-up that arrives for it finds no entry and is ignored.
+//!
+//! One task polling every attempt serialises their work, though, and the first poll of a
+//! TCP dial is a `connect` system call that on loopback carries the whole handshake (tens
+//! of µs). Under load that would cap the dialer at one core's worth of connects, so the
+//! driver can also hand an attempt to a task of its own ([`spawn`](Attempts::spawn)),
+//! which reports its end through the same shared list. Such an attempt lives in a slot
+//! shared by its task and the driver: the task polls it under a lock, and removing it
+//! takes it out and drops it there and then (waiting, at worst, for a poll in progress on
+//! another thread to end). An end it reported before that is dropped unread, closing the
+//! connection it carries (R-A1).
+//!
+//! A panic inside an attempt's poll, either way, is caught and becomes that attempt's
+//! failure, so a faulty transport cannot take the driver (and every other dial) down.
 
+use std::collections::{hash_map, HashMap, VecDeque};
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
+use dialer_core::DialId;
+use futures::task::AtomicWaker;
+use tracing::Span;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside an attempt's poll is caught before it can poison a lock, and nothing
+    // else can panic while one is held; stay usable anyway.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How an attempt ended.
+pub(crate) enum Outcome<O> {
+    /// The attempt's future completed with this output.
+    Done(O),
+    /// Its poll panicked, with this message; the attempt was dropped.
+    Panicked(String),
+}
+
+/// Polls `future` once, turning a panic into [`Outcome::Panicked`].
+fn poll_caught<F: Future>(future: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Outcome<F::Output>> {
+    match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(output)) => Poll::Ready(Outcome::Done(output)),
+        Err(panic) => Poll::Ready(Outcome::Panicked(panic_message(panic.as_ref()))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("dial attempt panicked: {message}")
+}
+
+/// What the inline attempts' wakers hand to the driver.
+#[derive(Default)]
+struct Wakeups {
+    /// Ids of inline attempts that were woken.
+    woken: Mutex<Vec<DialId>>,
+    /// The driver task, woken when an attempt is woken or a spawned one ends.
+    driver: AtomicWaker,
+}
+
+/// Ends of spawned attempts, for the driver.
+type Finished<O> = Arc<Mutex<Vec<(DialId, Outcome<O>)>>>;
+
+/// An inline attempt's waker.
+struct AttemptWaker {
+    dial: DialId,
+    /// Set while the id is on the woken list (or about to be polled), so that a burst of
+    /// wake-ups queues it once.
+    queued: AtomicBool,
+    wakeups: Arc<Wakeups>,
+}
+
+impl Wake for AttemptWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.wakeups.woken).push(self.dial);
+            self.wakeups.driver.wake();
+        }
+    }
+}
+
+/// Where an attempt runs.
+enum Run<F: Future> {
+    /// Polled by the driver's [`Attempts::poll_next`].
+    Inline {
+        future: Pin<Box<F>>,
+        wake: Arc<AttemptWaker>,
+        waker: Waker,
+    },
+    /// Polled by a task of its own; dropping this drops the attempt.
+    Spawned { _slot: AbortSlot<F> },
+}
+
+struct Entry<F: Future, M> {
+    run: Run<F>,
+    meta: M,
+}
+
+/// The attempts in flight, each with the driver's bookkeeping `M` for it.
+pub(crate) struct Attempts<F: Future, M> {
+    entries: HashMap<DialId, Entry<F, M>>,
+    /// How many of `entries` are inline.
+    inline: usize,
+    wakeups: Arc<Wakeups>,
+    reported: Finished<F::Output>,
+    /// Inline attempts to poll in the current round: taken from the woken list, or new.
+    batch: VecDeque<DialId>,
+    /// Ends of spawned attempts taken from the shared list, still to hand out.
+    finished: VecDeque<(DialId, Outcome<F::Output>)>,
+}
+
+impl<F: Future, M> Attempts<F, M> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: HashMap::new(),
+            inline: 0,
+            wakeups: Arc::default(),
+            reported: Arc::default(),
+            batch: VecDeque::new(),
+            finished: VecDeque::new(),
+        }
+    }
+
+    /// Adds an attempt that the driver polls itself, for the first time in the next
+    /// [`poll_next`](Self::poll_next). The caller must call `poll_next` again before it
+    /// sleeps: nothing wakes the driver for this first poll.
+    pub(crate) fn insert(&mut self, dial: DialId, future: F, meta: M) {
+        let wake = Arc::new(AttemptWaker {
+            dial,
+            queued: AtomicBool::new(true),
+            wakeups: Arc::clone(&self.wakeups),
+        });
+        let waker = Waker::from(Arc::clone(&wake));
+        let run = Run::Inline {
+            future: Box::pin(future),
+            wake,
+            waker,
+        };
+        if let Some(old) = self.entries.insert(dial, Entry { run, meta }) {
+            self.forget(&old);
+        }
+        self.inline += 1;
+        self.batch.push_back(dial);
+    }
+
+    /// Drops the attempt now (closing its socket) and returns its bookkeeping; `None` if
+    /// it already ended.
+    pub(crate) fn remove(&mut self, dial: DialId) -> Option<M> {
+        let entry = self.entries.remove(&dial)?;
+        self.forget(&entry);
+        Some(entry.meta)
+    }
+
+    fn forget(&mut self, entry: &Entry<F, M>) {
+        if matches!(entry.run, Run::Inline { .. }) {
+            self.inline -= 1;
+        }
+    }
+
+    /// How many attempts are in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// How many attempts in flight the driver polls itself.
+    pub(crate) fn inline(&self) -> usize {
+        self.inline
+    }
+
+    /// The ids of the attempts in flight.
+    #[cfg(test)]
+    pub(crate) fn ids(&self) -> Vec<DialId> {
+        self.entries.keys().copied().collect()
+    }
+
+    /// Returns an attempt that ended, removed: first the ends that spawned attempts
+    /// reported, then the inline attempts woken since the last round (and the new ones),
+    /// each polled once until one ends. `Pending` once all of them have been polled; the
+    /// driver task is then woken when another attempt is woken or reports. Each poll runs
+    /// in the span that `span` gives for the attempt's bookkeeping.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        span: fn(&M) -> &Span,
+    ) -> Poll<(DialId, M, Outcome<F::Output>)> {
+        self.wakeups.driver.register(cx.waker());
+        if self.finished.is_empty() {
+            self.finished.extend(lock(&self.reported).drain(..));
+        }
+        while let Some((dial, outcome)) = self.finished.pop_front() {
+            match self.remove(dial) {
+                Some(meta) => return Poll::Ready((dial, meta, outcome)),
+                // Removed (aborted) after it ended: a connection it carries is closed here
+                // (R-A1).
+                None => drop(outcome),
+            }
+        }
+        if self.batch.is_empty() {
+            // One take per round: an attempt that wakes itself while it is polled (a
+            // cooperative budget running out) is polled again in the next round, not in a
+            // loop here.
+            self.batch.extend(lock(&self.wakeups.woken).drain(..));
+        }
+        while let Some(dial) = self.batch.pop_front() {
+            // Not found: removed (aborted) after its wake-up was queued.
+            let hash_map::Entry::Occupied(mut slot) = self.entries.entry(dial) else {
+                continue;
+            };
+            let entry = slot.get_mut();
+            let Run::Inline {
+                future,
+                wake,
+                waker,
+            } = &mut entry.run
+            else {
+                continue;
+            };
+            // Cleared before the poll, so that a wake-up during or after it queues it again.
+            wake.queued.store(false, Ordering::Release);
+            let polled = {
+                let _span = span(&entry.meta).enter();
+                poll_caught(future.as_mut(), &mut Context::from_waker(waker))
+            };
+            if let Poll::Ready(outcome) = polled {
+                let entry = slot.remove();
+                self.forget(&entry);
+                return Poll::Ready((dial, entry.meta, outcome));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<F, M> Attempts<F, M>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Adds an attempt that runs on a task of its own: returns that task, for the caller
+    /// to spawn. Its end comes out of [`poll_next`](Self::poll_next) like any other.
+    pub(crate) fn spawn(
+        &mut self,
+        dial: DialId,
+        future: F,
+        meta: M,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (task, slot) = abortable(future);
+        if let Some(old) = self.entries.insert(
+            dial,
+            Entry {
+                run: Run::Spawned { _slot: slot },
+                meta,
+            },
+        ) {
+            self.forget(&old);
+        }
+        let (reported, wakeups) = (Arc::clone(&self.reported), Arc::clone(&self.wakeups));
+        async move {
+            // `None`: removed before it ended; there is nobody to tell.
+            if let Some(outcome) = task.await {
+                lock(&reported).push((dial, outcome));
+                wakeups.driver.wake();
+            }
+        }
+    }
+}
+
+/// The state an attempt on its own task shares with the driver.
 struct Slot<F> {
-    /// `None` once the attempt completed or was aborted.
+    /// `None` once the attempt ended or was dropped.
     attempt: Option<Pin<Box<F>>>,
-    /// The task's waker, to let it finish after an abort.
+    /// The task's waker, to let it end after the attempt was dropped.
     waker: Option<Waker>,
 }
 
-type Shared<F> = Arc<Mutex<Slot<F>>>;
+type SharedSlot<F> = Arc<Mutex<Slot<F>>>;
 
-fn lock<F>(shared: &Shared<F>) -> MutexGuard<'_, Slot<F>> {
-    // A panic inside the attempt's poll poisons the lock; the slot is still consistent
-    // (the attempt is merely abandoned), and it must still be droppable.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Splits `attempt` into the future its task runs and the driver's handle to drop it.
-pub(crate) fn abortable<F: Future>(attempt: F) -> (AttemptTask<F>, AbortSlot<F>) {
+/// Splits `attempt` into the future its task runs and the driver's handle on it.
+fn abortable<F: Future>(attempt: F) -> (AttemptTask<F>, AbortSlot<F>) {
     let shared = Arc::new(Mutex::new(Slot {
         attempt: Some(Box::pin(attempt)),
         waker: None,
@@ -42,15 +317,15 @@ pub(crate) fn abortable<F: Future>(attempt: F) -> (AttemptTask<F>, AbortSlot<F>)
     )
 }
 
-/// The driver's handle on a running attempt.
-pub(crate) struct AbortSlot<F> {
-    shared: Shared<F>,
+/// The driver's handle on an attempt that runs on its own task: dropping it drops the
+/// attempt (closing its socket) on the spot, and lets the task end.
+struct AbortSlot<F> {
+    shared: SharedSlot<F>,
 }
 
-impl<F> AbortSlot<F> {
-    /// Drops the attempt now (closing its socket) and lets its task end. Does nothing if
-    /// the attempt already completed.
-    pub(crate) fn abort(&self) {
+impl<F> Drop for AbortSlot<F> {
+    fn drop(&mut self) {
+        // Waits, at worst, for a poll of the attempt in progress on another thread.
         let (attempt, waker) = {
             let mut slot = lock(&self.shared);
             (slot.attempt.take(), slot.waker.take())
@@ -62,24 +337,24 @@ impl<F> AbortSlot<F> {
     }
 }
 
-/// What the attempt's task runs: the attempt's output, or `None` if it was aborted.
-pub(crate) struct AttemptTask<F> {
-    shared: Shared<F>,
+/// What an attempt's own task runs: how the attempt ended, or `None` if it was dropped.
+struct AttemptTask<F> {
+    shared: SharedSlot<F>,
 }
 
 impl<F: Future> Future for AttemptTask<F> {
-    type Output = Option<F::Output>;
+    type Output = Option<Outcome<F::Output>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut slot = lock(&self.shared);
         let Some(attempt) = slot.attempt.as_mut() else {
             return Poll::Ready(None);
         };
-        match attempt.as_mut().poll(cx) {
-            Poll::Ready(output) => {
+        match poll_caught(attempt.as_mut(), cx) {
+            Poll::Ready(outcome) => {
                 slot.attempt = None;
                 slot.waker = None;
-                Poll::Ready(Some(output))
+                Poll::Ready(Some(outcome))
             }
             Poll::Pending => {
                 match &mut slot.waker {
@@ -94,7 +369,9 @@ impl<F: Future> Future for AttemptTask<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicUsize;
+
+    use futures::task::{waker, ArcWake};
 
     use super::*;
 
@@ -106,26 +383,195 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn abort_drops_the_attempt_before_its_task_runs_again() {
-        let dropped = Arc::new(AtomicBool::new(false));
-        let flag = DropFlag(Arc::clone(&dropped));
-        let (mut task, slot) = abortable(async move {
+    /// Counts the wake-ups of the driver task.
+    #[derive(Default)]
+    struct Driver(AtomicUsize);
+
+    impl ArcWake for Driver {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn no_span<M>(_: &M) -> &Span {
+        const NONE: &Span = &Span::none();
+        NONE
+    }
+
+    fn id(raw: u64) -> DialId {
+        DialId::from_raw(raw)
+    }
+
+    /// Stays pending until `open` is set, keeping the waker it was last polled with.
+    #[derive(Clone, Default)]
+    struct Gate {
+        open: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            self.open.store(true, Ordering::SeqCst);
+            if let Some(waker) = lock(&self.waker).take() {
+                waker.wake();
+            }
+        }
+
+        fn polled(&self) -> bool {
+            lock(&self.waker).is_some()
+        }
+    }
+
+    impl Future for Gate {
+        type Output = u32;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            if self.open.load(Ordering::SeqCst) {
+                return Poll::Ready(7);
+            }
+            *lock(&self.waker) = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    type Attempt = Pin<Box<dyn Future<Output = u32> + Send>>;
+
+    /// A gated attempt that raises `dropped` when it is dropped.
+    fn flagged(gate: &Gate, dropped: &Arc<AtomicBool>) -> Attempt {
+        let (gate, flag) = (gate.clone(), DropFlag(Arc::clone(dropped)));
+        Box::pin(async move {
             let _flag = flag;
-            futures::future::pending::<()>().await;
-        });
-        assert!(futures::poll!(&mut task).is_pending());
+            gate.await
+        })
+    }
+
+    fn boom() -> u32 {
+        panic!("boom")
+    }
+
+    #[test]
+    fn only_woken_attempts_are_polled_and_wake_the_driver() {
+        let driver = Arc::new(Driver::default());
+        let driver_waker = waker(Arc::clone(&driver));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        let gate = Gate::default();
+        attempts.insert(id(1), Box::pin(gate.clone()), ());
+        attempts.insert(id(2), Box::pin(futures::future::pending()), ());
+        assert_eq!(attempts.inline(), 2);
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert_eq!(driver.0.load(Ordering::SeqCst), 0);
+
+        let attempt_waker = lock(&gate.waker).clone().expect("polled");
+        gate.open();
+        attempt_waker.wake();
+        assert_eq!(
+            driver.0.load(Ordering::SeqCst),
+            1,
+            "one wake-up for a burst"
+        );
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, (), Outcome::Done(7))) => assert_eq!(dial, id(1)),
+            _ => panic!("the woken attempt completes"),
+        }
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert_eq!(attempts.ids(), [id(2)]);
+        assert_eq!(attempts.inline(), 1);
+    }
+
+    #[test]
+    fn remove_drops_an_inline_attempt_at_once_and_ignores_its_late_wake_up() {
+        let driver_waker = waker(Arc::new(Driver::default()));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, u8> = Attempts::new();
+        let (gate, dropped) = (Gate::default(), Arc::new(AtomicBool::new(false)));
+        attempts.insert(id(1), flagged(&gate, &dropped), 5);
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
         assert!(!dropped.load(Ordering::SeqCst));
-        slot.abort();
-        // Synchronously: no poll of the task happened in between.
+        assert_eq!(attempts.remove(id(1)), Some(5));
+        // Synchronously: no poll in between.
         assert!(dropped.load(Ordering::SeqCst));
-        assert_eq!(task.await, None);
+        assert_eq!(attempts.remove(id(1)), None);
+        gate.open();
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert_eq!((attempts.len(), attempts.inline()), (0, 0));
+    }
+
+    #[test]
+    fn a_panicking_attempt_becomes_its_failure() {
+        let driver_waker = waker(Arc::new(Driver::default()));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        attempts.insert(id(3), Box::pin(async { boom() }), ());
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, (), Outcome::Panicked(message))) => {
+                assert_eq!(dial, id(3));
+                assert_eq!(message, "dial attempt panicked: boom");
+            }
+            _ => panic!("the panic is reported"),
+        }
+        assert_eq!(attempts.len(), 0);
     }
 
     #[tokio::test]
-    async fn a_completed_attempt_keeps_its_output() {
-        let (task, slot) = abortable(async { 7 });
-        assert_eq!(task.await, Some(7));
-        slot.abort();
+    async fn a_spawned_attempt_reports_its_end_and_wakes_the_driver() {
+        let driver = Arc::new(Driver::default());
+        let driver_waker = waker(Arc::clone(&driver));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, u8> = Attempts::new();
+        let gate = Gate::default();
+        let task = attempts.spawn(id(4), Box::pin(gate.clone()), 9);
+        let panics = attempts.spawn(id(5), Box::pin(async { boom() }), 10);
+        assert_eq!((attempts.len(), attempts.inline()), (2, 0));
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        let mut task = Box::pin(task);
+        assert!(futures::poll!(task.as_mut()).is_pending());
+        assert!(gate.polled());
+        gate.open();
+        task.await;
+        panics.await;
+        // The first wake-up takes the driver's waker; it registers again when it polls.
+        assert_eq!(driver.0.load(Ordering::SeqCst), 1);
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, 9, Outcome::Done(7))) => assert_eq!(dial, id(4)),
+            _ => panic!("the spawned attempt's end is handed out"),
+        }
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, 10, Outcome::Panicked(_))) => assert_eq!(dial, id(5)),
+            _ => panic!("the spawned attempt's panic is handed out"),
+        }
+        assert_eq!(attempts.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn remove_drops_a_spawned_attempt_before_its_task_runs_again() {
+        let driver_waker = waker(Arc::new(Driver::default()));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        let (gate, dropped) = (Gate::default(), Arc::new(AtomicBool::new(false)));
+        let mut task = Box::pin(attempts.spawn(id(6), flagged(&gate, &dropped), ()));
+        assert!(futures::poll!(task.as_mut()).is_pending());
+        assert!(!dropped.load(Ordering::SeqCst));
+        assert_eq!(attempts.remove(id(6)), Some(()));
+        // Synchronously: no poll of the task in between.
+        assert!(dropped.load(Ordering::SeqCst));
+        task.await;
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+    }
+
+    #[tokio::test]
+    async fn an_end_reported_before_its_removal_is_dropped_unread() {
+        let driver_waker = waker(Arc::new(Driver::default()));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let gate = Gate::default();
+        gate.open();
+        attempts.spawn(id(7), flagged(&gate, &dropped), ()).await;
+        // The attempt completed (its future is gone); its output waits for the driver.
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(attempts.remove(id(7)), Some(()));
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert_eq!(attempts.len(), 0);
     }
 }

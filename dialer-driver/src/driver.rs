@@ -17,7 +17,7 @@ use futures::StreamExt;
 use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, Instrument, Span};
 
-use crate::attempt::{abortable, AbortSlot};
+use crate::attempt::{Attempts, Outcome};
 use crate::handle::{Command, DialReply, Ticket};
 use crate::{Dialed, Error, Runtime, Transport};
 
@@ -25,20 +25,29 @@ use crate::{Dialed, Error, Runtime, Transport};
 /// commands or dial results cannot starve the runtime.
 const BUDGET: usize = 64;
 
-type DialResult<T> = (
-    DialId,
-    Result<<T as Transport>::Output, <T as Transport>::Error>,
-);
+/// Attempts in flight that the driver polls itself; the ones beyond get a task of their
+/// own. One dial at a time (the common case, and what latency is about) then costs no task
+/// hand-off, while under load the attempts' system calls (on loopback, `connect` carries
+/// the whole handshake) run on every worker thread instead of only the driver's. The
+/// default of the core's `max_per_peer_dials`, so a lone request stays inline.
+const INLINE_ATTEMPTS: usize = 4;
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A dial task in flight.
-struct DialTask<F> {
-    abort: AbortSlot<F>,
+/// What the driver keeps about a dial in flight, next to its attempt (the future itself
+/// lives in [`Attempts`]).
+pub(crate) struct DialTask {
     request: RequestId,
     addr: Multiaddr,
     started: Instant,
     span: Span,
+}
+
+impl DialTask {
+    /// The span the attempt's polls run in.
+    fn span(&self) -> &Span {
+        &self.span
+    }
 }
 
 /// What the driver keeps per request in flight: only what it reports, never decides.
@@ -64,15 +73,18 @@ struct Winner<C> {
 
 /// Owns the core. Every input (a command, a dial result, the timer) is fed to the core and
 /// followed by a full drain of its outputs, as `dialer_core`'s drive loop documents.
+///
+/// The dial attempts run inside the driver task: it polls them itself (see [`Attempts`]),
+/// so an attempt's result is an input of the same task, with no spawn and no channel, and
+/// dropping the driver drops (closes) every attempt still in flight.
 pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     core: dialer_core::Dialer<P>,
     transport: Arc<T>,
     runtime: R,
     commands: mpsc::UnboundedReceiver<Command<P, T::Output>>,
-    /// Dial tasks report here; the driver keeps a sender, so this stream never ends.
-    results: mpsc::UnboundedReceiver<DialResult<T>>,
-    results_tx: mpsc::UnboundedSender<DialResult<T>>,
-    dials: HashMap<DialId, DialTask<T::Dial>>,
+    dials: Attempts<T::Dial, DialTask>,
+    /// [`INLINE_ATTEMPTS`], but for tests.
+    inline_limit: usize,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
@@ -95,15 +107,13 @@ where
         runtime: R,
         commands: mpsc::UnboundedReceiver<Command<P, T::Output>>,
     ) -> Self {
-        let (results_tx, results) = mpsc::unbounded();
         Self {
             core,
             transport,
             runtime,
             commands,
-            results,
-            results_tx,
-            dials: HashMap::new(),
+            dials: Attempts::new(),
+            inline_limit: INLINE_ATTEMPTS,
             waiters: HashMap::new(),
             tickets: HashMap::new(),
             requests: HashMap::new(),
@@ -182,9 +192,15 @@ where
         self.drain(None);
     }
 
-    pub(crate) fn on_dial_result(&mut self, dial: DialId, result: Result<T::Output, T::Error>) {
+    /// Feeds the core the end of `dial`: its connection, or why it failed. `task` is the
+    /// driver's bookkeeping for it, `None` if the driver no longer knows the dial.
+    pub(crate) fn on_dial_result(
+        &mut self,
+        dial: DialId,
+        task: Option<DialTask>,
+        result: Result<T::Output, String>,
+    ) {
         let now = self.runtime.now();
-        let task = self.dials.remove(&dial);
         let span = task.as_ref().map_or_else(Span::none, |t| t.span.clone());
         match result {
             Ok(connection) => match self.core.handle_dial_succeeded(now, dial) {
@@ -205,8 +221,7 @@ where
                     drop(connection);
                 }
             },
-            Err(error) => {
-                let reason = error_chain(&error);
+            Err(reason) => {
                 span.in_scope(|| debug!(%reason, "dial failed"));
                 match self.core.handle_dial_failed(now, dial, reason.clone()) {
                     Ok(()) => {
@@ -225,7 +240,15 @@ where
     /// (re-)arms the one timer otherwise. Returns whether it fed the core an input.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.core.poll_timeout() else {
-            self.timer = None;
+            // Nothing is due, but an armed timer is kept until it fires: the next request's
+            // deadlines are later than the last one's, so it will be kept then too, rather
+            // than a timer being dropped (deregistered) and made (allocated, registered)
+            // again for every request. Its one late wake-up finds nothing to do.
+            if let Some((_, sleep)) = self.timer.as_mut() {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.timer = None;
+                }
+            }
             return false;
         };
         // The clock, not the timer future, decides: a timer can stay pending past its
@@ -264,8 +287,9 @@ where
             match action {
                 Action::StartDial(start) => self.start_dial(start),
                 Action::AbortDial(abort) => {
-                    if let Some(task) = self.dials.remove(&abort.dial) {
-                        task.abort.abort();
+                    // Drops the attempt, closing its socket, before the next action can
+                    // hand its token to another dial (R-T6).
+                    if let Some(task) = self.dials.remove(abort.dial) {
                         task.span
                             .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
                         if abort.reason == AbortReason::AddressTimeout {
@@ -381,7 +405,7 @@ where
         }
     }
 
-    fn record_failure(&mut self, task: DialTask<T::Dial>, reason: FailReason) {
+    fn record_failure(&mut self, task: DialTask, reason: FailReason) {
         if let Some(state) = self.requests.get_mut(&task.request) {
             state.failed.push(Attempt {
                 addr: task.addr,
@@ -399,28 +423,22 @@ where
         } = start;
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
         let span = debug_span!(parent: parent, "dial", %dial, %addr);
-        let (attempt, abort) = abortable(self.transport.dial(&addr));
-        let results = self.results_tx.clone();
-        self.runtime.spawn(
-            async move {
-                if let Some(result) = attempt.await {
-                    // If the driver is gone, the connection is dropped (closed) here.
-                    let _ = results.unbounded_send((dial, result));
-                }
-            }
-            .instrument(span.clone()),
-        );
-        span.in_scope(|| debug!("dial started"));
-        self.dials.insert(
-            dial,
-            DialTask {
-                abort,
-                request,
-                addr,
-                started: self.runtime.now(),
-                span,
-            },
-        );
+        let attempt = self.transport.dial(&addr);
+        let inline = self.dials.inline() < self.inline_limit;
+        span.in_scope(|| debug!(inline, "dial started"));
+        let task = DialTask {
+            request,
+            addr,
+            started: self.runtime.now(),
+            span: span.clone(),
+        };
+        if inline {
+            // First polled by the driver's poll loop, after this drain.
+            self.dials.insert(dial, attempt, task);
+        } else {
+            let run = self.dials.spawn(dial, attempt, task);
+            self.runtime.spawn(run.instrument(span));
+        }
     }
 }
 
@@ -449,8 +467,15 @@ where
                 }
                 Poll::Pending => {}
             }
-            if let Poll::Ready(Some((dial, result))) = this.results.poll_next_unpin(cx) {
-                this.on_dial_result(dial, result);
+            // Every attempt woken (or started) since the last round is polled before this
+            // returns `Pending`; one that ended is an input like any other.
+            if let Poll::Ready((dial, task, outcome)) = this.dials.poll_next(cx, DialTask::span) {
+                let result = match outcome {
+                    Outcome::Done(Ok(connection)) => Ok(connection),
+                    Outcome::Done(Err(error)) => Err(error_chain(&error)),
+                    Outcome::Panicked(reason) => Err(reason),
+                };
+                this.on_dial_result(dial, Some(task), result);
                 progress = true;
             }
             // Checked after every input, so the timer always matches the core's deadline.
@@ -469,8 +494,13 @@ impl<P, T: Transport, R: Runtime> Driver<P, T, R>
 where
     P: Clone + Eq + Hash + fmt::Debug + Send + 'static,
 {
+    /// Makes every attempt from now on run on a task of its own.
+    pub(crate) fn spawn_every_attempt(&mut self) {
+        self.inline_limit = 0;
+    }
+
     pub(crate) fn dial_ids(&self) -> Vec<DialId> {
-        self.dials.keys().copied().collect()
+        self.dials.ids()
     }
 
     pub(crate) fn core_stats(&self) -> dialer_core::Stats {
@@ -478,18 +508,9 @@ where
     }
 }
 
-// No field is ever pinned in place (the timer is boxed), so moving the driver is fine
-// whatever `R` is.
+// No field is ever pinned in place (the timer and the attempts are boxed), so moving the
+// driver is fine whatever `R` is.
 impl<P, T: Transport, R: Runtime> Unpin for Driver<P, T, R> {}
-
-impl<P, T: Transport, R: Runtime> Drop for Driver<P, T, R> {
-    /// The driver ends (every handle dropped, or its runtime shut down): abort every dial.
-    fn drop(&mut self) {
-        for task in self.dials.values() {
-            task.abort.abort();
-        }
-    }
-}
 
 fn is_finished_by<P>(event: &Event<P>, dial: DialId) -> bool {
     matches!(event, Event::Finished { result: Ok(c), .. } if c.dial == dial)

@@ -82,12 +82,25 @@ where
     /// [`can_dial`](Transport::can_dial) as its dialable predicate (R-A2), and spawns the
     /// driver task on `runtime`.
     pub fn with_runtime(config: Config, transport: T, runtime: R) -> Result<Self, ConfigError> {
+        Self::build(config, transport, runtime, |_| {})
+    }
+
+    /// [`with_runtime`](Self::with_runtime), with `setup` applied to the driver before it
+    /// is spawned (tests use it to change how the driver runs attempts).
+    pub(crate) fn build(
+        config: Config,
+        transport: T,
+        runtime: R,
+        setup: impl FnOnce(&mut Driver<P, T, R>),
+    ) -> Result<Self, ConfigError> {
         let transport = Arc::new(transport);
         let dialable = Arc::clone(&transport);
         let core =
             dialer_core::Dialer::new(config)?.with_dialable(move |addr| dialable.can_dial(addr));
         let (commands, rx) = mpsc::unbounded();
-        runtime.spawn(Driver::new(core, transport, runtime.clone(), rx).run());
+        let mut driver = Driver::new(core, transport, runtime.clone(), rx);
+        setup(&mut driver);
+        runtime.spawn(driver.run());
         Ok(Self {
             commands,
             tickets: Arc::new(AtomicU64::new(0)),

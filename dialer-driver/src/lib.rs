@@ -6,20 +6,26 @@
 //!
 //! - a `dial` call becomes [`dialer_core::Dialer::dial`]; its caller waits on a oneshot for
 //!   its `Finished` event;
-//! - a `StartDial` becomes a spawned, abortable task running [`Transport::dial`]; its result
-//!   comes back as `handle_dial_succeeded` / `handle_dial_failed`;
+//! - a `StartDial` becomes an attempt ([`Transport::dial`]) that the driver task polls
+//!   itself, next to its other inputs: no task is spawned for it and no channel carries its
+//!   result, which is fed to the core (`handle_dial_succeeded` / `handle_dial_failed`) as
+//!   soon as the attempt's poll returns it. Each attempt has its own waker, so a wake-up
+//!   polls only the attempts that were woken. Under load (more than a few attempts in
+//!   flight) further attempts run on tasks of their own instead, so that their system
+//!   calls spread over the runtime's threads; they report through the same path. A panic
+//!   in an attempt counts as its failure;
 //! - an `AbortDial` drops the attempt (and closes its socket) on the spot, before the
 //!   driver carries out the next action, so the sockets in flight never outnumber the
-//!   tokens (R-T6). A connection that completes anyway, after its abort, is reported,
-//!   refused by the core (`ReportError::UnknownDial`) and dropped (closed) at once (R-A1);
+//!   tokens (R-T6). A dropped attempt can no longer complete, and a connection the core
+//!   refuses (`ReportError::UnknownDial`) is dropped (closed) at once (R-A1);
 //! - one timer of the runtime is armed at `poll_timeout()`; each time the driver wakes it
 //!   compares that deadline with [`Runtime::now`] rather than trusting the timer future
 //!   alone, and calls `handle_timeout` once the deadline has passed (R-A4);
 //! - after every input it drains `poll_action`, then `poll_event`, then re-arms the timer.
 //!
-//! A runtime plugs in through [`Runtime`] (spawn, timer, clock) and a connection type
-//! through [`Transport`] (R-A3). The [`tcp`] module holds the runtime-independent half of
-//! the adapters' default TCP transports.
+//! A runtime plugs in through [`Runtime`] (spawn for the driver task, timer, clock) and a
+//! connection type through [`Transport`] (R-A3). The [`tcp`] module holds the
+//! runtime-independent half of the adapters' default TCP transports.
 //!
 //! # Sharing and cancelling
 //!
@@ -37,8 +43,8 @@
 //! # Tracing (R-O2)
 //!
 //! The driver runs in a `dialer_driver` span; each request gets a `dial_request` span
-//! (request id, peer) and each attempt a `dial` span (dial id, address) that also wraps the
-//! attempt's task. Events at `DEBUG` mark callers waiting and cancelling, tokens granted
+//! (request id, peer) and each attempt a `dial` span (dial id, address) that is entered
+//! for every poll of the attempt (or wraps its task). Events at `DEBUG` mark callers waiting and cancelling, tokens granted
 //! and released, dials started, connected (with latency), failed (with the reason) and
 //! aborted, requests finished, and addresses pruned.
 //!

@@ -217,8 +217,48 @@ fn addr(port: u16) -> Multiaddr {
 
 const MS: Duration = Duration::from_millis(1);
 
+thread_local! {
+    /// Set by the tests of [`spawned`]: the dialers they build run every attempt on a task
+    /// of its own, the driver's way under load, instead of polling it in the driver task.
+    static SPAWN_EVERY_ATTEMPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn dialer(config: Config, transport: Scripted) -> Dialer<u32, Scripted, Tokio> {
-    Dialer::new(config, transport).expect("valid config")
+    let spawn = SPAWN_EVERY_ATTEMPT.with(std::cell::Cell::get);
+    Dialer::build(config, transport, Tokio, |driver| {
+        if spawn {
+            driver.spawn_every_attempt();
+        }
+    })
+    .expect("valid config")
+}
+
+/// The tests that involve attempts, again with every attempt on a task of its own.
+mod spawned {
+    macro_rules! spawned {
+        ($($test:ident),* $(,)?) => {$(
+            #[test]
+            fn $test() {
+                super::SPAWN_EVERY_ATTEMPT.with(|spawn| spawn.set(true));
+                super::$test();
+            }
+        )*};
+    }
+
+    spawned!(
+        first_success_wins_and_carries_its_latency,
+        all_failures_list_every_reason,
+        address_timeouts_re_arm_the_timer_and_move_the_token,
+        request_timeout_aborts_every_dial,
+        losing_connections_are_closed,
+        dropping_the_dial_future_cancels_the_request,
+        joined_callers_share_one_connection,
+        a_joined_caller_leaving_does_not_cancel_the_request,
+        the_driver_ends_and_aborts_dials_when_every_handle_is_dropped,
+        high_priority_proceeds_without_tokens,
+        pruned_addresses_reach_subscribers,
+        an_aborted_attempt_is_gone_before_its_token_dials_again,
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -407,7 +447,7 @@ async fn a_connection_completing_after_its_abort_is_closed() {
     assert!(driver.dial_ids().is_empty(), "the attempt was aborted");
 
     let late = Conn::new(a, Arc::clone(&counters));
-    driver.on_dial_result(dial, Ok(late));
+    driver.on_dial_result(dial, None, Ok(late));
     assert_eq!(Counters::get(&counters.connections_dropped), 1);
     let stats = driver.core_stats();
     assert_eq!(stats.reports_ignored, 1);

@@ -40,8 +40,8 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// so a runtime with a simulated clock (tokio's paused time) runs the dialer on it.
     fn now(&self) -> Instant;
 
-    /// Runs `future` to completion in the background. The driver spawns itself and one task
-    /// per dial with it.
+    /// Runs `future` to completion in the background. The driver spawns its own task with
+    /// it, and, under load only, tasks for dial attempts beyond the few it polls itself.
     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static);
 
     /// Completes at `deadline` (as measured by [`now`](Self::now)) or later. Completing
