@@ -46,9 +46,16 @@ macro_rules! id_type {
             }
         }
 
+        /// `DialId#3` for the first use of a slot, `DialId#3.2` for its third (the
+        /// generation after the dot), so that logs stay readable after slots are reused.
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{}#{}", stringify!($name), self.0)
+                let (generation, low) = (self.0 >> 32, self.0 & u64::from(u32::MAX));
+                if generation == 0 {
+                    write!(f, "{}#{}", stringify!($name), low)
+                } else {
+                    write!(f, "{}#{}.{}", stringify!($name), low, generation)
+                }
             }
         }
     };

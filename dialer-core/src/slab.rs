@@ -203,6 +203,10 @@ mod tests {
         slab.insert(c, "c");
         assert_eq!(c.into_raw(), (1 << 32) | 1, "slot of a, next generation");
         assert_eq!(
+            (a.to_string(), c.to_string()),
+            ("DialId#1".into(), "DialId#1.1".into())
+        );
+        assert_eq!(
             slab.get(&a),
             None,
             "the old key does not reach the new entry"
