@@ -1,6 +1,6 @@
 //! Per-multiaddr confidence with a bounded, least-recently-used table (R-C1 … R-C6).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ids::KeyMap;
 
@@ -25,10 +25,16 @@ struct Slot<P> {
     value: u8,
     /// Smoothed connect time of the successful dials, in microseconds; 0 = never measured.
     connect_us: u32,
-    /// The peers for which this address was pruned (R-C5), oldest first.
-    pruned_for: SmallVec<[P; 1]>,
+    /// The peers for which this address was pruned (R-C5), oldest first, each with the
+    /// instant its mark expires.
+    pruned_for: SmallVec<[(P, Instant); 1]>,
     prev: u32,
     next: u32,
+}
+
+/// Whether `marks` holds a live mark for `peer` at `now`.
+fn marked<P: Eq>(marks: &[(P, Instant)], peer: &P, now: Instant) -> bool {
+    marks.iter().any(|(p, until)| p == peer && now < *until)
 }
 
 /// Confidence per multiaddr, bounded by an LRU policy.
@@ -77,14 +83,14 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             .map_or(INITIAL_CONFIDENCE, |&i| self.slots[i as usize].value)
     }
 
-    /// Confidence of `addr`, or `None` if it was pruned for `peer` (R-C5): what admitting
-    /// an address to a request needs, in one lookup.
-    pub(crate) fn admit(&self, addr: &Multiaddr, peer: &P) -> Option<u8> {
+    /// Confidence of `addr`, or `None` if it is pruned for `peer` at `now` (R-C5): what
+    /// admitting an address to a request needs, in one lookup.
+    pub(crate) fn admit(&self, addr: &Multiaddr, peer: &P, now: Instant) -> Option<u8> {
         match self.index.get(addr) {
             None => Some(INITIAL_CONFIDENCE),
             Some(&i) => {
                 let slot = &self.slots[i as usize];
-                (!slot.pruned_for.contains(peer)).then_some(slot.value)
+                (!marked(&slot.pruned_for, peer, now)).then_some(slot.value)
             }
         }
     }
@@ -98,11 +104,12 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         }
     }
 
-    /// Whether `addr` was pruned for `peer` (R-C5).
-    pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P) -> bool {
+    /// Whether `addr` is pruned for `peer` at `now` (R-C5): marked, and the mark has not
+    /// expired.
+    pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P, now: Instant) -> bool {
         self.index
             .get(addr)
-            .is_some_and(|&i| self.slots[i as usize].pruned_for.contains(peer))
+            .is_some_and(|&i| marked(&self.slots[i as usize].pruned_for, peer, now))
     }
 
     /// Raises (`up`) or lowers the confidence of `addr` by one, within `0..=10`, marks it
@@ -142,16 +149,16 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         value
     }
 
-    /// Marks `addr` as pruned for `peer`.
-    pub(crate) fn prune(&mut self, addr: &Multiaddr, peer: &P) {
+    /// Marks `addr` as pruned for `peer` until `until`; an older mark for `peer`, live or
+    /// expired, is replaced.
+    pub(crate) fn prune(&mut self, addr: &Multiaddr, peer: &P, until: Instant) {
         if let Some(i) = self.index.get(addr).copied() {
             let marks = &mut self.slots[i as usize].pruned_for;
-            if !marks.contains(peer) {
-                if marks.len() >= MAX_PRUNED_PEERS {
-                    marks.remove(0);
-                }
-                marks.push(peer.clone());
+            marks.retain(|(p, _)| p != peer);
+            if marks.len() >= MAX_PRUNED_PEERS {
+                marks.remove(0);
             }
+            marks.push((peer.clone(), until));
         }
     }
 

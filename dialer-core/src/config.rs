@@ -13,6 +13,7 @@ use std::time::Duration;
 /// | `address_timeout` | 10 s | R-R6a: one dial |
 /// | `max_addrs_per_request` | 25 | R-R9 |
 /// | `deny_duration` | 60 s | R-D2 |
+/// | `prune_duration` | 1 h | R-C5: how long a pruned address stays out of its peer's requests |
 /// | `stagger` | off | R-S1 |
 /// | `head_start` | on: [`HeadStart::default`] | a proven address dials alone first (see [`HeadStart`]) |
 /// | `confidence_capacity` | 65 536 | R-C6: entries in the confidence table (a few MB at most) |
@@ -33,6 +34,12 @@ pub struct Config {
     pub max_addrs_per_request: usize,
     /// How long a failed address stays on the deny list (R-D2).
     pub deny_duration: Duration,
+    /// How long a pruned address (R-C5) stays out of its peer's requests. A prune is a
+    /// verdict on the past: if the peer's better address later dies and the pruned one
+    /// comes back (a node that moved, a NAT mapping renewed), the peer must not stay
+    /// unreachable for good. After this long the address is dialed again in its turn; a
+    /// real failure then prunes it again if the peer still has something better.
+    pub prune_duration: Duration,
     /// Happy-eyeballs delay between the dials of one request (R-S1); `None` starts all of a
     /// request's dials at once, as the seed design does.
     pub stagger: Option<Duration>,
@@ -57,6 +64,7 @@ impl Default for Config {
             address_timeout: Duration::from_secs(10),
             max_addrs_per_request: 25,
             deny_duration: Duration::from_secs(60),
+            prune_duration: Duration::from_secs(60 * 60),
             stagger: None,
             head_start: Some(HeadStart::default()),
             // Sized for a node that dials ~10,000 peers of ~4 addresses each: the dialing
@@ -181,6 +189,7 @@ impl Config {
             ("dial_timeout", Some(self.dial_timeout)),
             ("address_timeout", Some(self.address_timeout)),
             ("deny_duration", Some(self.deny_duration)),
+            ("prune_duration", Some(self.prune_duration)),
             ("stagger", self.stagger),
             ("head_start.min", self.head_start.map(|h| h.min)),
             ("head_start.max", self.head_start.map(|h| h.max)),

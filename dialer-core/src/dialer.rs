@@ -185,9 +185,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.confidence.get(addr)
     }
 
-    /// Whether `addr` was pruned for `peer` (R-C5).
+    /// Whether `addr` is pruned for `peer` (R-C5), as of the latest `now` the core was
+    /// given: pruned, and the mark has not yet expired (see [`Config::prune_duration`]).
     pub fn is_pruned(&self, peer: &P, addr: &Multiaddr) -> bool {
-        self.confidence.is_pruned(addr, peer)
+        self.now
+            .is_some_and(|now| self.confidence.is_pruned(addr, peer, now))
     }
 
     /// Whether `addr` is on the deny list at `now` (R-D2).
@@ -499,7 +501,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         } else if self.deny.contains(addr, now) {
             Err(SkipReason::DenyListed)
         } else {
-            self.confidence.admit(addr, peer).ok_or(SkipReason::Pruned)
+            self.confidence
+                .admit(addr, peer, now)
+                .ok_or(SkipReason::Pruned)
         }
     }
 
@@ -521,7 +525,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 || req.addrs.contains(&addr)
                 || !(self.dialable)(&addr)
                 || self.deny.contains(&addr, now)
-                || self.confidence.is_pruned(&addr, &req.peer);
+                || self.confidence.is_pruned(&addr, &req.peer, now);
             if skip {
                 self.stats.addresses_skipped += 1;
             } else {
@@ -600,7 +604,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 // (invariant 4: never dial a deny-listed address).
                 if recheck
                     && (self.deny.contains(candidate, now)
-                        || self.confidence.is_pruned(candidate, &req.peer))
+                        || self.confidence.is_pruned(candidate, &req.peer, now))
                 {
                     self.stats.addresses_skipped += 1;
                     continue;
@@ -688,12 +692,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&dial.request) else {
             return;
         };
+        let until = deadline_after(now, self.config.prune_duration);
         if value == 0
-            && !self.confidence.is_pruned(&dial.addr, &req.peer)
+            && !self.confidence.is_pruned(&dial.addr, &req.peer, now)
             && req.addrs.iter().any(|a| self.confidence.get(a) > 0)
         {
-            self.confidence.prune(&dial.addr, &req.peer);
-            if self.confidence.is_pruned(&dial.addr, &req.peer) {
+            self.confidence.prune(&dial.addr, &req.peer, until);
+            if self.confidence.is_pruned(&dial.addr, &req.peer, now) {
                 self.stats.addresses_pruned += 1;
                 self.events.push_back(Event::Pruned {
                     peer: req.peer.clone(),

@@ -21,7 +21,8 @@
 //!   cancelled, and a second request for the same peer joins the first.
 //! - **Learning** (R-C, R-D): confidence 0..=10 per address in a bounded LRU table that can
 //!   be exported and imported; failed addresses are deny-listed for a while; hopeless
-//!   addresses are pruned.
+//!   addresses are pruned for their peer (for `prune_duration`, an hour by default, so a
+//!   peer whose better address later dies is not shut out for good).
 //!
 //! # The vocabulary
 //!

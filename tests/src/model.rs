@@ -84,8 +84,8 @@ pub(crate) enum Expected {
 struct Entry {
     addr: Multiaddr,
     value: u8,
-    /// Peers it was pruned for (R-C5).
-    pruned_for: Vec<Peer>,
+    /// Peers it was pruned for (R-C5), with the instant each mark expires.
+    pruned_for: Vec<(Peer, Instant)>,
 }
 
 #[derive(Debug)]
@@ -209,10 +209,42 @@ impl Model {
             .map_or(INITIAL_CONFIDENCE, |e| e.value)
     }
 
-    fn is_pruned(&self, peer: Peer, addr: &Multiaddr) -> bool {
-        self.confidence
-            .iter()
-            .any(|e| &e.addr == addr && e.pruned_for.contains(&peer))
+    /// Whether `addr` is pruned for `peer` at `now`: marked, and the mark has not expired
+    /// (`Config::prune_duration`).
+    fn is_pruned(&self, peer: Peer, addr: &Multiaddr, now: Instant) -> bool {
+        self.confidence.iter().any(|e| {
+            &e.addr == addr
+                && e.pruned_for
+                    .iter()
+                    .any(|(p, until)| *p == peer && now < *until)
+        })
+    }
+
+    /// Whether `addr` was pruned for `peer` and the mark has expired by `now`.
+    fn prune_expired(&self, peer: Peer, addr: &Multiaddr, now: Instant) -> bool {
+        self.confidence.iter().any(|e| {
+            &e.addr == addr
+                && e.pruned_for
+                    .iter()
+                    .any(|(p, until)| *p == peer && now >= *until)
+        })
+    }
+
+    /// Marks `addr` pruned for `peer` from `now` on, replacing an older mark; false if the
+    /// table has no entry for it (capacity 0) or the mark would expire at once.
+    fn mark_pruned(&mut self, peer: Peer, addr: &Multiaddr, now: Instant) -> bool {
+        let until = Self::after(now, self.config.prune_duration);
+        if until <= now {
+            return false;
+        }
+        match self.confidence.iter_mut().find(|e| &e.addr == addr) {
+            Some(e) => {
+                e.pruned_for.retain(|(p, _)| *p != peer);
+                e.pruned_for.push((peer, until));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The entry of `addr`, made most recent; the least recent goes when full (R-C6).
@@ -301,12 +333,14 @@ impl Model {
         };
         let peer = req.peer;
         let better = req.addrs.iter().any(|a| self.confidence(a) > 0);
-        if self.exact && value == 0 && !self.is_pruned(peer, addr) && better {
-            if let Some(e) = self.confidence.iter_mut().find(|e| &e.addr == addr) {
-                e.pruned_for.push(peer);
-                self.prunes.push((peer, addr.clone()));
-                self.mark_skippable(addr, Some(peer));
-            }
+        if self.exact
+            && value == 0
+            && !self.is_pruned(peer, addr, now)
+            && better
+            && self.mark_pruned(peer, addr, now)
+        {
+            self.prunes.push((peer, addr.clone()));
+            self.mark_skippable(addr, Some(peer));
         }
         if let Some(req) = self.requests.get_mut(&request) {
             req.attempts.push(Attempt {
@@ -368,8 +402,11 @@ impl Model {
                 Some(SkipReason::Undialable)
             } else if self.is_denied(addr, now) {
                 Some(SkipReason::DenyListed)
-            } else if self.is_pruned(peer, addr) {
+            } else if self.is_pruned(peer, addr, now) {
                 Some(SkipReason::Pruned)
+            } else if self.prune_expired(peer, addr, now) {
+                self.coverage.prunes_expired += 1;
+                None
             } else {
                 None
             };
@@ -412,7 +449,7 @@ impl Model {
                 || list.contains(addr)
                 || !dialable(addr)
                 || self.is_denied(addr, now)
-                || self.is_pruned(peer, addr);
+                || self.is_pruned(peer, addr, now);
             if !skip {
                 list.push(addr.clone());
             }
@@ -703,11 +740,11 @@ impl Model {
                 let denied: Vec<bool> = match self.requests.get(&start.request) {
                     Some(req) => req.addrs[req.next..]
                         .iter()
-                        .map(|a| self.is_denied(a, now) || self.is_pruned(req.peer, a))
+                        .map(|a| self.is_denied(a, now) || self.is_pruned(req.peer, a, now))
                         .collect(),
                     None => Vec::new(),
                 };
-                let pruned = self.is_pruned(start.peer, &start.addr);
+                let pruned = self.is_pruned(start.peer, &start.addr, now);
                 let Some(req) = self.requests.get_mut(&start.request) else {
                     return Err(Violation(format!(
                         "R-R4: StartDial {} for {} which is not live",
@@ -871,11 +908,10 @@ impl Model {
                 self.prunes
             );
         } else {
-            for (peer, addr) in pruned {
-                if let Some(e) = self.confidence.iter_mut().find(|e| e.addr == addr) {
-                    if !e.pruned_for.contains(&peer) {
-                        e.pruned_for.push(peer);
-                    }
+            // A prune happens at the input's `now`, which is the core's clock.
+            if let Some(now) = self.now {
+                for (peer, addr) in pruned {
+                    self.mark_pruned(peer, &addr, now);
                 }
             }
         }
@@ -1005,12 +1041,14 @@ impl Model {
                     dialer.is_deny_listed(addr, now),
                     self.is_denied(addr, now)
                 );
+                // The core answers as of the latest `now` it was given.
+                let clock = self.now.unwrap_or(now);
                 for peer in 0..PEERS {
                     ensure!(
-                        dialer.is_pruned(&peer, addr) == self.is_pruned(peer, addr),
+                        dialer.is_pruned(&peer, addr) == self.is_pruned(peer, addr, clock),
                         "R-C5: {addr} pruned for {peer}: core {}, model {}",
                         dialer.is_pruned(&peer, addr),
-                        self.is_pruned(peer, addr)
+                        self.is_pruned(peer, addr, clock)
                     );
                 }
             }

@@ -206,6 +206,8 @@ pub struct ConfigSpec {
     pub address_timeout: Span,
     /// `deny_duration`.
     pub deny_duration: Span,
+    /// `prune_duration`.
+    pub prune_duration: Span,
     /// `stagger` (its `Default` is RFC 8305's 250 ms).
     pub stagger: Option<Span>,
     /// `head_start`.
@@ -226,6 +228,7 @@ impl Default for ConfigSpec {
             dial_timeout: Span::Default,
             address_timeout: Span::Default,
             deny_duration: Span::Default,
+            prune_duration: Span::Default,
             stagger: None,
             head_start: HeadStartSpec::Default,
             confidence_capacity: Cap::Default,
@@ -245,6 +248,7 @@ impl ConfigSpec {
             dial_timeout: self.dial_timeout.get(d.dial_timeout),
             address_timeout: self.address_timeout.get(d.address_timeout),
             deny_duration: self.deny_duration.get(d.deny_duration),
+            prune_duration: self.prune_duration.get(d.prune_duration),
             stagger: self.stagger.map(|s| s.get(Duration::from_millis(250))),
             head_start: self.head_start.get(),
             confidence_capacity: self.confidence_capacity.get(d.confidence_capacity),
@@ -391,6 +395,8 @@ pub struct Coverage {
     pub staggered: u64,
     /// Requests whose proven first address dialed alone first (`HeadStart`).
     pub head_starts: u64,
+    /// Addresses admitted again after their prune mark expired (`prune_duration`).
+    pub prunes_expired: u64,
 }
 
 impl Coverage {
@@ -413,6 +419,7 @@ impl Coverage {
         self.all_failed += other.all_failed;
         self.staggered += other.staggered;
         self.head_starts += other.head_starts;
+        self.prunes_expired += other.prunes_expired;
     }
 }
 

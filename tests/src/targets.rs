@@ -87,6 +87,7 @@ struct RawConfig {
     dial_timeout: RawSpan,
     address_timeout: RawSpan,
     deny_duration: RawSpan,
+    prune_duration: RawSpan,
     stagger: Option<RawSpan>,
     head_start: Option<(u32, RawSpan, RawSpan)>,
     confidence_capacity: RawCount,
@@ -102,6 +103,7 @@ impl RawConfig {
             dial_timeout: self.dial_timeout.get(),
             address_timeout: self.address_timeout.get(),
             deny_duration: self.deny_duration.get(),
+            prune_duration: self.prune_duration.get(),
             stagger: self.stagger.map(RawSpan::get),
             head_start: self.head_start.map(|(rtt_factor, min, max)| HeadStart {
                 rtt_factor,
@@ -131,6 +133,7 @@ fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
         ("dial_timeout", Some(config.dial_timeout)),
         ("address_timeout", Some(config.address_timeout)),
         ("deny_duration", Some(config.deny_duration)),
+        ("prune_duration", Some(config.prune_duration)),
         ("stagger", config.stagger),
         ("head_start.min", config.head_start.map(|h| h.min)),
         ("head_start.max", config.head_start.map(|h| h.max)),

@@ -76,21 +76,24 @@ fn head_start() -> impl Strategy<Value = HeadStartSpec> {
 fn any_config() -> impl Strategy<Value = ConfigSpec> {
     (
         (size(), size(), size()),
-        (span(), span(), span(), proptest::option::of(span())),
+        (span(), span(), span(), span(), proptest::option::of(span())),
         (cap(), cap(), head_start()),
     )
-        .prop_map(|((t, p, a), (dt, at, dd, st), (cc, dc, hs))| ConfigSpec {
-            max_tokens: t,
-            max_per_peer_dials: p,
-            max_addrs_per_request: a,
-            dial_timeout: dt,
-            address_timeout: at,
-            deny_duration: dd,
-            stagger: st,
-            head_start: hs,
-            confidence_capacity: cc,
-            deny_list_capacity: dc,
-        })
+        .prop_map(
+            |((t, p, a), (dt, at, dd, pd, st), (cc, dc, hs))| ConfigSpec {
+                max_tokens: t,
+                max_per_peer_dials: p,
+                max_addrs_per_request: a,
+                dial_timeout: dt,
+                address_timeout: at,
+                deny_duration: dd,
+                prune_duration: pd,
+                stagger: st,
+                head_start: hs,
+                confidence_capacity: cc,
+                deny_list_capacity: dc,
+            },
+        )
 }
 
 // ----- op generators ------------------------------------------------------------------
@@ -326,6 +329,7 @@ fn generators_reach_every_rule() {
         ("all_failed", total.all_failed),
         ("staggered", total.staggered),
         ("head_starts", total.head_starts),
+        ("prunes_expired", total.prunes_expired),
     ];
     for (name, count) in counts {
         assert!(count > 0, "no case reached {name}: {total:?}");

@@ -424,3 +424,58 @@ fn deny_list_is_bounded() {
     sim.finish();
     off.finish();
 }
+
+// R-C5, Config::prune_duration: a prune mark expires, so a peer whose better address died
+// later is not shut out of the address it has left; a new real failure prunes it again.
+#[test]
+fn a_prune_mark_expires_and_a_new_failure_renews_it() {
+    // No head start: the proven address must not win before the other one fails.
+    let mut sim = Sim::new(Config {
+        prune_duration: secs(600),
+        head_start: None,
+        ..forgetful()
+    });
+    sim.dialer.import_confidence([(addr(2), 3)]);
+    sim.script(&addr(1), Outcome::Fail(ms(10), "refused"));
+    sim.script(&addr(2), Outcome::Succeed(ms(50)));
+    sim.dial(7, &addrs(&[1, 2])).expect("dial");
+    sim.run();
+    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+
+    // Just before the mark expires: still skipped.
+    sim.run_for(secs(599));
+    assert!(matches!(
+        sim.dial(7, &[addr(1)]),
+        Err(DialError::NoDialableAddresses { .. })
+    ));
+    // Once it has expired, the address is dialed again (the good one has died meanwhile,
+    // and the pruned one is back).
+    sim.run_for(secs(1));
+    // The getter answers as of the core's clock, which moves with its inputs.
+    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+    sim.handle_timeout_at(sim.now());
+    assert!(!sim.dialer.is_pruned(&7, &addr(1)));
+    sim.take();
+    sim.script(&addr(1), Outcome::Succeed(ms(10)));
+    sim.script(&addr(2), Outcome::Fail(ms(5), "refused"));
+    let caller = sim.dial(7, &addrs(&[2, 1])).expect("dial");
+    sim.run();
+    assert!(matches!(sim.outcome(caller), Some(Ok(ref c)) if c.addr == addr(1)));
+
+    // A new real failure beside a better address prunes it again, with a fresh mark.
+    sim.run_for(secs(1));
+    sim.script(&addr(1), Outcome::Fail(ms(10), "refused"));
+    sim.script(&addr(2), Outcome::Succeed(ms(50)));
+    sim.dialer.import_confidence([(addr(1), 1), (addr(2), 3)]);
+    sim.take();
+    sim.dial(7, &addrs(&[1, 2])).expect("dial");
+    sim.run();
+    let pruned: Vec<_> = events(&sim.take())
+        .into_iter()
+        .filter(|e| matches!(e, Event::Pruned { .. }))
+        .collect();
+    assert_eq!(pruned.len(), 1, "{pruned:?}");
+    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+    assert_eq!(sim.stats().addresses_pruned, 2);
+    sim.finish();
+}
