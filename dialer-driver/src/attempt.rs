@@ -212,9 +212,12 @@ impl<F: Future, M> Attempts<F, M> {
         span: fn(&M) -> &Span,
     ) -> Poll<(DialId, M, Outcome<F::Output>)> {
         self.wakeups.driver.register(cx.waker());
-        if self.finished.is_empty() {
-            self.finished.extend(lock(&self.reported).drain(..));
-        }
+        // Both shared lists are taken on every call, even with work left over from the
+        // last one: their entries' wake-ups of the driver may already be spent (this poll
+        // is their wake-up), and an inline attempt's waker stays silent while its id is
+        // queued. Leaving them for a later call would let this one return `Pending` with
+        // them unhandled, until some unrelated input happens to wake the driver.
+        self.finished.extend(lock(&self.reported).drain(..));
         while let Some((dial, outcome)) = self.finished.pop_front() {
             match self.remove(dial) {
                 Some(meta) => return Poll::Ready((dial, meta, outcome)),
@@ -223,12 +226,11 @@ impl<F: Future, M> Attempts<F, M> {
                 None => drop(outcome),
             }
         }
-        if self.batch.is_empty() {
-            // One take per round: an attempt that wakes itself while it is polled (a
-            // cooperative budget running out) is polled again in the next round, not in a
-            // loop here.
-            self.batch.extend(lock(&self.wakeups.woken).drain(..));
-        }
+        // One take per call: an attempt that wakes itself while it is polled (a
+        // cooperative budget running out) is polled again in the next call, not in a loop
+        // here. An id is never both left over and woken: it stays marked queued until it
+        // is polled.
+        self.batch.extend(lock(&self.wakeups.woken).drain(..));
         while let Some(dial) = self.batch.pop_front() {
             // Not found: removed (aborted) after its wake-up was queued.
             let hash_map::Entry::Occupied(mut slot) = self.entries.entry(dial) else {
@@ -244,7 +246,9 @@ impl<F: Future, M> Attempts<F, M> {
                 continue;
             };
             // Cleared before the poll, so that a wake-up during or after it queues it again.
-            wake.queued.store(false, Ordering::Release);
+            // A swap, not a store: acquiring the flag from a wake-up that found it still set
+            // (and so queued nothing) makes what that wake-up announced visible to this poll.
+            wake.queued.swap(false, Ordering::AcqRel);
             let polled = {
                 let _span = span(&entry.meta).enter();
                 poll_caught(future.as_mut(), &mut Context::from_waker(waker))
@@ -477,6 +481,56 @@ mod tests {
         assert!(attempts.poll_next(&mut cx, no_span).is_pending());
         assert_eq!(attempts.ids(), [id(2)]);
         assert_eq!(attempts.inline(), 1);
+    }
+
+    #[test]
+    fn a_wake_up_queued_behind_a_new_attempt_is_not_lost() {
+        // An attempt woken (its driver wake-up spent) while the driver was busy, and a new
+        // attempt inserted before the driver's next `poll_next`: that poll must not return
+        // `Pending` with the woken attempt still unpolled, or nothing wakes the driver for
+        // it again (its waker is marked queued and stays silent).
+        let driver = Arc::new(Driver::default());
+        let driver_waker = waker(Arc::clone(&driver));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        let gate = Gate::default();
+        attempts.insert(id(1), Box::pin(gate.clone()), ());
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        gate.open();
+        assert_eq!(driver.0.load(Ordering::SeqCst), 1);
+        attempts.insert(id(2), Box::pin(futures::future::pending()), ());
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, (), Outcome::Done(7))) => assert_eq!(dial, id(1)),
+            _ => panic!("the woken attempt is polled and completes"),
+        }
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert_eq!(attempts.ids(), [id(2)]);
+    }
+
+    #[tokio::test]
+    async fn an_end_reported_behind_a_stale_one_is_not_lost() {
+        // The same for spawned attempts: an end left over from the last round belongs to an
+        // attempt removed since; the ends reported meanwhile must still be handed out.
+        let driver = Arc::new(Driver::default());
+        let driver_waker = waker(Arc::clone(&driver));
+        let mut cx = Context::from_waker(&driver_waker);
+        let mut attempts: Attempts<Attempt, u8> = Attempts::new();
+        let ready = Gate::default();
+        ready.open();
+        attempts.spawn(id(1), Box::pin(ready.clone()), 1).await;
+        attempts.spawn(id(2), Box::pin(ready.clone()), 2).await;
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, 1, Outcome::Done(7))) => assert_eq!(dial, id(1)),
+            _ => panic!("the first end is handed out"),
+        }
+        // Aborted after its end was taken from the shared list, before it was handed out.
+        assert_eq!(attempts.remove(id(2)), Some(2));
+        attempts.spawn(id(3), Box::pin(ready.clone()), 3).await;
+        match attempts.poll_next(&mut cx, no_span) {
+            Poll::Ready((dial, 3, Outcome::Done(7))) => assert_eq!(dial, id(3)),
+            _ => panic!("the end reported meanwhile is handed out"),
+        }
+        assert_eq!(attempts.len(), 0);
     }
 
     #[test]

@@ -58,7 +58,42 @@ impl Runtime for DeafTimers {
 enum Script {
     Connect(Duration),
     Fail(Duration, &'static str),
+    /// Fails in its first poll, without waiting for anything.
+    FailAtOnce(&'static str),
+    /// Connects once the test opens the gate.
+    Gated(Gate),
     Hang,
+}
+
+/// A door the test opens by hand: what stays shut until [`Gate::open`] (which wakes the
+/// attempt waiting on it, as a socket becoming ready would).
+#[derive(Debug, Clone, Default)]
+struct Gate(Arc<std::sync::Mutex<(bool, Option<std::task::Waker>)>>);
+
+impl Gate {
+    fn open(&self) {
+        let waker = {
+            let mut state = self.0.lock().expect("gate");
+            state.0 = true;
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    async fn passed(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.0.lock().expect("gate");
+            if state.0 {
+                std::task::Poll::Ready(())
+            } else {
+                state.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 /// What happened to the scripted transport's attempts and connections.
@@ -203,6 +238,11 @@ impl Transport for Scripted {
                     tokio::time::sleep(after).await;
                     Err(ScriptedError(std::io::Error::other(why)))
                 }
+                Script::FailAtOnce(why) => Err(ScriptedError(std::io::Error::other(why))),
+                Script::Gated(gate) => {
+                    gate.passed().await;
+                    Ok(Conn::new(addr, counters))
+                }
                 Script::Hang => futures::future::pending().await,
             }
         })
@@ -258,6 +298,7 @@ mod spawned {
         high_priority_proceeds_without_tokens,
         pruned_addresses_reach_subscribers,
         an_aborted_attempt_is_gone_before_its_token_dials_again,
+        an_attempt_woken_while_a_request_starts_is_not_forgotten,
     );
 }
 
@@ -686,5 +727,40 @@ async fn an_aborted_attempt_is_gone_before_its_token_dials_again() {
         Counters::get(&counters.max_live),
         1,
         "one token, one attempt"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_woken_while_a_request_starts_is_not_forgotten() {
+    // No lost wake-up: `a` becomes ready (its wake-up reaches the driver) just as a new
+    // request arrives whose first dial fails in its first poll. The driver's next poll
+    // handles the request first; it must still poll `a`, and not leave it until some later
+    // input (here the address timeout, 10 s on) happens to wake the driver.
+    let (a, b, c) = (addr(1), addr(2), addr(3));
+    let gate = Gate::default();
+    let (transport, counters) = Scripted::new(&[
+        (&a, Script::Gated(gate.clone())),
+        (&b, Script::FailAtOnce("refused")),
+        (&c, Script::Hang),
+    ]);
+    let dialer = dialer(Config::default(), transport);
+    let start = tokio::time::Instant::now();
+    let mut first = Box::pin(dialer.dial(1, [a.clone()]));
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    counters
+        .until("`a` is being dialed", |c| {
+            Counters::get(&c.attempts_started) == 1
+        })
+        .await;
+    // Both before the driver runs again: `a` is woken, and the second request is sent.
+    gate.open();
+    let mut second = Box::pin(dialer.dial(2, [b, c]));
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    let dialed = first.await.expect("connected");
+    assert_eq!(dialed.addr, a);
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "`a` waited for an unrelated input"
     );
 }
