@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,7 +18,7 @@ use futures::StreamExt;
 use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, Instrument, Span};
 
-use crate::attempt::{Attempts, Outcome};
+use crate::attempt::{panic_message, Attempts, Outcome};
 use crate::handle::{Command, DialReply, Ticket};
 use crate::{Dialed, Error, Runtime, Transport};
 
@@ -85,6 +86,9 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     dials: Attempts<T::Dial, DialTask>,
     /// [`INLINE_ATTEMPTS`], but for tests.
     inline_limit: usize,
+    /// Dials whose `Transport::dial` call panicked, to be reported failed by the poll loop
+    /// (not from inside the drain that started them).
+    panicked_starts: Vec<(DialId, DialTask, String)>,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
@@ -114,6 +118,7 @@ where
             commands,
             dials: Attempts::new(),
             inline_limit: INLINE_ATTEMPTS,
+            panicked_starts: Vec::new(),
             waiters: HashMap::new(),
             tickets: HashMap::new(),
             requests: HashMap::new(),
@@ -289,6 +294,10 @@ where
                 Action::AbortDial(abort) => {
                     // Drops the attempt, closing its socket, before the next action can
                     // hand its token to another dial (R-T6).
+                    // A dial whose start panicked has nothing to drop and nothing to
+                    // report any more.
+                    self.panicked_starts
+                        .retain(|(dial, ..)| *dial != abort.dial);
                     if let Some(task) = self.dials.remove(abort.dial) {
                         task.span
                             .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
@@ -423,7 +432,9 @@ where
         } = start;
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
         let span = debug_span!(parent: parent, "dial", %dial, %addr);
-        let attempt = self.transport.dial(&addr);
+        // A transport that panics while making its future fails this dial, not the driver
+        // (the future's own polls are guarded the same way, in `attempt`).
+        let attempt = catch_unwind(AssertUnwindSafe(|| self.transport.dial(&addr)));
         let inline = self.dials.inline() < self.inline_limit;
         span.in_scope(|| debug!(inline, "dial started"));
         let task = DialTask {
@@ -431,6 +442,14 @@ where
             addr,
             started: self.runtime.now(),
             span: span.clone(),
+        };
+        let attempt = match attempt {
+            Ok(attempt) => attempt,
+            Err(panic) => {
+                let reason = panic_message(panic.as_ref());
+                self.panicked_starts.push((dial, task, reason));
+                return;
+            }
         };
         if inline {
             // First polled by the driver's poll loop, after this drain.
@@ -466,6 +485,10 @@ where
                     return Poll::Ready(());
                 }
                 Poll::Pending => {}
+            }
+            if let Some((dial, task, reason)) = this.panicked_starts.pop() {
+                this.on_dial_result(dial, Some(task), Err(reason));
+                progress = true;
             }
             // Every attempt woken (or started) since the last round is polled before this
             // returns `Pending`; one that ended is an input like any other.

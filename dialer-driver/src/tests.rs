@@ -63,6 +63,8 @@ enum Script {
     /// Connects once the test opens the gate.
     Gated(Gate),
     Hang,
+    /// `Transport::dial` itself panics, before any future exists.
+    PanicInDial,
 }
 
 /// A door the test opens by hand: what stays shut until [`Gate::open`] (which wakes the
@@ -223,6 +225,9 @@ impl Transport for Scripted {
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
         let script = self.scripts.get(addr).cloned().unwrap_or(Script::Hang);
+        if matches!(script, Script::PanicInDial) {
+            panic!("no dial for {addr}");
+        }
         let counters = Arc::clone(&self.counters);
         let addr = addr.clone();
         let guard = AttemptGuard::new(Arc::clone(&counters));
@@ -243,7 +248,7 @@ impl Transport for Scripted {
                     gate.passed().await;
                     Ok(Conn::new(addr, counters))
                 }
-                Script::Hang => futures::future::pending().await,
+                Script::Hang | Script::PanicInDial => futures::future::pending().await,
             }
         })
     }
@@ -288,6 +293,7 @@ mod spawned {
     spawned!(
         first_success_wins_and_carries_its_latency,
         all_failures_list_every_reason,
+        a_transport_that_panics_in_dial_fails_that_dial_only,
         address_timeouts_re_arm_the_timer_and_move_the_token,
         request_timeout_aborts_every_dial,
         losing_connections_are_closed,
@@ -367,6 +373,41 @@ async fn all_failures_list_every_reason() {
             ),
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_that_panics_in_dial_fails_that_dial_only() {
+    // R-R5, bad input from a transport: the panic becomes that address's failure, the
+    // request goes on with its other addresses, and the driver keeps serving.
+    let (bad, good) = (addr(1), addr(2));
+    let (transport, _) = Scripted::new(&[
+        (&bad, Script::PanicInDial),
+        (&good, Script::Connect(5 * MS)),
+    ]);
+    // No deny list, so the second request dials the bad address again.
+    let config = Config {
+        deny_list_capacity: 0,
+        ..Config::default()
+    };
+    let dialer = dialer(config, transport);
+    let dialed = dialer
+        .dial(7, [bad.clone(), good.clone()])
+        .await
+        .expect("the good address connects");
+    assert_eq!(dialed.addr, good);
+    let error = dialer.dial(8, [bad.clone()]).await.expect_err("must fail");
+    let Error::Dial(DialError::AllFailed { attempts }) = error else {
+        panic!("expected AllFailed, got {error:?}");
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        attempts[0].reason,
+        FailReason::Transport(format!("dial attempt panicked: no dial for {bad}"))
+    );
+    let stats = dialer.stats().await.expect("driver running");
+    assert_eq!((stats.dials_failed, stats.tokens_in_use), (2, 0));
+    // Still serving.
+    dialer.dial(9, [good]).await.expect("driver alive");
 }
 
 #[tokio::test(start_paused = true)]
