@@ -94,9 +94,9 @@ impl Default for Config {
 /// - when `rtt_factor × connect time` exceeds `max`: when the best known address is that
 ///   slow, waiting for it alone costs more than the sockets of a race, and racing the
 ///   peer's addresses finds a faster one if there is one. On the dialing benchmark's
-///   population (BENCHMARKS.md, "Head start") 500 ms is the largest `max` that keeps the
-///   99th percentile time to connect the lowest of all strategies; a larger `max` saves a
-///   few more dials and costs up to 8 ms of p99;
+///   population (BENCHMARKS.md, the reading of `sim_ours_first_try_pct`) 500 ms is the
+///   largest `max` that keeps the 99th percentile time to connect the lowest of all
+///   strategies; a larger `max` saves a few more dials and costs up to 8 ms of p99;
 /// - when the connect time was never measured (confidence that was imported, R-C6): the
 ///   head start could not be sized, so the request races as the seed does until the core
 ///   has seen the address connect;
