@@ -692,11 +692,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&dial.request) else {
             return;
         };
-        let until = deadline_after(now, self.config.prune_duration);
         if value == 0
             && !self.confidence.is_pruned(&dial.addr, &req.peer, now)
             && req.addrs.iter().any(|a| self.confidence.get(a) > 0)
         {
+            let until = deadline_after(now, self.config.prune_duration);
             self.confidence.prune(&dial.addr, &req.peer, until);
             if self.confidence.is_pruned(&dial.addr, &req.peer, now) {
                 self.stats.addresses_pruned += 1;

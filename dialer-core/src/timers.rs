@@ -12,6 +12,12 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
+/// Whether a queue of `len` entries, `live` of them live, is due for a sweep: once stale
+/// entries outnumber live ones (plus some slack, so small queues are never swept).
+fn sweep_due(len: usize, live: usize) -> bool {
+    len > 2 * live + 64
+}
+
 #[derive(Debug)]
 pub(crate) struct DeadlineQueue<K> {
     entries: VecDeque<(Instant, K)>,
@@ -59,7 +65,7 @@ impl<K: Copy> DeadlineQueue<K> {
 
     /// Sweeps stale entries once they outnumber the `live` ones (amortised O(1)).
     pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
-        if self.entries.len() > 2 * live_count + 64 {
+        if sweep_due(self.entries.len(), live_count) {
             self.entries.retain(|&(t, k)| live(t, k));
         }
     }
@@ -114,7 +120,7 @@ impl<K: Copy + Ord> DeadlineHeap<K> {
     /// Sweeps stale entries once they outnumber the `live` ones (amortised O(1) per
     /// entry, plus the heap rebuild).
     pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
-        if self.entries.len() > 2 * live_count + 64 {
+        if sweep_due(self.entries.len(), live_count) {
             self.entries.retain(|&Reverse((t, k))| live(t, k));
         }
     }

@@ -209,25 +209,20 @@ impl Model {
             .map_or(INITIAL_CONFIDENCE, |e| e.value)
     }
 
+    /// When `peer`'s prune mark on `addr` expires, if it has one (live or expired).
+    fn prune_mark(&self, peer: Peer, addr: &Multiaddr) -> Option<Instant> {
+        let entry = self.confidence.iter().find(|e| &e.addr == addr)?;
+        entry
+            .pruned_for
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, until)| *until)
+    }
+
     /// Whether `addr` is pruned for `peer` at `now`: marked, and the mark has not expired
     /// (`Config::prune_duration`).
     fn is_pruned(&self, peer: Peer, addr: &Multiaddr, now: Instant) -> bool {
-        self.confidence.iter().any(|e| {
-            &e.addr == addr
-                && e.pruned_for
-                    .iter()
-                    .any(|(p, until)| *p == peer && now < *until)
-        })
-    }
-
-    /// Whether `addr` was pruned for `peer` and the mark has expired by `now`.
-    fn prune_expired(&self, peer: Peer, addr: &Multiaddr, now: Instant) -> bool {
-        self.confidence.iter().any(|e| {
-            &e.addr == addr
-                && e.pruned_for
-                    .iter()
-                    .any(|(p, until)| *p == peer && now >= *until)
-        })
+        self.prune_mark(peer, addr).is_some_and(|until| now < until)
     }
 
     /// Marks `addr` pruned for `peer` from `now` on, replacing an older mark; false if the
@@ -402,11 +397,13 @@ impl Model {
                 Some(SkipReason::Undialable)
             } else if self.is_denied(addr, now) {
                 Some(SkipReason::DenyListed)
-            } else if self.is_pruned(peer, addr, now) {
-                Some(SkipReason::Pruned)
-            } else if self.prune_expired(peer, addr, now) {
-                self.coverage.prunes_expired += 1;
-                None
+            } else if let Some(until) = self.prune_mark(peer, addr) {
+                if now < until {
+                    Some(SkipReason::Pruned)
+                } else {
+                    self.coverage.prunes_expired += 1;
+                    None
+                }
             } else {
                 None
             };
