@@ -40,7 +40,7 @@ async fn resolves_dns_names_and_reports_refusals() {
         .dial("b", [refusing.multiaddr()])
         .await
         .expect_err("refused");
-    let Error::Dial(DialError::AllFailed { attempts }) = error else {
+    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     let reason = attempts[0].reason.to_string();
@@ -58,7 +58,7 @@ async fn non_tcp_addresses_are_skipped_before_any_token() {
         .expect("multiaddr");
     let error = dialer().dial("peer", [quic]).await.expect_err("undialable");
     assert!(
-        matches!(&error, Error::Dial(DialError::NoDialableAddresses { skipped })
+        matches!(&error, Error::Dial(DialRefused::NoDialableAddresses { skipped })
             if skipped[0].reason == SkipReason::Undialable),
         "{error:?}"
     );
@@ -71,11 +71,9 @@ fn runs_under_smol() {
     smol::block_on(async {
         let tarpit = Tarpit::new().expect("tarpit");
         let peer = Listener::accepting().expect("listener");
-        let config = Config {
-            max_per_peer_dials: 1,
-            address_timeout: Duration::from_millis(200),
-            ..Config::default()
-        };
+        let config = Config::default()
+            .with_max_per_peer_dials(1)
+            .with_address_timeout(Duration::from_millis(200));
         let dialer: Dialer<&str> = Dialer::new(config, TcpTransport).expect("valid config");
         // One token: the tarpit must time out (a real async-io timer) before the good
         // address is tried (R-R6a).

@@ -314,10 +314,7 @@ fn tokio_throughput(plan: &Plan, peers: &Peers) -> Result<Throughput> {
     );
     let plan = *plan;
     let task = rt.spawn(async move {
-        let config = Config {
-            max_tokens: plan.throughput_parallel,
-            ..Config::default()
-        };
+        let config = Config::default().with_max_tokens(plan.throughput_parallel);
         let dialer = dialer_tokio::Dialer::<u64>::new(config, dialer_tokio::TcpTransport)?;
         let mut ours = Vec::new();
         let mut raw = Vec::new();

@@ -85,11 +85,9 @@ impl Bench {
         // The lifecycle the figure is defined on starts all 4 dials at once, so the
         // head start (which would let an address that connected before dial alone
         // first) is off; everything else is the default.
-        let config = Config {
-            max_tokens: population * 4 + 4,
-            head_start: None,
-            ..Config::default()
-        };
+        let config = Config::default()
+            .with_max_tokens(population * 4 + 4)
+            .with_head_start(None);
         let mut dialer = Dialer::new(config).expect("valid config");
         // Background addresses never answer and never report, so they never reach the
         // confidence table or the deny list; a modest set of them is shared.

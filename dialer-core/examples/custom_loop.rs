@@ -15,13 +15,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dialer_core::{Action, Config, DialId, Dialer, Event, Multiaddr, Priority};
+use dialer_core::{Action, Config, DialId, DialOpts, Dialer, Event, Multiaddr, TransportError};
 use multiaddr::Protocol;
 
 /// What a dial thread sends back to the loop.
 enum Report {
     Connected(DialId, TcpStream),
-    Failed(DialId, String),
+    Failed(DialId, TransportError),
 }
 
 /// `/ip4|ip6/…/tcp/…` to a socket address; every other multiaddr is undialable here.
@@ -57,22 +57,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An address this loop cannot dial at all: the core drops it before spending a token.
     let quic: Multiaddr = "/ip4/127.0.0.1/udp/4001/quic-v1".parse()?;
 
-    let config = Config {
-        address_timeout: Duration::from_secs(2),
-        dial_timeout: Duration::from_secs(5),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_address_timeout(Duration::from_secs(2))
+        .with_dial_timeout(Duration::from_secs(5));
     let mut dialer =
         Dialer::<&'static str>::new(config)?.with_dialable(|a| socket_addr(a).is_some());
     let (reports, inbox) = mpsc::channel::<Report>();
 
     // Refused first and good last: in caller order with equal confidence.
-    let caller = dialer.dial(
-        Instant::now(),
-        "peer-a",
-        [refused.clone(), quic, good.clone()],
-        Priority::Normal,
-    )?;
+    let caller = dialer
+        .dial(
+            Instant::now(),
+            "peer-a",
+            [refused.clone(), quic, good.clone()],
+            DialOpts::default(),
+        )?
+        .caller;
     println!("dialing peer-a: {refused} (refuses), {good} (accepts), and a QUIC address");
 
     let mut connections: HashMap<DialId, TcpStream> = HashMap::new();
@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     thread::spawn(move || {
                         let report = match target.map(|t| TcpStream::connect_timeout(&t, timeout)) {
                             Some(Ok(stream)) => Report::Connected(start.dial, stream),
-                            Some(Err(e)) => Report::Failed(start.dial, e.to_string()),
+                            Some(Err(e)) => Report::Failed(start.dial, e.into()),
                             None => Report::Failed(start.dial, "not a TCP address".into()),
                         };
                         // The loop may be gone already; then there is nobody to tell.
@@ -107,6 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     // core will refuse its late report, at which point we close it.
                     println!("  AbortDial {} ({:?})", abort.dial, abort.reason);
                 }
+                // Every other command is opt-in (turned on in the Config): none comes here.
+                _ => {}
             }
         }
         // 2. Hand events to the application.
@@ -139,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } // else: a late connection after its abort; dropping `stream` closes it.
             }
             Ok(Report::Failed(dial, reason)) => {
-                println!("  dial {dial} failed: {reason}");
+                println!("  dial {dial} failed: {reason} (class {:?})", reason.class());
                 let _ = dialer.handle_dial_failed(Instant::now(), dial, reason);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => dialer.handle_timeout(Instant::now()),

@@ -15,7 +15,7 @@
 //!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
 //! 4. no `StartDial` for a request that already ended or is past its `dial_timeout`, nor
 //!    for an address that is deny-listed (other than one that failed by timeout later in
-//!    the same step);
+//!    the same step, or one of a request that ignores the deny list, R-D7);
 //! 5. every caller gets exactly one `Finished`; an ended request holds no token; every
 //!    live request has a live deadline, so it ends ([`Monitor::finish`] checks that none
 //!    is left after time runs out);
@@ -23,7 +23,7 @@
 //! 7. tables within their caps (confidence, deny list) and timer queues bounded by their
 //!    live entries;
 //!
-//! plus the time rule of the style guide: after `handle_timeout(t)` the next deadline is
+//! plus the drive-loop rule of `docs/design.md`: after `handle_timeout(t)` the next deadline is
 //! later than `t` ([`Monitor::after_timeout`]).
 
 use std::collections::{HashMap, HashSet};
@@ -74,6 +74,8 @@ pub struct Monitor<P> {
     ended_requests: HashSet<RequestId>,
     tokens_held: HashMap<RequestId, usize>,
     deadlines: HashMap<RequestId, Instant>,
+    /// Live requests that ignore the deny list (R-D7): they may dial deny-listed addresses.
+    ignore_deny: HashSet<RequestId>,
     callers_finished: HashSet<CallerId>,
     callers_issued: HashSet<CallerId>,
     _peer: std::marker::PhantomData<P>,
@@ -88,6 +90,7 @@ impl<P> Default for Monitor<P> {
             ended_requests: HashSet::new(),
             tokens_held: HashMap::new(),
             deadlines: HashMap::new(),
+            ignore_deny: HashSet::new(),
             callers_finished: HashSet::new(),
             callers_issued: HashSet::new(),
             _peer: std::marker::PhantomData,
@@ -168,6 +171,9 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         // Deadlines of live requests, to check that nothing starts past one (R-R6).
         for (id, req) in dialer.requests.iter() {
             self.deadlines.entry(id).or_insert(req.deadline);
+            if req.ignore_deny {
+                self.ignore_deny.insert(id);
+            }
         }
         let clock = dialer.clock().map_or(now, |c| c.max(now));
         // Requests created in this step: their first dials start whatever the deadline
@@ -210,7 +216,9 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                         start.dial
                     );
                     ensure!(
-                        !dialer.is_deny_listed(&start.addr, now) || excused[i],
+                        !dialer.is_deny_listed(now, &start.addr)
+                            || excused[i]
+                            || self.ignore_deny.contains(&start.request),
                         "StartDial {} for deny-listed {}",
                         start.dial,
                         start.addr
@@ -272,6 +280,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             self.live_requests.remove(&request);
             self.ended_requests.insert(request);
             self.deadlines.remove(&request);
+            self.ignore_deny.remove(&request);
             let held = self.tokens_held.remove(&request).unwrap_or(0);
             ensure!(held == 0, "ended {request} still holds {held} tokens");
         }

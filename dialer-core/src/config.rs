@@ -2,8 +2,22 @@
 
 use std::time::Duration;
 
-/// How a [`Dialer`](crate::Dialer) behaves. Build one with [`Config::default`] and change
-/// the fields you need; [`Dialer::new`](crate::Dialer::new) validates it.
+/// How a [`Dialer`](crate::Dialer) behaves. Start from [`Config::default`] and change what
+/// you need with one `with_*` call each (or assign the public fields);
+/// [`Dialer::new`](crate::Dialer::new) validates it:
+///
+/// ```
+/// use std::time::Duration;
+/// use dialer_core::Config;
+///
+/// let config = Config::default()
+///     .with_max_tokens(64)
+///     .with_stagger(Some(Duration::from_millis(250)));
+/// assert_eq!(config.max_tokens, 64);
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// The struct is `#[non_exhaustive]`, so settings added later do not break a caller.
 ///
 /// | field | default | rule |
 /// |---|---|---|
@@ -19,6 +33,7 @@ use std::time::Duration;
 /// | `confidence_capacity` | 65 536 | R-C6: entries in the confidence table (a few MB at most) |
 /// | `deny_list_capacity` | 4 096 | R-D3: entries in the deny list |
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Size of the global token pool: the most dials in flight at once (R-T6).
     pub max_tokens: usize,
@@ -74,6 +89,36 @@ impl Default for Config {
             deny_list_capacity: 4_096,
         }
     }
+}
+
+/// One `with_<field>(value)` setter per field, each returning the changed config.
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl Config {
+            $(
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_max_tokens => max_tokens: usize,
+    with_max_per_peer_dials => max_per_peer_dials: usize,
+    with_dial_timeout => dial_timeout: Duration,
+    with_address_timeout => address_timeout: Duration,
+    with_max_addrs_per_request => max_addrs_per_request: usize,
+    with_deny_duration => deny_duration: Duration,
+    with_prune_duration => prune_duration: Duration,
+    with_stagger => stagger: Option<Duration>,
+    with_head_start => head_start: Option<HeadStart>,
+    with_confidence_capacity => confidence_capacity: usize,
+    with_deny_list_capacity => deny_list_capacity: usize,
 }
 
 /// The head start a request's best address gets when the core has seen it connect.

@@ -45,6 +45,11 @@ impl DenyList {
         self.until.get(addr).is_some_and(|&until| now < until)
     }
 
+    /// When the entry of `addr` expires, if it has one (R-D6).
+    pub(crate) fn until(&self, addr: &Multiaddr) -> Option<Instant> {
+        self.until.get(addr).copied()
+    }
+
     /// Denies `addr` from `now` for the configured duration (R-D1), evicting the entry
     /// closest to expiry when full (R-D3).
     pub(crate) fn insert(&mut self, addr: &Multiaddr, now: Instant) {

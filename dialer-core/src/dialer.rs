@@ -11,19 +11,21 @@ use smallvec::SmallVec;
 use crate::confidence::{ConfidenceTable, INITIAL_CONFIDENCE};
 use crate::config::{Config, ConfigError};
 use crate::deny::DenyList;
-use crate::ids::{CallerId, DialId, KeyMap, RequestId};
-use crate::output::{
-    AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
-    Priority, ReportError, SkipReason, Skipped, StartDial,
+use crate::error::{
+    Attempt, CancelError, DialFailed, DialRefused, FailReason, ReportError, SkipReason, Skipped,
+    TransportError,
 };
+use crate::ids::{CallerId, DialId, KeyMap, RequestId};
+use crate::opts::{DialOpts, Priority};
+use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
-use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Request, INLINE_ADDRS};
+use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Keys, Request};
 use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::{DeadlineHeap, DeadlineQueue};
 
 /// Decides whether the runtime can dial an address at all (R-R1, R-A2).
-pub type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
+type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
 
 #[derive(Debug)]
 pub(crate) struct Dial {
@@ -185,15 +187,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.confidence.get(addr)
     }
 
-    /// Whether `addr` is pruned for `peer` (R-C5), as of the latest `now` the core was
-    /// given: pruned, and the mark has not yet expired (see [`Config::prune_duration`]).
-    pub fn is_pruned(&self, peer: &P, addr: &Multiaddr) -> bool {
-        self.now
-            .is_some_and(|now| self.confidence.is_pruned(addr, peer, now))
+    /// Whether `addr` is pruned for `peer` at `now` (R-C5): pruned, and the mark has not
+    /// yet expired (see [`Config::prune_duration`]).
+    pub fn is_pruned(&self, now: Instant, peer: &P, addr: &Multiaddr) -> bool {
+        self.confidence.is_pruned(addr, peer, self.effective(now))
     }
 
     /// Whether `addr` is on the deny list at `now` (R-D2).
-    pub fn is_deny_listed(&self, addr: &Multiaddr, now: Instant) -> bool {
+    pub fn is_deny_listed(&self, now: Instant, addr: &Multiaddr) -> bool {
         self.deny.contains(addr, self.effective(now))
     }
 
@@ -214,123 +215,44 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     // ----- commands ------------------------------------------------------------------
 
-    /// Asks to connect to `peer` at any of `addrs`.
+    /// Asks to connect to `peer` at any of `addrs`, with `opts` (priority, R-P1; ignoring
+    /// the deny list, R-D7).
     ///
-    /// Returns the caller's id; its outcome arrives later as one [`Event::Finished`]. If a
-    /// request for `peer` is already in flight, the caller joins it and its new addresses
-    /// are merged in (R-R8). Errors are immediate and spend nothing: an empty or too long
-    /// list (R-R9), nothing dialable after filtering (R-R2), or an empty pool (R-T4; a
-    /// [`Priority::High`] request proceeds instead, R-P1).
+    /// Returns the caller's id and the request it waits on ([`Dialing`]); the outcome
+    /// arrives later as one [`Event::Finished`] for that caller. If a request for `peer`
+    /// is already in flight, the caller joins it and its new addresses are merged in
+    /// (R-R8). Refusals are immediate and spend nothing ([`DialRefused`]): an empty or too
+    /// long list (R-R9), nothing dialable after filtering (R-R2), every dialable address
+    /// backed off (R-D6), or an empty pool (R-T4; a [`Priority::High`] request proceeds
+    /// instead, R-P1).
     pub fn dial(
         &mut self,
         now: Instant,
         peer: P,
         addrs: impl IntoIterator<Item = Multiaddr>,
-        priority: Priority,
-    ) -> Result<CallerId, DialError> {
+        opts: DialOpts,
+    ) -> Result<Dialing, DialRefused> {
         let now = self.advance(now);
-        let max = self.config.max_addrs_per_request;
-        let mut input = Addrs::new();
-        let mut given = 0usize;
-        for addr in addrs {
-            given += 1;
-            if given <= max {
-                input.push(addr);
-            }
-        }
-        if given == 0 {
-            self.stats.requests_rejected_invalid += 1;
-            return Err(DialError::NoAddresses);
-        }
-        if given > max {
-            self.stats.requests_rejected_invalid += 1;
-            return Err(DialError::TooManyAddresses { given, max });
-        }
+        let input = self.bounded_input(addrs)?;
         if let Some(&request) = self.by_peer.get(&peer) {
-            return Ok(self.join(now, request, input));
+            let caller = self.join(now, request, input, opts);
+            return Ok(Dialing {
+                caller,
+                request,
+                joined: true,
+            });
         }
-
-        let mut admitted = Addrs::new();
-        // Confidence of each admitted address, looked up once with its prune mark.
-        let mut keys: SmallVec<[u8; INLINE_ADDRS]> = SmallVec::new();
-        let mut skipped = Vec::new();
-        for addr in input {
-            match self.admit(&peer, &addr, &admitted, now) {
-                Err(reason) => skipped.push(Skipped { addr, reason }),
-                Ok(confidence) => {
-                    admitted.push(addr);
-                    keys.push(confidence);
-                }
-            }
-        }
-        self.stats.addresses_skipped += skipped.len() as u64;
-        if admitted.is_empty() {
-            self.stats.requests_rejected_no_addresses += 1;
-            return Err(DialError::NoDialableAddresses { skipped });
-        }
-        sort_by_keys(&mut admitted, &mut keys);
-
-        // R-T2: never more tokens than addresses, never more than the per-peer cap.
-        let requested = self.config.max_per_peer_dials.min(admitted.len());
-        let granted = self.pool.acquire(requested);
-        let overdraft = granted == 0;
-        if overdraft {
-            if priority == Priority::Normal {
-                self.stats.requests_rejected_no_tokens += 1;
-                return Err(DialError::NoTokens);
-            }
-            self.stats.overdraft_requests += 1;
-        }
-
-        let request = self.requests.next_key();
-        let caller = self.callers.next_key();
-        let deadline = deadline_after(now, self.config.dial_timeout);
-        // A proven best address dials alone first (HeadStart); a single token has
-        // nothing to hold back.
-        let head_start = match self.config.head_start {
-            Some(h) if granted > 1 && keys[0] > INITIAL_CONFIDENCE => self
-                .confidence
-                .connect_time(&admitted[0])
-                .and_then(|t| h.delay(t)),
-            _ => None,
-        };
-        let mut callers = SmallVec::new();
-        callers.push(caller);
-        self.events.push_back(Event::RequestTokens {
-            request,
-            requested,
-            granted,
-            overdraft,
-        });
-        self.by_peer.insert(peer.clone(), request);
-        self.requests.insert(
-            request,
-            Request {
-                peer,
-                callers,
-                addrs: admitted,
-                next: 0,
-                in_flight: SmallVec::new(),
-                tokens: granted,
-                overdraft,
-                deadline,
-                stagger_at: None,
-                head_start,
-                attempts: Vec::new(),
-            },
-        );
-        self.callers.insert(caller, request);
-        self.request_timers.push(deadline, request);
-        self.stats.requests_started += 1;
-        self.stats.head_starts += u64::from(head_start.is_some());
+        let (admitted, keys) = self.admit_all(now, &peer, input, opts)?;
+        let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
+        let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
         // Every address was checked against the deny list and prune marks just now, and
         // nothing can have changed them since: the first pump need not check again.
-        self.pump_from(request, now, false);
+        self.pump_from(dialing.request, now, false);
         self.compact_timers();
-        Ok(caller)
+        Ok(dialing)
     }
 
-    /// Ends `caller`'s wait with [`DialError::Cancelled`] (R-R7). The request itself is
+    /// Ends `caller`'s wait with [`DialFailed::Cancelled`] (R-R7). The request itself is
     /// cancelled (dials aborted, tokens released) only when no other caller waits on it
     /// (R-R8).
     pub fn cancel(&mut self, now: Instant, caller: CallerId) -> Result<(), CancelError> {
@@ -348,10 +270,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             caller,
             request,
             peer: req.peer.clone(),
-            result: Err(DialError::Cancelled),
+            result: Err(DialFailed::Cancelled),
         });
         if last {
-            self.finish(request, Err(DialError::Cancelled), AbortReason::Cancelled);
+            self.finish(request, Err(DialFailed::Cancelled), AbortReason::Cancelled);
         }
         self.compact_timers();
         Ok(())
@@ -367,25 +289,33 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return Err(ReportError::UnknownDial(dial));
         };
         self.stats.dials_succeeded += 1;
-        self.confidence
-            .record_success(&d.addr, now.saturating_duration_since(d.started));
+        let connect_time = now.saturating_duration_since(d.started);
+        self.confidence.record_success(&d.addr, connect_time);
         self.deny.remove(&d.addr);
-        self.finish(
-            d.request,
-            Ok(Connected { dial, addr: d.addr }),
-            AbortReason::Superseded,
-        );
+        let failed = self
+            .requests
+            .get_mut(&d.request)
+            .map(|r| std::mem::take(&mut r.attempts))
+            .unwrap_or_default();
+        let connected = Connected {
+            dial,
+            addr: d.addr,
+            connect_time,
+            failed,
+        };
+        self.finish(d.request, Ok(connected), AbortReason::Superseded);
         self.compact_timers();
         Ok(())
     }
 
-    /// The runtime failed to connect `dial`. Confidence drops and the address is denied
+    /// The runtime failed to connect `dial`, for `error` (a [`TransportError`], or just a
+    /// message: `&str` and `String` convert). Confidence drops and the address is denied
     /// for a while; the token moves to the next address or goes back to the pool (R-T7).
     pub fn handle_dial_failed(
         &mut self,
         now: Instant,
         dial: DialId,
-        reason: impl Into<String>,
+        error: impl Into<TransportError>,
     ) -> Result<(), ReportError> {
         let now = self.advance(now);
         let Some(d) = self.take_dial(dial) else {
@@ -393,7 +323,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         self.stats.dials_failed += 1;
         let request = d.request;
-        self.record_failure(d, FailReason::Transport(reason.into()), now);
+        self.record_failure(d, FailReason::Transport(error.into()), now);
         self.pump(request, now);
         self.compact_timers();
         Ok(())
@@ -493,12 +423,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         addr: &Multiaddr,
         admitted: &[Multiaddr],
         now: Instant,
+        ignore_deny: bool,
     ) -> Result<u8, SkipReason> {
         if admitted.contains(addr) {
             Err(SkipReason::Duplicate)
         } else if !(self.dialable)(addr) {
             Err(SkipReason::Undialable)
-        } else if self.deny.contains(addr, now) {
+        } else if !ignore_deny && self.deny.contains(addr, now) {
             Err(SkipReason::DenyListed)
         } else {
             self.confidence
@@ -507,11 +438,172 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
     }
 
-    /// A caller joins the request in flight for its peer (R-R8).
-    fn join(&mut self, now: Instant, request: RequestId, input: Addrs) -> CallerId {
+    /// The caller's addresses, refused when there are none or too many (R-R9).
+    fn bounded_input(
+        &mut self,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+    ) -> Result<Addrs, DialRefused> {
+        let max = self.config.max_addrs_per_request;
+        let mut input = Addrs::new();
+        let mut given = 0usize;
+        for addr in addrs {
+            given += 1;
+            if given <= max {
+                input.push(addr);
+            }
+        }
+        if given == 0 {
+            self.stats.requests_rejected_invalid += 1;
+            return Err(DialRefused::NoAddresses);
+        }
+        if given > max {
+            self.stats.requests_rejected_invalid += 1;
+            return Err(DialRefused::TooManyAddresses { given, max });
+        }
+        Ok(input)
+    }
+
+    /// The addresses of a new request in dial order, each with its confidence (R-R1), or
+    /// why there is nothing to dial (R-R2, R-D6).
+    fn admit_all(
+        &mut self,
+        now: Instant,
+        peer: &P,
+        input: Addrs,
+        opts: DialOpts,
+    ) -> Result<(Addrs, Keys), DialRefused> {
+        let mut admitted = Addrs::new();
+        // Confidence of each admitted address, looked up once with its prune mark.
+        let mut keys = Keys::new();
+        let mut skipped = Vec::new();
+        for addr in input {
+            match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff) {
+                Err(reason) => skipped.push(Skipped { addr, reason }),
+                Ok(confidence) => {
+                    admitted.push(addr);
+                    keys.push(confidence);
+                }
+            }
+        }
+        self.stats.addresses_skipped += skipped.len() as u64;
+        if admitted.is_empty() {
+            return Err(self.refuse_nothing_dialable(now, skipped));
+        }
+        sort_by_keys(&mut admitted, &mut keys);
+        Ok((admitted, keys))
+    }
+
+    /// R-R2, R-D6: nothing is left to dial. If some address is only backed off, say when
+    /// the first comes back.
+    fn refuse_nothing_dialable(&mut self, now: Instant, skipped: Vec<Skipped>) -> DialRefused {
+        let retry_at = skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::DenyListed)
+            .filter_map(|s| self.deny.until(&s.addr))
+            .min();
+        match retry_at {
+            Some(retry_at) => {
+                self.stats.requests_rejected_backed_off += 1;
+                DialRefused::BackedOff {
+                    skipped,
+                    retry_at,
+                    retry_in: retry_at.saturating_duration_since(now),
+                }
+            }
+            None => {
+                self.stats.requests_rejected_no_addresses += 1;
+                DialRefused::NoDialableAddresses { skipped }
+            }
+        }
+    }
+
+    /// R-T2 … R-T4, R-P1: asks the pool for `min(max_per_peer_dials, addresses)` tokens;
+    /// returns what was asked and granted (0 granted: a high-priority overdraft).
+    fn take_tokens(
+        &mut self,
+        addresses: usize,
+        priority: Priority,
+    ) -> Result<(usize, usize), DialRefused> {
+        let requested = self.config.max_per_peer_dials.min(addresses);
+        let granted = self.pool.acquire(requested);
+        if granted == 0 {
+            if priority != Priority::High {
+                self.stats.requests_rejected_no_tokens += 1;
+                return Err(DialRefused::NoTokens);
+            }
+            self.stats.overdraft_requests += 1;
+        }
+        Ok((requested, granted))
+    }
+
+    /// Records a new request that holds `granted` tokens (none: an overdraft) and its first
+    /// caller, and arms its deadline. Its dials start in the pump that follows.
+    #[allow(clippy::too_many_arguments)]
+    fn start_request(
+        &mut self,
+        now: Instant,
+        peer: P,
+        addrs: Addrs,
+        keys: &[u8],
+        opts: DialOpts,
+        requested: usize,
+        granted: usize,
+    ) -> Dialing {
+        let request = self.requests.next_key();
+        let caller = self.callers.next_key();
+        let deadline = deadline_after(now, self.config.dial_timeout);
+        let overdraft = granted == 0;
+        // A proven best address dials alone first (HeadStart); a single token has
+        // nothing to hold back.
+        let head_start = match self.config.head_start {
+            Some(h) if granted > 1 && keys[0] > INITIAL_CONFIDENCE => self
+                .confidence
+                .connect_time(&addrs[0])
+                .and_then(|t| h.delay(t)),
+            _ => None,
+        };
+        let mut callers = SmallVec::new();
+        callers.push(caller);
+        self.events.push_back(Event::RequestTokens {
+            request,
+            requested,
+            granted,
+            overdraft,
+        });
+        self.by_peer.insert(peer.clone(), request);
+        self.requests.insert(
+            request,
+            Request {
+                peer,
+                callers,
+                addrs,
+                next: 0,
+                in_flight: SmallVec::new(),
+                tokens: granted,
+                overdraft,
+                ignore_deny: opts.ignore_backoff,
+                deadline,
+                stagger_at: None,
+                head_start,
+                attempts: Vec::new(),
+            },
+        );
+        self.callers.insert(caller, request);
+        self.request_timers.push(deadline, request);
+        self.stats.requests_started += 1;
+        self.stats.head_starts += u64::from(head_start.is_some());
+        Dialing {
+            caller,
+            request,
+            joined: false,
+        }
+    }
+
+    /// A caller joins the request in flight for its peer (R-R8): its new addresses are
+    /// merged in, ranked among those not yet dialed, and may take more tokens.
+    fn join(&mut self, now: Instant, request: RequestId, input: Addrs, opts: DialOpts) -> CallerId {
         let caller = self.callers.next_key();
         let max_addrs = self.config.max_addrs_per_request;
-        let max_per_peer = self.config.max_per_peer_dials;
         // `by_peer` only names live requests, so the lookup cannot fail.
         let Some(req) = self.requests.get_mut(&request) else {
             return caller;
@@ -519,12 +611,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.callers.insert(caller, request);
         self.stats.requests_joined += 1;
         req.callers.push(caller);
+        req.ignore_deny |= opts.ignore_backoff;
         let old_len = req.addrs.len();
         for addr in input {
             let skip = req.addrs.len() >= max_addrs
                 || req.addrs.contains(&addr)
                 || !(self.dialable)(&addr)
-                || self.deny.contains(&addr, now)
+                || (!req.ignore_deny && self.deny.contains(&addr, now))
                 || self.confidence.is_pruned(&addr, &req.peer, now);
             if skip {
                 self.stats.addresses_skipped += 1;
@@ -537,23 +630,36 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
         let next = req.next;
         sort_by_confidence(&mut req.addrs[next..], &self.confidence);
-        if !req.overdraft {
-            let wanted = max_per_peer.min(req.in_flight.len() + req.pending());
-            if wanted > req.tokens {
-                let requested = wanted - req.tokens;
-                let granted = self.pool.acquire(requested);
-                req.tokens += granted;
-                self.events.push_back(Event::RequestTokens {
-                    request,
-                    requested,
-                    granted,
-                    overdraft: false,
-                });
-            }
-        }
+        self.top_up_tokens(request);
         self.pump(request, now);
         self.compact_timers();
         caller
+    }
+
+    /// A request that gained addresses asks the pool for the tokens it can now use, up to
+    /// `max_per_peer_dials` (an overdraft request stays outside the pool).
+    fn top_up_tokens(&mut self, request: RequestId) {
+        let Some(req) = self.requests.get_mut(&request) else {
+            return;
+        };
+        if req.overdraft {
+            return;
+        }
+        let wanted = self
+            .config
+            .max_per_peer_dials
+            .min(req.in_flight.len() + req.pending());
+        if wanted > req.tokens {
+            let requested = wanted - req.tokens;
+            let granted = self.pool.acquire(requested);
+            req.tokens += granted;
+            self.events.push_back(Event::RequestTokens {
+                request,
+                requested,
+                granted,
+                overdraft: false,
+            });
+        }
     }
 
     /// Starts dials while the request has tokens and addresses (R-R3, R-T7, R-S1),
@@ -566,89 +672,116 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// [`pump`](Self::pump); `recheck: false` skips re-checking pending addresses against
     /// the deny list and prune marks, for a caller that has just checked them all.
     fn pump_from(&mut self, request: RequestId, now: Instant, recheck: bool) {
-        // Past its dial_timeout a request that has begun dialing is over (R-R6), even if
-        // its own timer has not been handled yet (an earlier deadline handled in the same
-        // `handle_timeout`, or a report that arrives late): a dial started now would be
-        // aborted at once and its address charged with a failure it never had (R-C4,
-        // R-D1). A new request always gets its first dials, even with the immediate
-        // deadline of the end of time (`deadline_after`).
-        if self
-            .requests
-            .get(&request)
-            .is_some_and(|r| r.next > 0 && now >= r.deadline)
-        {
+        if self.past_deadline(request, now) {
             self.time_out_request(request, now);
             return;
         }
+        while let Some(addr) = self.next_to_dial(request, now, recheck) {
+            self.start_dial(request, addr, now);
+        }
+        self.settle(request);
+    }
+
+    /// Past its dial_timeout a request that has begun dialing is over (R-R6), even if its
+    /// own timer has not been handled yet (an earlier deadline handled in the same
+    /// `handle_timeout`, or a report that arrives late): a dial started now would be
+    /// aborted at once and its address charged with a failure it never had (R-C4, R-D1).
+    /// A new request always gets its first dials, even with the immediate deadline of the
+    /// end of time (`deadline_after`).
+    fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
+        self.requests
+            .get(&request)
+            .is_some_and(|r| r.next > 0 && now >= r.deadline)
+    }
+
+    /// The next address `request` may dial now, if it has a free token (R-R3, R-T7) and
+    /// no stagger or head start holds it back (R-S1). Addresses deny-listed or pruned since
+    /// they were admitted are passed over when `recheck` (invariant 4).
+    fn next_to_dial(
+        &mut self,
+        request: RequestId,
+        now: Instant,
+        recheck: bool,
+    ) -> Option<Multiaddr> {
+        let req = self.requests.get_mut(&request)?;
+        if req.in_flight.len() >= req.capacity() {
+            return None;
+        }
+        if req.stagger_at.is_some() {
+            if !req.in_flight.is_empty() {
+                return None;
+            }
+            // Nothing of its own in flight: the next dial starts at once (R-S1), and a
+            // head start whose dial ended early is over.
+            if self.config.stagger.is_none() {
+                req.stagger_at = None;
+            }
+        }
+        while req.next < req.addrs.len() {
+            let candidate = &req.addrs[req.next];
+            req.next += 1;
+            if recheck
+                && ((!req.ignore_deny && self.deny.contains(candidate, now))
+                    || self.confidence.is_pruned(candidate, &req.peer, now))
+            {
+                self.stats.addresses_skipped += 1;
+                continue;
+            }
+            return Some(candidate.clone());
+        }
+        None
+    }
+
+    /// Issues the StartDial of `addr` for `request`, arms its address timeout (R-R6a), and
+    /// the stagger or head start that holds the next dial back (R-S1).
+    fn start_dial(&mut self, request: RequestId, addr: Multiaddr, now: Instant) {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
-        // Every dial started in this call gets the same deadline.
+        let dial = self.dials.next_key();
         let deadline = deadline_after(now, self.config.address_timeout);
-        while req.in_flight.len() < req.capacity() {
-            if req.stagger_at.is_some() {
-                if !req.in_flight.is_empty() {
-                    break;
-                }
-                // Nothing of its own in flight: the next dial starts at once (R-S1), and
-                // a head start whose dial ended early is over.
-                if self.config.stagger.is_none() {
-                    req.stagger_at = None;
-                }
-            }
-            let mut addr = None;
-            while req.next < req.addrs.len() {
-                let candidate = &req.addrs[req.next];
-                req.next += 1;
-                // Another request may have failed this address since it was admitted
-                // (invariant 4: never dial a deny-listed address).
-                if recheck
-                    && (self.deny.contains(candidate, now)
-                        || self.confidence.is_pruned(candidate, &req.peer, now))
-                {
-                    self.stats.addresses_skipped += 1;
-                    continue;
-                }
-                addr = Some(candidate.clone());
-                break;
-            }
-            let Some(addr) = addr else { break };
-            let dial = self.dials.next_key();
-            self.dials.insert(
-                dial,
-                Dial {
-                    request,
-                    addr: addr.clone(),
-                    started: now,
-                    deadline,
-                    overdraft: req.overdraft,
-                },
-            );
-            self.dial_timers.push(deadline, dial);
-            req.in_flight.push(dial);
-            if req.overdraft {
-                self.overdraft_in_flight += 1;
-            }
-            self.stats.dials_started += 1;
-            self.actions.push_back(Action::StartDial(StartDial {
-                dial,
+        self.dials.insert(
+            dial,
+            Dial {
                 request,
-                peer: req.peer.clone(),
-                addr,
-            }));
-            // The first dial may have a head start; with a stagger too, the longer wins.
-            let gap = match (req.head_start.take(), self.config.stagger) {
-                (Some(head), Some(stagger)) => Some(head.max(stagger)),
-                (head, stagger) => head.or(stagger),
-            };
-            if let Some(gap) = gap {
-                // Armed even when nothing is pending yet: a joining caller (R-R8) may add
-                // addresses, and they too must wait a full delay after this start.
-                let at = deadline_after(now, gap);
-                req.stagger_at = Some(at);
-                self.stagger_timers.push(at, request);
-            }
+                addr: addr.clone(),
+                started: now,
+                deadline,
+                overdraft: req.overdraft,
+            },
+        );
+        self.dial_timers.push(deadline, dial);
+        req.in_flight.push(dial);
+        if req.overdraft {
+            self.overdraft_in_flight += 1;
         }
+        self.stats.dials_started += 1;
+        self.actions.push_back(Action::StartDial(StartDial {
+            dial,
+            request,
+            peer: req.peer.clone(),
+            addr,
+        }));
+        // The first dial may have a head start; with a stagger too, the longer wins.
+        let gap = match (req.head_start.take(), self.config.stagger) {
+            (Some(head), Some(stagger)) => Some(head.max(stagger)),
+            (head, stagger) => head.or(stagger),
+        };
+        if let Some(gap) = gap {
+            // Armed even when nothing is pending yet: a joining caller (R-R8) may add
+            // addresses, and they too must wait a full delay after this start.
+            let at = deadline_after(now, gap);
+            req.stagger_at = Some(at);
+            self.stagger_timers.push(at, request);
+        }
+    }
+
+    /// Releases the tokens `request` can no longer use (R-T7, R-T8), and fails it when
+    /// nothing is in flight and nothing is left to dial (R-R5).
+    fn settle(&mut self, request: RequestId) {
+        let Some(req) = self.requests.get_mut(&request) else {
+            return;
+        };
         let pending = req.pending();
         if !req.overdraft {
             let needed = req.in_flight.len() + pending;
@@ -663,7 +796,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             let attempts = std::mem::take(&mut req.attempts);
             self.finish(
                 request,
-                Err(DialError::AllFailed { attempts }),
+                Err(DialFailed::AllFailed { attempts }),
                 AbortReason::Superseded,
             );
         }
@@ -736,7 +869,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .unwrap_or_default();
         self.finish(
             request,
-            Err(DialError::Timeout { attempts }),
+            Err(DialFailed::Timeout { attempts }),
             AbortReason::RequestTimeout,
         );
     }
@@ -746,7 +879,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     fn finish(
         &mut self,
         request: RequestId,
-        result: Result<Connected, DialError>,
+        result: Result<Connected, DialFailed>,
         abort: AbortReason,
     ) {
         let Some(mut req) = self.requests.remove(&request) else {
@@ -781,8 +914,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
         match &result {
             Ok(_) => self.stats.requests_succeeded += 1,
-            Err(DialError::Timeout { .. }) => self.stats.requests_timed_out += 1,
-            Err(DialError::Cancelled) => self.stats.requests_cancelled += 1,
+            Err(DialFailed::Timeout { .. }) => self.stats.requests_timed_out += 1,
+            Err(DialFailed::Cancelled) => self.stats.requests_cancelled += 1,
             Err(_) => self.stats.requests_failed += 1,
         }
         let mut result = Some(result);

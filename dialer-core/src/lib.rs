@@ -9,7 +9,7 @@
 //!
 //! - **Tokens** (R-T): a global pool of `max_tokens` caps the dials in flight. A request
 //!   asks for up to `max_per_peer_dials` tokens (never more than it has addresses), gets
-//!   what is available, and fails at once with [`DialError::NoTokens`] when none is left;
+//!   what is available, and fails at once with [`DialRefused::NoTokens`] when none is left;
 //!   [`Priority::High`] requests proceed anyway, one address at a time (R-P1).
 //! - **Requests** (R-R): addresses are ordered by learned confidence, filtered (duplicates,
 //!   deny-listed, pruned, undialable), dialed in parallel one per token; the first success
@@ -19,6 +19,12 @@
 //!   ([`HeadStart`]; `Config::head_start: None` restores the seed's parallel start). Requests
 //!   time out as a whole (`dial_timeout`) and per address (`address_timeout`), can be
 //!   cancelled, and a second request for the same peer joins the first.
+//! - **Errors**: [`Dialer::dial`] either starts (or joins) a request, returning
+//!   [`Dialing`], or refuses it at once with a [`DialRefused`] that spent nothing; a
+//!   started request ends with [`Connected`] (the winner, its connect time and the dials
+//!   that failed before it) or a [`DialFailed`]. Each failed dial keeps the runtime's
+//!   error as a [`TransportError`]: an [`ErrorClass`] to decide on, the message, and the
+//!   original error value to downcast.
 //! - **Learning** (R-C, R-D): confidence 0..=10 per address in a bounded LRU table that can
 //!   be exported and imported; failed addresses are deny-listed for a while; hopeless
 //!   addresses are pruned for their peer (for `prune_duration`, an hour by default, so a
@@ -57,14 +63,14 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use dialer_core::{Action, Config, Dialer, Event, Priority};
+//! use dialer_core::{Action, Config, DialOpts, Dialer, Event};
 //!
 //! let mut dialer = Dialer::<u32>::new(Config::default()).unwrap();
 //! let mut now = Instant::now(); // the runtime's clock; the core never reads one
 //! let good: multiaddr::Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
 //! let bad: multiaddr::Multiaddr = "/ip4/127.0.0.1/tcp/4002".parse().unwrap();
 //!
-//! let caller = dialer.dial(now, 7, [bad.clone(), good.clone()], Priority::Normal).unwrap();
+//! let dialing = dialer.dial(now, 7, [bad.clone(), good.clone()], DialOpts::default()).unwrap();
 //! let mut outcome = None;
 //! for _ in 0..100 {
 //!     // 1. actions: here a fake network where only `good` answers, 5 ms later
@@ -81,7 +87,7 @@
 //!     // 2. events
 //!     while let Some(event) = dialer.poll_event() {
 //!         if let Event::Finished { caller: c, result, .. } = event {
-//!             assert_eq!(c, caller);
+//!             assert_eq!(c, dialing.caller);
 //!             outcome = Some(result);
 //!         }
 //!     }
@@ -99,6 +105,9 @@
 //! }
 //! let connected = outcome.expect("finished").expect("connected");
 //! assert_eq!(connected.addr, good);
+//! assert_eq!(connected.failed.len(), 1); // `bad` failed before `good` won
+//! // Both started at once; the fake network answered `good` second, 10 ms in.
+//! assert_eq!(connected.connect_time, Duration::from_millis(10));
 //! assert_eq!(dialer.tokens_in_use(), 0);
 //! assert_eq!(dialer.confidence(&good), 2);
 //! assert_eq!(dialer.confidence(&bad), 0);
@@ -119,7 +128,9 @@ mod confidence;
 mod config;
 mod deny;
 mod dialer;
+mod error;
 mod ids;
+mod opts;
 mod output;
 mod pool;
 mod request;
@@ -132,11 +143,13 @@ pub mod check;
 
 pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
 pub use config::{Config, ConfigError, HeadStart};
-pub use dialer::{DialablePredicate, Dialer};
+pub use dialer::Dialer;
+pub use error::{
+    Attempt, CancelError, DialFailed, DialRefused, ErrorClass, FailReason, ReportError, SkipReason,
+    Skipped, TransportError,
+};
 pub use ids::{CallerId, DialId, RequestId};
 pub use multiaddr::Multiaddr;
-pub use output::{
-    AbortDial, AbortReason, Action, Attempt, CancelError, Connected, DialError, Event, FailReason,
-    Priority, ReportError, SkipReason, Skipped, StartDial,
-};
+pub use opts::{DialOpts, Priority};
+pub use output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 pub use stats::Stats;

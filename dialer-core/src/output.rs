@@ -1,21 +1,11 @@
-//! What comes out of the core: actions for the runtime, events for the application, and
-//! the errors of every input.
+//! What comes out of the core: actions for the runtime and events for the application.
 
-use std::fmt;
+use std::time::Duration;
 
 use multiaddr::Multiaddr;
 
+use crate::error::{Attempt, DialFailed};
 use crate::ids::{CallerId, DialId, RequestId};
-
-/// How urgent a request is (R-P1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Priority {
-    /// Fails fast with [`DialError::NoTokens`] when the pool is empty (R-T4).
-    #[default]
-    Normal,
-    /// Proceeds without tokens when the pool is empty, one address at a time (R-P1).
-    High,
-}
 
 /// Command to the runtime: dial `addr` and report the end with `dial`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +37,7 @@ pub struct AbortDial {
 
 /// Why the core aborts a dial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AbortReason {
     /// Another dial of the same request connected first (R-R4).
     Superseded,
@@ -59,8 +50,15 @@ pub enum AbortReason {
 }
 
 /// An I/O command for the runtime, drained with [`Dialer::poll_action`](crate::Dialer::poll_action).
+///
+/// The enum is `#[non_exhaustive]`, but a `_ =>` arm can never silently drop a command
+/// the runtime must carry out: every command added later (such as resolving a name) is
+/// emitted only by a dialer whose embedder turned it on in the [`Config`](crate::Config),
+/// knowing it must handle it. A runtime that matches the two commands below handles
+/// everything a default dialer emits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "the runtime must carry out every action"]
+#[non_exhaustive]
 pub enum Action<P> {
     /// Open a connection.
     StartDial(StartDial<P>),
@@ -70,17 +68,41 @@ pub enum Action<P> {
 
 /// The winning dial of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Connected {
     /// The dial that connected: the runtime holds its connection.
     pub dial: DialId,
     /// The address that connected.
     pub addr: Multiaddr,
+    /// How long the winning dial took, from its `StartDial` to its success report, by
+    /// the `now`s the runtime passed in.
+    pub connect_time: Duration,
+    /// The request's dials that failed before this one won (refused, errored or past
+    /// `address_timeout`), in the order they ended. Dials aborted because this one won
+    /// are not failures and are not listed.
+    pub failed: Vec<Attempt>,
+}
+
+/// What [`Dialer::dial`](crate::Dialer::dial) started: the caller's own wait, and the
+/// request it waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Dialing {
+    /// This caller; its outcome arrives as one [`Event::Finished`], and it can
+    /// [`cancel`](crate::Dialer::cancel) its own wait.
+    pub caller: CallerId,
+    /// The request that dials: new, or the one in flight for the peer that the caller
+    /// joined (R-R8). Every [`StartDial`] of it names it.
+    pub request: RequestId,
+    /// Whether the caller joined a request already in flight.
+    pub joined: bool,
 }
 
 /// Something the application (or an observer) learns, drained with
 /// [`Dialer::poll_event`](crate::Dialer::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "callers wait for their Finished event"]
+#[non_exhaustive]
 pub enum Event<P> {
     /// A request asked the pool for `requested` tokens and got `granted` (R-T1 … R-T3).
     /// `overdraft` marks a high-priority request that got none and proceeds anyway (R-P1).
@@ -111,7 +133,7 @@ pub enum Event<P> {
         /// The peer.
         peer: P,
         /// The winning dial, or why there is none.
-        result: Result<Connected, DialError>,
+        result: Result<Connected, DialFailed>,
     },
     /// `addr` fell to confidence 0 while `peer` has a better address: the core skips it for
     /// that peer from now on, and the embedder may drop it from its peer store (R-C5).
@@ -121,134 +143,4 @@ pub enum Event<P> {
         /// The pruned address.
         addr: Multiaddr,
     },
-}
-
-/// Why a dial request did not produce a connection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DialError {
-    /// The address list was empty.
-    #[error("no addresses to dial")]
-    NoAddresses,
-    /// More addresses than `max_addrs_per_request` (R-R9); nothing was spent.
-    #[error("{given} addresses given, at most {max} allowed per request")]
-    TooManyAddresses {
-        /// Addresses given.
-        given: usize,
-        /// The configured maximum.
-        max: usize,
-    },
-    /// Every address was dropped before dialing (R-R2); nothing was spent.
-    #[error("no dialable address: {}", list(skipped))]
-    NoDialableAddresses {
-        /// Each address and why it was dropped.
-        skipped: Vec<Skipped>,
-    },
-    /// The token pool was empty (R-T4).
-    #[error("no dial tokens available")]
-    NoTokens,
-    /// Every dial failed (R-R5).
-    #[error("all dials failed: {}", list(attempts))]
-    AllFailed {
-        /// Each address tried and why it failed, in the order they ended.
-        attempts: Vec<Attempt>,
-    },
-    /// The request reached `dial_timeout` (R-R6).
-    #[error("dial request timed out; attempts: {}", list(attempts))]
-    Timeout {
-        /// Each address tried and why it failed, in the order they ended.
-        attempts: Vec<Attempt>,
-    },
-    /// The caller cancelled (R-R7).
-    #[error("dial request cancelled")]
-    Cancelled,
-}
-
-/// One address that was dialed and failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// The address.
-    pub addr: Multiaddr,
-    /// Why it failed.
-    pub reason: FailReason,
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.addr, self.reason)
-    }
-}
-
-/// Why one dial failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FailReason {
-    /// The runtime reported an error (its message).
-    #[error("{0}")]
-    Transport(String),
-    /// No answer within `address_timeout` (R-R6a).
-    #[error("address timeout")]
-    AddressTimeout,
-    /// Still in flight when the request reached `dial_timeout` (R-R6, R-C4).
-    #[error("request timeout")]
-    RequestTimeout,
-}
-
-/// One address left out of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// The address.
-    pub addr: Multiaddr,
-    /// Why it was left out.
-    pub reason: SkipReason,
-}
-
-impl fmt::Display for Skipped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.addr, self.reason)
-    }
-}
-
-/// Why an address was left out of a request (R-R1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum SkipReason {
-    /// It appeared earlier in the list.
-    #[error("duplicate")]
-    Duplicate,
-    /// The runtime cannot dial it (see [`Dialer::with_dialable`](crate::Dialer::with_dialable)).
-    #[error("undialable by this transport")]
-    Undialable,
-    /// It failed recently (R-D2).
-    #[error("deny-listed")]
-    DenyListed,
-    /// It was pruned for this peer (R-C5).
-    #[error("pruned")]
-    Pruned,
-}
-
-/// A report named a dial the core does not know: never started, already reported, or
-/// aborted. Nothing changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ReportError {
-    /// The dial is unknown (late, duplicated or never issued).
-    #[error("unknown or finished dial {0}")]
-    UnknownDial(DialId),
-}
-
-/// A cancel named a caller the core does not know: it already finished or never existed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CancelError {
-    /// The caller is unknown (already finished or never issued).
-    #[error("unknown or finished caller {0}")]
-    UnknownCaller(CallerId),
-}
-
-fn list<T: fmt::Display>(items: &[T]) -> String {
-    if items.is_empty() {
-        return "none".to_owned();
-    }
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -6,14 +6,17 @@ use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
 use crate::confidence::ConfidenceTable;
+use crate::error::Attempt;
 use crate::ids::{CallerId, DialId};
-use crate::output::Attempt;
 
 /// Inline capacity of a request's address list: requests of up to 8 addresses live
 /// entirely inside the request's map slot.
 pub(crate) const INLINE_ADDRS: usize = 8;
 
 pub(crate) type Addrs = SmallVec<[Multiaddr; INLINE_ADDRS]>;
+
+/// The confidence of each address of an [`Addrs`], in the same order.
+pub(crate) type Keys = SmallVec<[u8; INLINE_ADDRS]>;
 
 #[derive(Debug)]
 pub(crate) struct Request<P> {
@@ -28,6 +31,8 @@ pub(crate) struct Request<P> {
     pub(crate) tokens: usize,
     /// High priority without tokens: one dial at a time outside the pool (R-P1).
     pub(crate) overdraft: bool,
+    /// A caller asked to dial deny-listed addresses too (R-D7).
+    pub(crate) ignore_deny: bool,
     pub(crate) deadline: Instant,
     /// With a stagger set, no further dial starts before this while one is in flight (R-S1).
     pub(crate) stagger_at: Option<Instant>,

@@ -26,6 +26,8 @@ pub struct Stats {
     pub requests_rejected_no_tokens: u64,
     /// Requests refused at once because nothing was left to dial (R-R2).
     pub requests_rejected_no_addresses: u64,
+    /// Requests refused at once because every address left was deny-listed (R-D6).
+    pub requests_rejected_backed_off: u64,
     /// Requests refused for bad input: no addresses, or too many (R-R9).
     pub requests_rejected_invalid: u64,
     /// High-priority requests that found the pool empty and proceeded anyway (R-P1).

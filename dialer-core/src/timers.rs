@@ -10,7 +10,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::marker::PhantomData;
 use std::time::Instant;
+
+use crate::slab::SlabKey;
 
 /// Whether a queue of `len` entries, `live` of them live, is due for a sweep: once stale
 /// entries outnumber live ones (plus some slack, so small queues are never swept).
@@ -77,16 +80,19 @@ impl<K: Copy> DeadlineQueue<K> {
 }
 
 /// Deadlines of varying durations, earliest first: the same interface as
-/// [`DeadlineQueue`] on a binary heap.
+/// [`DeadlineQueue`] on a binary heap. Keys are stored raw: ids have no meaningful order,
+/// but the heap needs one to break ties between equal deadlines.
 #[derive(Debug)]
 pub(crate) struct DeadlineHeap<K> {
-    entries: BinaryHeap<Reverse<(Instant, K)>>,
+    entries: BinaryHeap<Reverse<(Instant, u64)>>,
+    _key: PhantomData<K>,
 }
 
-impl<K: Copy + Ord> DeadlineHeap<K> {
+impl<K: SlabKey> DeadlineHeap<K> {
     pub(crate) fn new() -> Self {
         Self {
             entries: BinaryHeap::new(),
+            _key: PhantomData,
         }
     }
 
@@ -96,7 +102,7 @@ impl<K: Copy + Ord> DeadlineHeap<K> {
     }
 
     pub(crate) fn push(&mut self, deadline: Instant, key: K) {
-        self.entries.push(Reverse((deadline, key)));
+        self.entries.push(Reverse((deadline, key.into_raw())));
     }
 
     /// The earliest live entry, after dropping stale ones from the front.
@@ -104,7 +110,8 @@ impl<K: Copy + Ord> DeadlineHeap<K> {
         &mut self,
         mut live: impl FnMut(Instant, K) -> bool,
     ) -> Option<(Instant, K)> {
-        while let Some(&Reverse((t, k))) = self.entries.peek() {
+        while let Some(&Reverse((t, raw))) = self.entries.peek() {
+            let k = K::from_raw(raw);
             if live(t, k) {
                 return Some((t, k));
             }
@@ -121,7 +128,8 @@ impl<K: Copy + Ord> DeadlineHeap<K> {
     /// entry, plus the heap rebuild).
     pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
         if sweep_due(self.entries.len(), live_count) {
-            self.entries.retain(|&Reverse((t, k))| live(t, k));
+            self.entries
+                .retain(|&Reverse((t, raw))| live(t, K::from_raw(raw)));
         }
     }
 }

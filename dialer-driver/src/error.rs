@@ -63,7 +63,7 @@ impl<C> fmt::Debug for Dialed<C> {
 #[non_exhaustive]
 pub enum Error {
     /// The core refused or failed the request; for dials that ran, it lists every address
-    /// tried and why it failed ([`DialError::AllFailed`], [`DialError::Timeout`]).
+    /// tried and why it failed ([`DialFailed::AllFailed`], [`DialFailed::Timeout`]).
     #[error(transparent)]
     Dial(#[from] DialError),
     /// The driver task is gone (its runtime shut down), so nothing can be dialed.

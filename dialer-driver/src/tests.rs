@@ -353,7 +353,7 @@ async fn all_failures_list_every_reason() {
         .dial(7, [a.clone(), b.clone()])
         .await
         .expect_err("must fail");
-    let Error::Dial(DialError::AllFailed { attempts }) = error else {
+    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     let reasons: Vec<_> = attempts
@@ -385,10 +385,7 @@ async fn a_transport_that_panics_in_dial_fails_that_dial_only() {
         (&good, Script::Connect(5 * MS)),
     ]);
     // No deny list, so the second request dials the bad address again.
-    let config = Config {
-        deny_list_capacity: 0,
-        ..Config::default()
-    };
+    let config = Config::default().with_deny_list_capacity(0);
     let dialer = dialer(config, transport);
     let dialed = dialer
         .dial(7, [bad.clone(), good.clone()])
@@ -396,7 +393,7 @@ async fn a_transport_that_panics_in_dial_fails_that_dial_only() {
         .expect("the good address connects");
     assert_eq!(dialed.addr, good);
     let error = dialer.dial(8, [bad.clone()]).await.expect_err("must fail");
-    let Error::Dial(DialError::AllFailed { attempts }) = error else {
+    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     assert_eq!(attempts.len(), 1);
@@ -420,11 +417,9 @@ async fn address_timeouts_re_arm_the_timer_and_move_the_token() {
         (&b, Script::Hang),
         (&c, Script::Connect(5 * MS)),
     ]);
-    let config = Config {
-        max_per_peer_dials: 1,
-        address_timeout: Duration::from_secs(1),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_per_peer_dials(1)
+        .with_address_timeout(Duration::from_secs(1));
     let dialer = dialer(config, transport);
     let start = tokio::time::Instant::now();
     let dialed = dialer
@@ -461,15 +456,12 @@ async fn request_timeout_aborts_every_dial() {
     // R-R6
     let (a, b) = (addr(1), addr(2));
     let (transport, counters) = Scripted::new(&[(&a, Script::Hang), (&b, Script::Hang)]);
-    let config = Config {
-        dial_timeout: Duration::from_secs(3),
-        ..Config::default()
-    };
+    let config = Config::default().with_dial_timeout(Duration::from_secs(3));
     let dialer = dialer(config, transport);
     let start = tokio::time::Instant::now();
     let error = dialer.dial(7, [a, b]).await.expect_err("must fail");
     assert!(
-        matches!(&error, Error::Dial(DialError::Timeout { attempts }) if attempts.len() == 2),
+        matches!(&error, Error::Dial(DialFailed::Timeout { attempts }) if attempts.len() == 2),
         "{error:?}"
     );
     assert_eq!(start.elapsed(), Duration::from_secs(3));
@@ -487,11 +479,9 @@ async fn deadlines_are_checked_against_the_clock_not_only_the_timer() {
     // still makes the driver run the timeout.
     let (a, b) = (addr(1), addr(2));
     let (transport, counters) = Scripted::new(&[(&a, Script::Hang), (&b, Script::Connect(MS))]);
-    let config = Config {
-        max_per_peer_dials: 1,
-        address_timeout: Duration::from_secs(1),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_per_peer_dials(1)
+        .with_address_timeout(Duration::from_secs(1));
     let dialer = Dialer::<u32, _, _>::with_runtime(config, transport, DeafTimers).expect("ok");
     let mut dial = Box::pin(dialer.dial(7, [a, b.clone()]));
     assert!(futures::poll!(dial.as_mut()).is_pending());
@@ -674,7 +664,7 @@ async fn undialable_addresses_cost_no_token() {
     let (transport, counters) = Scripted::new(&[]);
     let dialer = dialer(Config::default(), transport);
     let error = dialer.dial(7, [quic.clone()]).await.expect_err("must fail");
-    let Error::Dial(DialError::NoDialableAddresses { skipped }) = error else {
+    let Error::Dial(DialRefused::NoDialableAddresses { skipped }) = error else {
         panic!("expected NoDialableAddresses, got {error:?}");
     };
     assert_eq!(skipped.len(), 1);
@@ -691,15 +681,12 @@ async fn high_priority_proceeds_without_tokens() {
     // R-T4, R-P1
     let (a, b) = (addr(1), addr(2));
     let (transport, _) = Scripted::new(&[(&a, Script::Hang), (&b, Script::Connect(MS))]);
-    let config = Config {
-        max_tokens: 1,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_tokens(1);
     let dialer = dialer(config, transport);
     let mut holder = Box::pin(dialer.dial(1, [a]));
     assert!(futures::poll!(holder.as_mut()).is_pending());
     let error = dialer.dial(2, [b.clone()]).await.expect_err("must fail");
-    assert_eq!(error, Error::Dial(DialError::NoTokens));
+    assert_eq!(error, Error::Dial(DialRefused::NoTokens));
     let dialed = dialer
         .dial_high_priority(2, [b.clone()])
         .await
@@ -722,10 +709,7 @@ async fn confidence_survives_export_and_import() {
     assert_eq!(exported, [(a.clone(), 2)]);
 
     // After a "restart", `a` ranks first although listed last: with one token it wins.
-    let config = Config {
-        max_per_peer_dials: 1,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_per_peer_dials(1);
     let (transport, _) = Scripted::new(&[(&a, Script::Connect(MS)), (&b, Script::Connect(MS))]);
     let restarted = self::dialer(config, transport);
     restarted.import_confidence(exported).await.expect("import");
@@ -755,11 +739,9 @@ async fn an_aborted_attempt_is_gone_before_its_token_dials_again() {
     // dropped before the freed token starts the next one.
     let addrs: Vec<_> = (1..=4).map(addr).collect();
     let (transport, counters) = Scripted::new(&[(&addrs[3], Script::Connect(MS))]);
-    let config = Config {
-        max_tokens: 1,
-        address_timeout: Duration::from_secs(1),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_tokens(1)
+        .with_address_timeout(Duration::from_secs(1));
     let dialer = dialer(config, transport);
     let dialed = dialer.dial(7, addrs.clone()).await.expect("connected");
     assert_eq!(dialed.addr, addrs[3]);

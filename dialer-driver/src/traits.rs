@@ -17,7 +17,7 @@ pub trait Transport: Send + Sync + 'static {
     /// The connection.
     type Output: Send + Sync + 'static;
     /// Why a dial failed. Its message, with its chain of sources, is what the core stores
-    /// for the address and what [`DialError::AllFailed`](dialer_core::DialError::AllFailed)
+    /// for the address and what [`DialFailed::AllFailed`](dialer_core::DialFailed::AllFailed)
     /// lists, so make it say what went wrong where.
     type Error: std::error::Error + Send + Sync + 'static;
     /// One connection attempt.

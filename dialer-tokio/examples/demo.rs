@@ -235,7 +235,7 @@ async fn run(
                         r.first_try += 1;
                     }
                 }
-                Err(Error::Dial(DialError::NoDialableAddresses { .. })) => r.no_address += 1,
+                Err(Error::Dial(DialRefused::NoDialableAddresses { .. })) => r.no_address += 1,
                 Err(_) => r.failed += 1,
             }
         }
@@ -310,31 +310,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         PEERS - reachable,
         peers.iter().map(|p| p.addrs.len()).sum::<usize>(),
     );
-    let base = Config {
-        address_timeout: Duration::from_secs(1),
-        dial_timeout: Duration::from_secs(3),
-        ..Config::default()
-    };
+    let base = Config::default()
+        .with_address_timeout(Duration::from_secs(1))
+        .with_dial_timeout(Duration::from_secs(3));
     run(
         "default: parallel start, and a head start for an address seen to connect",
         base.clone(),
         &peers,
     )
     .await?;
-    let parallel = Config {
-        head_start: None,
-        ..base.clone()
-    };
+    let parallel = base.clone().with_head_start(None);
     run(
         "head start off: every address of a request at once, always (the seed design)",
         parallel,
         &peers,
     )
     .await?;
-    let staggered = Config {
-        stagger: Some(Duration::from_millis(250)),
-        ..base
-    };
+    let staggered = base.with_stagger(Some(Duration::from_millis(250)));
     run(
         "stagger 250 ms (happy eyeballs: next address after 250 ms, or at once on failure)",
         staggered,

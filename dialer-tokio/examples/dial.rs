@@ -103,7 +103,7 @@ async fn main() -> ExitCode {
             for (addr, reason) in reasons(&error) {
                 eprintln!("  {addr}: {reason}");
             }
-            if !matches!(error, Error::Dial(DialError::NoDialableAddresses { .. })) {
+            if !matches!(error, Error::Dial(DialRefused::NoDialableAddresses { .. })) {
                 for addr in &undialable {
                     eprintln!("  {addr}: skipped, not dialable by the TCP transport");
                 }
@@ -115,11 +115,11 @@ async fn main() -> ExitCode {
 
 fn headline(error: &Error) -> &'static str {
     match error {
-        Error::Dial(DialError::AllFailed { .. }) => "every address failed",
-        Error::Dial(DialError::Timeout { .. }) => "the request timed out",
-        Error::Dial(DialError::NoDialableAddresses { .. }) => "no dialable address",
-        Error::Dial(DialError::TooManyAddresses { .. }) => "too many addresses",
-        Error::Dial(DialError::NoTokens) => "no dial tokens available",
+        Error::Dial(DialFailed::AllFailed { .. }) => "every address failed",
+        Error::Dial(DialFailed::Timeout { .. }) => "the request timed out",
+        Error::Dial(DialRefused::NoDialableAddresses { .. }) => "no dialable address",
+        Error::Dial(DialRefused::TooManyAddresses { .. }) => "too many addresses",
+        Error::Dial(DialRefused::NoTokens) => "no dial tokens available",
         Error::Dial(_) => "dial failed",
         _ => "the dialer stopped",
     }
@@ -128,13 +128,13 @@ fn headline(error: &Error) -> &'static str {
 /// Every address and why it was not the winner.
 fn reasons(error: &Error) -> Vec<(String, String)> {
     match error {
-        Error::Dial(DialError::AllFailed { attempts } | DialError::Timeout { attempts }) => {
+        Error::Dial(DialFailed::AllFailed { attempts } | DialFailed::Timeout { attempts }) => {
             attempts
                 .iter()
                 .map(|a| (a.addr.to_string(), a.reason.to_string()))
                 .collect()
         }
-        Error::Dial(DialError::NoDialableAddresses { skipped }) => skipped
+        Error::Dial(DialRefused::NoDialableAddresses { skipped }) => skipped
             .iter()
             .map(|s| (s.addr.to_string(), s.reason.to_string()))
             .collect(),

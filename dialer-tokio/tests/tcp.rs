@@ -49,7 +49,7 @@ async fn a_refused_port_fails_with_the_socket_error() {
         .dial("peer", [refusing.multiaddr()])
         .await
         .expect_err("refused");
-    let Error::Dial(DialError::AllFailed { attempts }) = error else {
+    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     let reason = attempts[0].reason.to_string();
@@ -71,7 +71,7 @@ async fn non_tcp_addresses_are_skipped_before_any_token() {
         .await
         .expect_err("undialable");
     assert!(
-        matches!(&error, Error::Dial(DialError::NoDialableAddresses { skipped })
+        matches!(&error, Error::Dial(DialRefused::NoDialableAddresses { skipped })
             if skipped[0].reason == SkipReason::Undialable),
         "{error:?}"
     );
@@ -86,11 +86,9 @@ async fn a_hanging_address_times_out_and_its_socket_is_closed() {
     // leaves no socket behind.
     let tarpit = Tarpit::new().expect("tarpit");
     let peer = Listener::accepting().expect("listener");
-    let config = Config {
-        max_per_peer_dials: 1,
-        address_timeout: Duration::from_millis(200),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_per_peer_dials(1)
+        .with_address_timeout(Duration::from_millis(200));
     let dialer: Dialer<&str> = Dialer::new(config, TcpTransport).expect("valid config");
     let dialed = dialer
         .dial("peer", [tarpit.multiaddr(), peer.multiaddr()])

@@ -368,10 +368,10 @@ impl Model {
         let now = self.advance(now);
         let max = self.config.max_addrs_per_request;
         if addrs.is_empty() {
-            return DialPlan::Refuse(DialError::NoAddresses);
+            return DialPlan::Refuse(DialRefused::NoAddresses);
         }
         if addrs.len() > max {
-            return DialPlan::Refuse(DialError::TooManyAddresses {
+            return DialPlan::Refuse(DialRefused::TooManyAddresses {
                 given: addrs.len(),
                 max,
             });
@@ -416,7 +416,7 @@ impl Model {
             }
         }
         if admitted.is_empty() {
-            return DialPlan::Refuse(DialError::NoDialableAddresses { skipped });
+            return DialPlan::Refuse(DialRefused::NoDialableAddresses { skipped });
         }
         // R-R1: highest confidence first; `sort_by_key` is stable, so ties keep the
         // caller's order.
@@ -424,7 +424,7 @@ impl Model {
         let requested = self.config.max_per_peer_dials.min(admitted.len());
         let granted = requested.min(self.available);
         if granted == 0 && priority == Priority::Normal {
-            return DialPlan::Refuse(DialError::NoTokens);
+            return DialPlan::Refuse(DialRefused::NoTokens);
         }
         DialPlan::New {
             requested,
@@ -592,12 +592,12 @@ impl Model {
                 return Err(Violation(format!("dial: expected {want:?}, got {c}")));
             }
             (DialPlan::Loose { given, priority }, Err(got)) => match got {
-                DialError::NoTokens => ensure!(
+                DialRefused::NoTokens => ensure!(
                     self.available == 0 && *priority == Priority::Normal,
                     "R-T4: NoTokens with {} tokens available, {priority:?}",
                     self.available
                 ),
-                DialError::NoDialableAddresses { skipped } => ensure!(
+                DialRefused::NoDialableAddresses { skipped } => ensure!(
                     skipped.len() == *given,
                     "R-R2: {} of {given} addresses listed as skipped",
                     skipped.len()
@@ -614,9 +614,9 @@ impl Model {
 
     fn count_refusal(&mut self, result: &DialError) {
         match result {
-            DialError::NoTokens => self.coverage.no_tokens += 1,
-            DialError::NoDialableAddresses { .. } => self.coverage.no_dialable += 1,
-            DialError::TooManyAddresses { .. } => self.coverage.too_many += 1,
+            DialRefused::NoTokens => self.coverage.no_tokens += 1,
+            DialRefused::NoDialableAddresses { .. } => self.coverage.no_dialable += 1,
+            DialRefused::TooManyAddresses { .. } => self.coverage.too_many += 1,
             _ => {}
         }
     }
@@ -879,7 +879,7 @@ impl Model {
                     req.callers.remove(caller);
                     if cancelled == Some(*caller) && !cancel_seen {
                         ensure!(
-                            *result == Err(DialError::Cancelled),
+                            *result == Err(DialFailed::Cancelled),
                             "R-R7: cancelled {caller} finished with {result:?}"
                         );
                         cancel_seen = true;
@@ -975,7 +975,7 @@ impl Model {
                     "R-R4: {request} completed with {connected:?}, but the winner was {:?}",
                     req.won
                 ),
-                Err(DialError::AllFailed { attempts }) => {
+                Err(DialFailed::AllFailed { attempts }) => {
                     self.coverage.all_failed += 1;
                     ensure!(
                         req.won.is_none() && *attempts == req.attempts,
@@ -983,7 +983,7 @@ impl Model {
                         req.attempts
                     );
                 }
-                Err(DialError::Timeout { attempts }) => {
+                Err(DialFailed::Timeout { attempts }) => {
                     self.coverage.request_timeouts += 1;
                     ensure!(
                         req.won.is_none() && now >= req.deadline,
@@ -1033,18 +1033,18 @@ impl Model {
         if self.exact {
             for addr in address_pool() {
                 ensure!(
-                    dialer.is_deny_listed(addr, now) == self.is_denied(addr, now),
+                    dialer.is_deny_listed(now, addr) == self.is_denied(addr, now),
                     "R-D: {addr} deny-listed: core {}, model {}",
-                    dialer.is_deny_listed(addr, now),
+                    dialer.is_deny_listed(now, addr),
                     self.is_denied(addr, now)
                 );
                 // The core answers as of the latest `now` it was given.
                 let clock = self.now.unwrap_or(now);
                 for peer in 0..PEERS {
                     ensure!(
-                        dialer.is_pruned(&peer, addr) == self.is_pruned(peer, addr, clock),
+                        dialer.is_pruned(clock, &peer, addr) == self.is_pruned(peer, addr, clock),
                         "R-C5: {addr} pruned for {peer}: core {}, model {}",
-                        dialer.is_pruned(&peer, addr),
+                        dialer.is_pruned(clock, &peer, addr),
                         self.is_pruned(peer, addr, clock)
                     );
                 }

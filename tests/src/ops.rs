@@ -241,19 +241,18 @@ impl ConfigSpec {
     /// The config this spec describes.
     pub fn config(&self) -> Config {
         let d = Config::default();
-        Config {
-            max_tokens: self.max_tokens.get(d.max_tokens),
-            max_per_peer_dials: self.max_per_peer_dials.get(d.max_per_peer_dials),
-            max_addrs_per_request: self.max_addrs_per_request.get(d.max_addrs_per_request),
-            dial_timeout: self.dial_timeout.get(d.dial_timeout),
-            address_timeout: self.address_timeout.get(d.address_timeout),
-            deny_duration: self.deny_duration.get(d.deny_duration),
-            prune_duration: self.prune_duration.get(d.prune_duration),
-            stagger: self.stagger.map(|s| s.get(Duration::from_millis(250))),
-            head_start: self.head_start.get(),
-            confidence_capacity: self.confidence_capacity.get(d.confidence_capacity),
-            deny_list_capacity: self.deny_list_capacity.get(d.deny_list_capacity),
-        }
+        Config::default()
+            .with_max_tokens(self.max_tokens.get(d.max_tokens))
+            .with_max_per_peer_dials(self.max_per_peer_dials.get(d.max_per_peer_dials))
+            .with_max_addrs_per_request(self.max_addrs_per_request.get(d.max_addrs_per_request))
+            .with_dial_timeout(self.dial_timeout.get(d.dial_timeout))
+            .with_address_timeout(self.address_timeout.get(d.address_timeout))
+            .with_deny_duration(self.deny_duration.get(d.deny_duration))
+            .with_prune_duration(self.prune_duration.get(d.prune_duration))
+            .with_stagger(self.stagger.map(|s| s.get(Duration::from_millis(250))))
+            .with_head_start(self.head_start.get())
+            .with_confidence_capacity(self.confidence_capacity.get(d.confidence_capacity))
+            .with_deny_list_capacity(self.deny_list_capacity.get(d.deny_list_capacity))
     }
 }
 

@@ -96,23 +96,22 @@ struct RawConfig {
 
 impl RawConfig {
     fn config(&self) -> Config {
-        Config {
-            max_tokens: self.max_tokens.get(),
-            max_per_peer_dials: self.max_per_peer_dials.get(),
-            max_addrs_per_request: self.max_addrs_per_request.get(),
-            dial_timeout: self.dial_timeout.get(),
-            address_timeout: self.address_timeout.get(),
-            deny_duration: self.deny_duration.get(),
-            prune_duration: self.prune_duration.get(),
-            stagger: self.stagger.map(RawSpan::get),
-            head_start: self.head_start.map(|(rtt_factor, min, max)| HeadStart {
+        Config::default()
+            .with_max_tokens(self.max_tokens.get())
+            .with_max_per_peer_dials(self.max_per_peer_dials.get())
+            .with_max_addrs_per_request(self.max_addrs_per_request.get())
+            .with_dial_timeout(self.dial_timeout.get())
+            .with_address_timeout(self.address_timeout.get())
+            .with_deny_duration(self.deny_duration.get())
+            .with_prune_duration(self.prune_duration.get())
+            .with_stagger(self.stagger.map(RawSpan::get))
+            .with_head_start(self.head_start.map(|(rtt_factor, min, max)| HeadStart {
                 rtt_factor,
                 min: min.get(),
                 max: max.get(),
-            }),
-            confidence_capacity: self.confidence_capacity.get(),
-            deny_list_capacity: self.deny_list_capacity.get(),
-        }
+            }))
+            .with_confidence_capacity(self.confidence_capacity.get())
+            .with_deny_list_capacity(self.deny_list_capacity.get())
     }
 }
 
@@ -277,22 +276,22 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
                     "a refused dial ({error}) changed the dialer"
                 );
                 match error {
-                    DialError::NoAddresses => {
+                    DialRefused::NoAddresses => {
                         ensure!(addrs.is_empty(), "NoAddresses for {addrs:?}");
                     }
-                    DialError::TooManyAddresses { given, max } => ensure!(
+                    DialRefused::TooManyAddresses { given, max } => ensure!(
                         *given == addrs.len()
                             && *max == config.max_addrs_per_request
                             && given > max,
                         "TooManyAddresses {{ {given}, {max} }} for {} addresses",
                         addrs.len()
                     ),
-                    DialError::NoDialableAddresses { skipped } => ensure!(
+                    DialRefused::NoDialableAddresses { skipped } => ensure!(
                         skipped.len() == addrs.len()
                             && skipped.iter().zip(&addrs).all(|(s, a)| &s.addr == a),
                         "R-R2: skipped {skipped:?} for {addrs:?}"
                     ),
-                    DialError::NoTokens => ensure!(
+                    DialRefused::NoTokens => ensure!(
                         before.tokens_available == 0 && priority == Priority::Normal,
                         "R-T4: NoTokens with {} available",
                         before.tokens_available

@@ -25,11 +25,9 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// Long timeouts, so that only the timeout a scenario sets on purpose can fire.
 fn config() -> Config {
-    Config {
-        address_timeout: Duration::from_secs(5),
-        dial_timeout: Duration::from_secs(10),
-        ..Config::default()
-    }
+    Config::default()
+        .with_address_timeout(Duration::from_secs(5))
+        .with_dial_timeout(Duration::from_secs(10))
 }
 
 fn tarpits<const N: usize>() -> [Tarpit; N] {
@@ -129,7 +127,7 @@ async fn all_bad_addresses_fail_with_every_reason<H: Harness>() {
         dialer.dial(1, [refusing.multiaddr(), resetting.multiaddr()]),
     )
     .await;
-    let DialError::AllFailed { attempts } = error(result) else {
+    let DialFailed::AllFailed { attempts } = error(result) else {
         panic!("{}: expected AllFailed", H::NAME)
     };
     assert_eq!(attempts.len(), 2, "{attempts:?}");
@@ -165,11 +163,9 @@ async fn address_timeout_moves_the_token_on<H: Harness>() {
     let (transport, log) = Recording::new(H::tcp());
     let address_timeout = ms(300);
     let dialer = H::dialer(
-        Config {
-            max_per_peer_dials: 1,
-            address_timeout,
-            ..config()
-        },
+        config()
+            .with_max_per_peer_dials(1)
+            .with_address_timeout(address_timeout),
         transport,
     );
 
@@ -211,13 +207,7 @@ async fn request_timeout_fails_with_timeout<H: Harness>() {
     let pits = tarpits::<2>();
     let (transport, log) = Recording::new(H::tcp());
     let dial_timeout = ms(400);
-    let dialer = H::dialer(
-        Config {
-            dial_timeout,
-            ..config()
-        },
-        transport,
-    );
+    let dialer = H::dialer(config().with_dial_timeout(dial_timeout), transport);
 
     let start = Instant::now();
     let result = within::<H, _>(
@@ -227,7 +217,7 @@ async fn request_timeout_fails_with_timeout<H: Harness>() {
     )
     .await;
     let elapsed = start.elapsed();
-    let DialError::Timeout { attempts } = error(result) else {
+    let DialFailed::Timeout { attempts } = error(result) else {
         panic!("{}: expected Timeout", H::NAME)
     };
     assert!(
@@ -462,11 +452,7 @@ async fn with_pool_exhausted<H, T, F>(
 }
 
 fn two_tokens() -> Config {
-    Config {
-        max_tokens: 2,
-        max_per_peer_dials: 1,
-        ..config()
-    }
+    config().with_max_tokens(2).with_max_per_peer_dials(1)
 }
 
 // R-T4, R-T6: with every token held, a normal request fails at once with NoTokens; it
@@ -481,7 +467,7 @@ async fn empty_pool_fails_at_once_with_no_tokens<H: Harness>() {
         let start = Instant::now();
         let result = dialer.dial(3, [good.multiaddr()]).await;
         let elapsed = start.elapsed();
-        assert_eq!(error(result), DialError::NoTokens);
+        assert_eq!(error(result), DialRefused::NoTokens);
         assert!(elapsed < Duration::from_secs(1), "{}: {elapsed:?}", H::NAME);
         assert_eq!(log.dials_to(&good.multiaddr()), 0);
         let s = stats::<H, _>(&dialer).await;
@@ -534,11 +520,9 @@ async fn confidence_puts_the_good_address_first<H: Harness>() {
     let (transport, log) = Recording::new(H::tcp());
     // One token, so the order of dials is the order of addresses; no deny list, so only
     // confidence decides.
-    let learning = Config {
-        max_per_peer_dials: 1,
-        deny_list_capacity: 0,
-        ..config()
-    };
+    let learning = config()
+        .with_max_per_peer_dials(1)
+        .with_deny_list_capacity(0);
     let dialer = H::dialer(learning.clone(), transport);
 
     let first = within::<H, _>(
@@ -593,7 +577,7 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     let dialer = H::dialer(config(), transport);
 
     let result = within::<H, _>(LIMIT, "first dial", dialer.dial(1, [refusing.multiaddr()])).await;
-    assert!(matches!(error(result), DialError::AllFailed { .. }));
+    assert!(matches!(error(result), DialFailed::AllFailed { .. }));
 
     let dialed = within::<H, _>(
         LIMIT,
@@ -608,7 +592,7 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     let result = dialer.dial(3, [refusing.multiaddr()]).await;
     assert_eq!(
         error(result),
-        DialError::NoDialableAddresses {
+        DialRefused::NoDialableAddresses {
             skipped: vec![Skipped {
                 addr: refusing.multiaddr(),
                 reason: SkipReason::DenyListed
@@ -636,11 +620,9 @@ async fn a_proven_address_dials_alone_first<H: Harness>() {
     };
     let addrs = || pits.iter().map(Tarpit::multiaddr).chain([good.multiaddr()]);
     let dialer = H::dialer(
-        Config {
-            deny_list_capacity: 0,
-            head_start: Some(patient),
-            ..config()
-        },
+        config()
+            .with_deny_list_capacity(0)
+            .with_head_start(Some(patient)),
         transport,
     );
     // Nothing learned yet: all four at once (R-R3).
@@ -668,11 +650,7 @@ async fn a_proven_address_dials_alone_first<H: Harness>() {
     // The same with the head start off: four dials per request, learned or not.
     let (transport, log) = Recording::new(H::tcp());
     let parallel = H::dialer(
-        Config {
-            deny_list_capacity: 0,
-            head_start: None,
-            ..config()
-        },
+        config().with_deny_list_capacity(0).with_head_start(None),
         transport,
     );
     for peer in 1..3 {
@@ -692,11 +670,7 @@ async fn aborted_dials_leave_no_socket_open<H: Harness>() {
     // No deny list, so every round dials the tarpits again; no head start, so the good
     // address, proven after the first round, does not dial alone.
     let dialer = H::dialer(
-        Config {
-            deny_list_capacity: 0,
-            head_start: None,
-            ..config()
-        },
+        config().with_deny_list_capacity(0).with_head_start(None),
         transport,
     );
     let rounds = 10;
@@ -752,7 +726,7 @@ async fn unsupported_multiaddr_is_rejected_before_any_token<H: Harness>() {
     let result = dialer.dial(1, [quic.clone()]).await;
     assert_eq!(
         error(result),
-        DialError::NoDialableAddresses {
+        DialRefused::NoDialableAddresses {
             skipped: vec![Skipped {
                 addr: quic.clone(),
                 reason: SkipReason::Undialable

@@ -103,7 +103,7 @@ async fn caller<H: Harness, T: dialer_driver::Transport>(
         match dialer.dial(peer, addrs.clone()).await {
             // The connection is dropped (closed) at once.
             Ok(dialed) => return (Ok(dialed.addr), retries),
-            Err(Error::Dial(DialError::NoTokens)) if runtime.now() < give_up => {
+            Err(Error::Dial(DialRefused::NoTokens)) if runtime.now() < give_up => {
                 retries += 1;
                 // The caller's own back-off, spread so that retries do not come in waves.
                 let jitter = u64::from(peer.wrapping_mul(7_919).wrapping_add(retries as u32) % 20);
@@ -135,15 +135,13 @@ fn run<H: Harness>() -> Figures {
         let fds_before = open_fds().expect("/proc/self/fd");
 
         let (transport, log) = Recording::new(H::tcp());
-        let config = Config {
-            max_tokens: MAX_TOKENS,
-            address_timeout: ms(300),
-            dial_timeout: Duration::from_secs(5),
-            // Every request dials its bad addresses: no deny list, no learned order.
-            deny_list_capacity: 0,
-            confidence_capacity: 0,
-            ..Config::default()
-        };
+        // Every request dials its bad addresses: no deny list, no learned order.
+        let config = Config::default()
+            .with_max_tokens(MAX_TOKENS)
+            .with_address_timeout(ms(300))
+            .with_dial_timeout(Duration::from_secs(5))
+            .with_deny_list_capacity(0)
+            .with_confidence_capacity(0);
         let dialer = H::dialer(config, transport);
 
         let start = Instant::now();
@@ -178,12 +176,12 @@ fn run<H: Harness>() -> Figures {
                     *per_listener.entry(port).or_default() += 1;
                     figures.connected += 1;
                 }
-                (Err(Error::Dial(DialError::NoTokens)), _) => figures.no_tokens_final += 1,
-                (Err(Error::Dial(DialError::AllFailed { attempts })), Expect::Fail) => {
+                (Err(Error::Dial(DialRefused::NoTokens)), _) => figures.no_tokens_final += 1,
+                (Err(Error::Dial(DialFailed::AllFailed { attempts })), Expect::Fail) => {
                     assert_eq!(attempts.len(), addrs.len(), "{attempts:?}");
                     figures.failed += 1;
                 }
-                (Err(Error::Dial(DialError::Timeout { .. })), Expect::Fail) => {
+                (Err(Error::Dial(DialFailed::Timeout { .. })), Expect::Fail) => {
                     figures.timed_out += 1;
                 }
                 (outcome, expect) => {

@@ -103,7 +103,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                             },
                         );
                     }
-                    Err(DialError::NoTokens) => tally.rejected(a.round),
+                    Err(DialRefused::NoTokens) => tally.rejected(a.round),
                     // Everything deny-listed or pruned: a failed request that cost nothing.
                     Err(_) => tally.failed(a.round),
                 }

@@ -149,14 +149,12 @@ enum Strategy {
 }
 
 fn core_config(stagger: Option<Duration>) -> Config {
-    Config {
-        max_tokens: MAX_TOKENS,
-        max_per_peer_dials: PER_PEER,
-        address_timeout: Duration::from_nanos(ADDRESS_TIMEOUT_NS),
-        dial_timeout: Duration::from_nanos(REQUEST_TIMEOUT_NS),
-        stagger,
-        ..Config::default()
-    }
+    Config::default()
+        .with_max_tokens(MAX_TOKENS)
+        .with_max_per_peer_dials(PER_PEER)
+        .with_address_timeout(Duration::from_nanos(ADDRESS_TIMEOUT_NS))
+        .with_dial_timeout(Duration::from_nanos(REQUEST_TIMEOUT_NS))
+        .with_stagger(stagger)
 }
 
 /// Every strategy, in the order they are reported: the named ones (see [`KEYS`]), then a
@@ -189,12 +187,12 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
             // The seed's dialer as js-libp2p shipped it: tokens, caller order, nothing
             // learned. The core with both learning tables switched off is exactly that.
             "js_token",
-            Strategy::Core(Config {
-                confidence_capacity: 0,
-                deny_list_capacity: 0,
-                head_start: None,
-                ..core_config(None)
-            }),
+            Strategy::Core(
+                core_config(None)
+                    .with_confidence_capacity(0)
+                    .with_deny_list_capacity(0)
+                    .with_head_start(None),
+            ),
         ),
         (
             "go_ranked",
@@ -208,10 +206,7 @@ fn strategies() -> Vec<(&'static str, Strategy)> {
             // Not a figure: the defaults without the head start, i.e. the seed's
             // literal parallel start, to show what the head start changes.
             "ours_parallel",
-            Strategy::Core(Config {
-                head_start: None,
-                ..core_config(None)
-            }),
+            Strategy::Core(core_config(None).with_head_start(None)),
         ),
         (
             // Cross-check: js_token written by hand on the baseline engine. It must land

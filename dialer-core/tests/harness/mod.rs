@@ -7,7 +7,7 @@
 //!   hanging it, so a livelock in the core shows up as a panic;
 //! - after every input the outputs are drained through [`Monitor`] (the SPEC's
 //!   invariants), plus the counters' bookkeeping and, after each `handle_timeout(t)`,
-//!   the style guide's rule that the next deadline is later than `t`.
+//!   the drive-loop rule (docs/design.md) that the next deadline is later than `t`.
 //!
 //! Everything the core emits (and every report the fake network makes) is recorded,
 //! stamped with its simulated time, so tests assert on exact sequences.
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use dialer_core::check::Monitor;
 use dialer_core::{
-    AbortReason, Action, CallerId, CancelError, Config, Connected, DialError, DialId, Dialer,
-    Event, Multiaddr, Priority, ReportError, RequestId, Stats,
+    AbortReason, Action, CallerId, CancelError, Config, Connected, DialFailed, DialId, DialOpts,
+    DialRefused, Dialer, Dialing, Event, Multiaddr, ReportError, RequestId, Stats,
 };
 
 /// Peers are plain numbers in these tests.
@@ -176,21 +176,32 @@ impl Sim {
 
     // ----- inputs --------------------------------------------------------------------
 
-    pub(crate) fn dial(&mut self, peer: Peer, addrs: &[Multiaddr]) -> Result<CallerId, DialError> {
-        self.dial_with(peer, addrs, Priority::Normal)
+    pub(crate) fn dial(&mut self, peer: Peer, addrs: &[Multiaddr]) -> Result<CallerId, DialRefused> {
+        self.dial_with(peer, addrs, DialOpts::default())
     }
 
+    /// `dial` with options (a [`Priority`](dialer_core::Priority) converts into them).
     pub(crate) fn dial_with(
         &mut self,
         peer: Peer,
         addrs: &[Multiaddr],
-        priority: Priority,
-    ) -> Result<CallerId, DialError> {
+        opts: impl Into<DialOpts>,
+    ) -> Result<CallerId, DialRefused> {
+        self.dial_full(peer, addrs, opts.into()).map(|d| d.caller)
+    }
+
+    /// `dial` with options, returning all of what the core answered.
+    pub(crate) fn dial_full(
+        &mut self,
+        peer: Peer,
+        addrs: &[Multiaddr],
+        opts: DialOpts,
+    ) -> Result<Dialing, DialRefused> {
         let result = self
             .dialer
-            .dial(self.now, peer, addrs.iter().cloned(), priority);
-        if let Ok(caller) = result {
-            self.monitor.issued(caller).expect("fresh caller id");
+            .dial(self.now, peer, addrs.iter().cloned(), opts);
+        if let Ok(dialing) = result {
+            self.monitor.issued(dialing.caller).expect("fresh caller id");
         }
         self.drain();
         result
@@ -202,10 +213,11 @@ impl Sim {
         at: Instant,
         peer: Peer,
         addrs: &[Multiaddr],
-    ) -> Result<CallerId, DialError> {
+    ) -> Result<CallerId, DialRefused> {
         let result = self
             .dialer
-            .dial(at, peer, addrs.iter().cloned(), Priority::Normal);
+            .dial(at, peer, addrs.iter().cloned(), DialOpts::default())
+            .map(|d| d.caller);
         if let Ok(caller) = result {
             self.monitor.issued(caller).expect("fresh caller id");
         }
@@ -406,6 +418,7 @@ impl Sim {
                         reason: abort.reason,
                     }
                 }
+                other => panic!("a default config emits no opt-in command: {other:?}"),
             };
             self.log.push(Record { at, out });
         }
@@ -434,7 +447,7 @@ impl Sim {
     }
 
     /// The outcome delivered to `caller`, if it finished.
-    pub(crate) fn outcome(&self, caller: CallerId) -> Option<Result<Connected, DialError>> {
+    pub(crate) fn outcome(&self, caller: CallerId) -> Option<Result<Connected, DialFailed>> {
         let mut found = self.log.iter().filter_map(|r| match &r.out {
             Out::Event(Event::Finished {
                 caller: c, result, ..

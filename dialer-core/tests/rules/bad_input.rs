@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dialer_core::{
-    CallerId, CancelError, Config, ConfigError, DialError, DialId, Dialer, Event, ReportError,
+    CallerId, CancelError, Config, ConfigError, DialFailed, DialRefused, DialId, Dialer, Event, ReportError,
     SkipReason, Skipped, Stats,
 };
 
@@ -20,59 +20,35 @@ fn without_ignored(mut s: Stats) -> Stats {
 fn config_with_zero_or_huge_values_is_rejected() {
     let cases: Vec<(Config, ConfigError)> = vec![
         (
-            Config {
-                max_tokens: 0,
-                ..Config::default()
-            },
+            Config::default().with_max_tokens(0),
             ConfigError::ZeroTokens,
         ),
         (
-            Config {
-                max_per_peer_dials: 0,
-                ..Config::default()
-            },
+            Config::default().with_max_per_peer_dials(0),
             ConfigError::ZeroPerPeerDials,
         ),
         (
-            Config {
-                max_addrs_per_request: 0,
-                ..Config::default()
-            },
+            Config::default().with_max_addrs_per_request(0),
             ConfigError::ZeroAddrsPerRequest,
         ),
         (
-            Config {
-                dial_timeout: Duration::ZERO,
-                ..Config::default()
-            },
+            Config::default().with_dial_timeout(Duration::ZERO),
             ConfigError::ZeroDuration("dial_timeout"),
         ),
         (
-            Config {
-                address_timeout: Duration::ZERO,
-                ..Config::default()
-            },
+            Config::default().with_address_timeout(Duration::ZERO),
             ConfigError::ZeroDuration("address_timeout"),
         ),
         (
-            Config {
-                deny_duration: Duration::ZERO,
-                ..Config::default()
-            },
+            Config::default().with_deny_duration(Duration::ZERO),
             ConfigError::ZeroDuration("deny_duration"),
         ),
         (
-            Config {
-                stagger: Some(Duration::ZERO),
-                ..Config::default()
-            },
+            Config::default().with_stagger(Some(Duration::ZERO)),
             ConfigError::ZeroDuration("stagger"),
         ),
         (
-            Config {
-                dial_timeout: Duration::MAX,
-                ..Config::default()
-            },
+            Config::default().with_dial_timeout(Duration::MAX),
             ConfigError::DurationTooLarge("dial_timeout"),
         ),
     ];
@@ -93,11 +69,11 @@ fn config_with_zero_or_huge_values_is_rejected() {
         ),
         (100, 4, secs(30), secs(10), 25, secs(60))
     );
-    assert!(Dialer::<u32>::new(Config {
-        confidence_capacity: 0,
-        deny_list_capacity: 0,
-        ..Config::default()
-    })
+    assert!(Dialer::<u32>::new(
+        Config::default()
+            .with_confidence_capacity(0)
+            .with_deny_list_capacity(0)
+    )
     .is_ok());
 }
 
@@ -105,7 +81,7 @@ fn config_with_zero_or_huge_values_is_rejected() {
 #[test]
 fn empty_address_list_is_refused_and_spends_nothing() {
     let mut sim = Sim::new(Config::default());
-    assert_eq!(sim.dial(1, &[]), Err(DialError::NoAddresses));
+    assert_eq!(sim.dial(1, &[]), Err(DialRefused::NoAddresses));
     assert_eq!(sim.take(), vec![]);
     assert_eq!(sim.dialer.tokens_in_use(), 0);
     assert_eq!(sim.dialer.requests_in_flight(), 0);
@@ -115,7 +91,7 @@ fn empty_address_list_is_refused_and_spends_nothing() {
     // Nor does it join a request in flight for the same peer.
     let caller = sim.dial(1, &[addr(1)]).expect("dial");
     sim.take();
-    assert_eq!(sim.dial(1, &[]), Err(DialError::NoAddresses));
+    assert_eq!(sim.dial(1, &[]), Err(DialRefused::NoAddresses));
     assert_eq!(sim.take(), vec![]);
     assert_eq!(sim.stats().requests_joined, 0);
     assert_eq!(sim.dialer.tokens_in_use(), 1);
@@ -153,7 +129,7 @@ fn undialable_addresses_are_refused_before_any_token() {
     let mut sim = Sim::with_dialer(dialer);
     assert_eq!(
         sim.dial(1, &addrs(&[9, 90, 9])),
-        Err(DialError::NoDialableAddresses {
+        Err(DialRefused::NoDialableAddresses {
             skipped: vec![
                 Skipped {
                     addr: addr(9),
@@ -223,7 +199,7 @@ fn reports_for_unknown_finished_or_aborted_dials_change_nothing() {
             assert_eq!(sim.dialer.poll_timeout(), deadline);
             let conf_after: Vec<u8> = (1..=4).map(|p| sim.dialer.confidence(&addr(p))).collect();
             assert_eq!(conf_after, conf, "{what}");
-            assert!(!sim.dialer.is_deny_listed(&addr(2), sim.now()), "{what}");
+            assert!(!sim.dialer.is_deny_listed(sim.now(), &addr(2)), "{what}");
         }
     }
     assert_eq!(sim.dialer.tokens_in_use(), 2);

@@ -151,10 +151,7 @@ fn imported_confidence_gets_no_head_start() {
 // Head start off, R-R3: the seed's parallel start, learned or not.
 #[test]
 fn with_the_head_start_off_a_proven_address_races_the_rest() {
-    let mut sim = Sim::new(Config {
-        head_start: None,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_head_start(None));
     let t0 = learn(&mut sim, 80);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
     assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (0, 1), (0, 3)]);
@@ -190,10 +187,7 @@ fn a_join_during_the_head_start_waits_for_it() {
 // stagger paces the rest.
 #[test]
 fn with_a_stagger_the_first_gap_is_the_longer() {
-    let mut sim = Sim::new(Config {
-        stagger: Some(ms(250)),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_stagger(Some(ms(250))));
     let t0 = learn(&mut sim, 200);
     sim.take();
     sim.script(&addr(2), Outcome::Hang);
@@ -208,10 +202,7 @@ fn with_a_stagger_the_first_gap_is_the_longer() {
 // Head start: bad settings are refused at construction.
 #[test]
 fn bad_head_start_settings_are_refused() {
-    let with = |h: HeadStart| Config {
-        head_start: Some(h),
-        ..Config::default()
-    };
+    let with = |h: HeadStart| Config::default().with_head_start(Some(h));
     let d = HeadStart::default();
     assert_eq!(d.delay(ms(80)), Some(ms(160)));
     assert_eq!(d.delay(ms(251)), None);

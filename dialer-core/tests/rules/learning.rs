@@ -1,17 +1,14 @@
 //! R-C (confidence) and R-D (deny list): what the dialer learns from dials.
 
 use dialer_core::{
-    Config, DialError, Event, SkipReason, Skipped, INITIAL_CONFIDENCE, MAX_CONFIDENCE,
+    Config, DialFailed, DialRefused, Event, SkipReason, Skipped, INITIAL_CONFIDENCE, MAX_CONFIDENCE,
 };
 
 use crate::harness::{addr, addrs, events, ms, secs, started, Outcome, Sim};
 
 /// A short deny list, so one address can be dialed again and again.
 fn forgetful() -> Config {
-    Config {
-        deny_duration: ms(1),
-        ..Config::default()
-    }
+    Config::default().with_deny_duration(ms(1))
 }
 
 /// Dials `port` alone for `peer`, runs to the end and returns the dialer's verdict.
@@ -95,16 +92,13 @@ fn aborted_dials_do_not_change_confidence() {
 // R-C4, R-R6a
 #[test]
 fn an_address_timeout_is_a_failure() {
-    let mut sim = Sim::new(Config {
-        address_timeout: secs(1),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_address_timeout(secs(1)));
     sim.dialer.import_confidence([(addr(1), 3)]);
     let caller = sim.dial(1, &[addr(1)]).expect("dial");
     sim.run();
     assert!(matches!(
         sim.outcome(caller),
-        Some(Err(DialError::AllFailed { .. }))
+        Some(Err(DialFailed::AllFailed { .. }))
     ));
     assert_eq!(sim.dialer.confidence(&addr(1)), 2);
     assert_eq!(sim.stats().dials_timed_out, 1);
@@ -132,12 +126,12 @@ fn an_address_that_falls_to_zero_beside_a_better_one_is_pruned_and_skipped() {
             addr: addr(1),
         }]
     );
-    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+    assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
     assert_eq!(sim.stats().addresses_pruned, 1);
 
     // Later requests of peer 7 skip it, even after its deny entry expired …
     sim.run_for(secs(1));
-    assert!(!sim.dialer.is_deny_listed(&addr(1), sim.now()));
+    assert!(!sim.dialer.is_deny_listed(sim.now(), &addr(1)));
     sim.take();
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
     // A caller joining that request does not bring it back in.
@@ -146,7 +140,7 @@ fn an_address_that_falls_to_zero_beside_a_better_one_is_pruned_and_skipped() {
     assert_eq!(started(&sim.take()), vec![addr(2)]);
     assert_eq!(
         sim.dial(7, &[addr(1)]),
-        Err(DialError::NoDialableAddresses {
+        Err(DialRefused::NoDialableAddresses {
             skipped: vec![Skipped {
                 addr: addr(1),
                 reason: SkipReason::Pruned,
@@ -154,7 +148,7 @@ fn an_address_that_falls_to_zero_beside_a_better_one_is_pruned_and_skipped() {
         })
     );
     // … but another peer may still dial it.
-    assert!(!sim.dialer.is_pruned(&8, &addr(1)));
+    assert!(!sim.dialer.is_pruned(sim.now(), &8, &addr(1)));
     sim.dial(8, &[addr(1)]).expect("not pruned for peer 8");
     assert_eq!(started(&sim.take()), vec![addr(1)]);
     sim.finish();
@@ -175,9 +169,9 @@ fn an_address_pruned_for_two_peers_stays_pruned_for_both() {
     sim.dial(8, &addrs(&[1, 3])).expect("dial");
     sim.run();
     sim.run_for(secs(1));
-    assert!(sim.dialer.is_pruned(&8, &addr(1)));
+    assert!(sim.dialer.is_pruned(sim.now(), &8, &addr(1)));
     assert!(
-        sim.dialer.is_pruned(&7, &addr(1)),
+        sim.dialer.is_pruned(sim.now(), &7, &addr(1)),
         "still pruned for peer 7"
     );
     assert_eq!(sim.stats().addresses_pruned, 2);
@@ -217,7 +211,7 @@ fn no_pruning_without_a_better_address_or_without_a_real_failure() {
     sim.script(&addr(6), Outcome::Succeed(ms(5)));
     sim.dial(3, &addrs(&[5, 6])).expect("dial");
     sim.run();
-    assert!(!sim.dialer.is_pruned(&3, &addr(5)));
+    assert!(!sim.dialer.is_pruned(sim.now(), &3, &addr(5)));
     assert_eq!(sim.stats().addresses_pruned, 1);
     sim.finish();
 }
@@ -225,10 +219,7 @@ fn no_pruning_without_a_better_address_or_without_a_real_failure() {
 // R-C6
 #[test]
 fn confidence_table_is_bounded_and_drops_the_least_recently_used() {
-    let mut sim = Sim::new(Config {
-        confidence_capacity: 2,
-        ..forgetful()
-    });
+    let mut sim = Sim::new(forgetful().with_confidence_capacity(2));
     for port in 1..=3 {
         sim.script(&addr(port), Outcome::Succeed(ms(1)));
     }
@@ -255,10 +246,7 @@ fn confidence_table_is_bounded_and_drops_the_least_recently_used() {
 // R-C6
 #[test]
 fn confidence_survives_a_restart_through_export_and_import() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 1,
-        ..forgetful()
-    });
+    let mut sim = Sim::new(forgetful().with_max_per_peer_dials(1));
     sim.script(&addr(1), Outcome::Fail(ms(1), "refused"));
     sim.script(&addr(2), Outcome::Succeed(ms(1)));
     sim.script(&addr(3), Outcome::Succeed(ms(1)));
@@ -272,10 +260,7 @@ fn confidence_survives_a_restart_through_export_and_import() {
     sim.finish();
 
     // A new dialer (a restart) learns it back …
-    let mut restarted = Sim::new(Config {
-        max_per_peer_dials: 1,
-        ..forgetful()
-    });
+    let mut restarted = Sim::new(forgetful().with_max_per_peer_dials(1));
     restarted.dialer.import_confidence(exported.clone());
     assert_eq!(restarted.dialer.export_confidence(), exported);
     for port in 1..=3 {
@@ -287,10 +272,7 @@ fn confidence_survives_a_restart_through_export_and_import() {
     assert_eq!(started(restarted.log()), addrs(&[2, 3, 1]));
 
     // Import into a smaller table keeps the most recent entries, and clamps values.
-    let mut small = Sim::new(Config {
-        confidence_capacity: 2,
-        ..Config::default()
-    });
+    let mut small = Sim::new(Config::default().with_confidence_capacity(2));
     small
         .dialer
         .import_confidence(exported.iter().cloned().chain([(addr(4), 200)]));
@@ -304,23 +286,20 @@ fn confidence_survives_a_restart_through_export_and_import() {
 // R-D1
 #[test]
 fn failures_and_timeouts_deny_list_but_aborts_do_not() {
-    let mut sim = Sim::new(Config {
-        address_timeout: secs(1),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_address_timeout(secs(1)));
     sim.script(&addr(1), Outcome::Fail(ms(10), "refused"));
     sim.script(&addr(2), Outcome::Hang);
     sim.dial(1, &addrs(&[1, 2])).expect("dial");
     sim.run();
-    assert!(sim.dialer.is_deny_listed(&addr(1), sim.now()), "failure");
-    assert!(sim.dialer.is_deny_listed(&addr(2), sim.now()), "timeout");
+    assert!(sim.dialer.is_deny_listed(sim.now(), &addr(1)), "failure");
+    assert!(sim.dialer.is_deny_listed(sim.now(), &addr(2)), "timeout");
 
     sim.script(&addr(3), Outcome::Hang);
     sim.script(&addr(4), Outcome::Succeed(ms(10)));
     sim.dial(2, &addrs(&[3, 4])).expect("dial");
     sim.run();
-    assert!(!sim.dialer.is_deny_listed(&addr(3), sim.now()), "abort");
-    assert!(!sim.dialer.is_deny_listed(&addr(4), sim.now()), "success");
+    assert!(!sim.dialer.is_deny_listed(sim.now(), &addr(3)), "abort");
+    assert!(!sim.dialer.is_deny_listed(sim.now(), &addr(4)), "success");
     assert_eq!(sim.stats().deny_list_entries, 2);
     sim.finish();
 }
@@ -328,10 +307,7 @@ fn failures_and_timeouts_deny_list_but_aborts_do_not() {
 // R-D2
 #[test]
 fn deny_listed_addresses_wait_for_expiry_driven_by_now() {
-    let mut sim = Sim::new(Config {
-        deny_duration: secs(60),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_deny_duration(secs(60)));
     sim.script(&addr(1), Outcome::Fail(ms(0), "refused"));
     sim.dial(1, &[addr(1)]).expect("dial");
     sim.run();
@@ -341,8 +317,8 @@ fn deny_listed_addresses_wait_for_expiry_driven_by_now() {
     // The getter follows the `now` it is given.
     assert!(sim
         .dialer
-        .is_deny_listed(&addr(1), sim.at(secs(60) - ms(1))));
-    assert!(!sim.dialer.is_deny_listed(&addr(1), sim.at(secs(60))));
+        .is_deny_listed(sim.at(secs(60) - ms(1)), &addr(1)));
+    assert!(!sim.dialer.is_deny_listed(sim.at(secs(60)), &addr(1)));
 
     // Just before expiry, a new request skips it; nothing drives the core meanwhile
     // (no timer is armed for the deny list: `now` alone decides).
@@ -350,11 +326,13 @@ fn deny_listed_addresses_wait_for_expiry_driven_by_now() {
     sim.run_until(secs(60) - ms(1));
     assert_eq!(
         sim.dial(2, &[addr(1)]),
-        Err(DialError::NoDialableAddresses {
+        Err(DialRefused::BackedOff {
             skipped: vec![Skipped {
                 addr: addr(1),
                 reason: SkipReason::DenyListed,
             }],
+            retry_at: sim.at(secs(60)),
+            retry_in: ms(1),
         })
     );
     // A caller joining a request in flight does not bring it in either.
@@ -371,10 +349,7 @@ fn deny_listed_addresses_wait_for_expiry_driven_by_now() {
 // R-D2, invariant 4
 #[test]
 fn an_address_denied_while_queued_is_skipped_when_its_turn_comes() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 1,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_per_peer_dials(1));
     sim.script(&addr(1), Outcome::Fail(ms(20), "refused"));
     sim.script(&addr(2), Outcome::Fail(ms(5), "refused"));
     let queued = sim.dial(1, &addrs(&[1, 2])).expect("dial");
@@ -383,7 +358,7 @@ fn an_address_denied_while_queued_is_skipped_when_its_turn_comes() {
     sim.run();
     let peer1: Vec<_> = started(sim.log());
     assert_eq!(peer1, addrs(&[1, 2]), "addr 2 dialed once, by peer 2");
-    let Some(Err(DialError::AllFailed { attempts })) = sim.outcome(queued) else {
+    let Some(Err(DialFailed::AllFailed { attempts })) = sim.outcome(queued) else {
         panic!("expected AllFailed");
     };
     assert_eq!(attempts.len(), 1);
@@ -394,10 +369,7 @@ fn an_address_denied_while_queued_is_skipped_when_its_turn_comes() {
 // R-D3
 #[test]
 fn deny_list_is_bounded() {
-    let mut sim = Sim::new(Config {
-        deny_list_capacity: 2,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_deny_list_capacity(2));
     for (i, port) in [1u16, 2, 3].into_iter().enumerate() {
         sim.script(&addr(port), Outcome::Fail(ms(1), "refused"));
         sim.dial(u32::from(port), &[addr(port)]).expect("dial");
@@ -406,16 +378,13 @@ fn deny_list_is_bounded() {
     }
     // The entry closest to expiry (the oldest) went first.
     let now = sim.now();
-    assert!(!sim.dialer.is_deny_listed(&addr(1), now));
-    assert!(sim.dialer.is_deny_listed(&addr(2), now));
-    assert!(sim.dialer.is_deny_listed(&addr(3), now));
+    assert!(!sim.dialer.is_deny_listed(now, &addr(1)));
+    assert!(sim.dialer.is_deny_listed(now, &addr(2)));
+    assert!(sim.dialer.is_deny_listed(now, &addr(3)));
     sim.dial(1, &[addr(1)]).expect("evicted, so dialable again");
 
     // Off switch: capacity 0 keeps nothing.
-    let mut off = Sim::new(Config {
-        deny_list_capacity: 0,
-        ..Config::default()
-    });
+    let mut off = Sim::new(Config::default().with_deny_list_capacity(0));
     off.script(&addr(1), Outcome::Fail(ms(1), "refused"));
     off.dial(1, &[addr(1)]).expect("dial");
     off.run();
@@ -430,31 +399,30 @@ fn deny_list_is_bounded() {
 #[test]
 fn a_prune_mark_expires_and_a_new_failure_renews_it() {
     // No head start: the proven address must not win before the other one fails.
-    let mut sim = Sim::new(Config {
-        prune_duration: secs(600),
-        head_start: None,
-        ..forgetful()
-    });
+    let mut sim = Sim::new(
+        forgetful()
+            .with_prune_duration(secs(600))
+            .with_head_start(None),
+    );
     sim.dialer.import_confidence([(addr(2), 3)]);
     sim.script(&addr(1), Outcome::Fail(ms(10), "refused"));
     sim.script(&addr(2), Outcome::Succeed(ms(50)));
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
     sim.run();
-    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+    assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
 
     // Just before the mark expires: still skipped.
     sim.run_for(secs(599));
     assert!(matches!(
         sim.dial(7, &[addr(1)]),
-        Err(DialError::NoDialableAddresses { .. })
+        Err(DialRefused::NoDialableAddresses { .. })
     ));
     // Once it has expired, the address is dialed again (the good one has died meanwhile,
     // and the pruned one is back).
     sim.run_for(secs(1));
-    // The getter answers as of the core's clock, which moves with its inputs.
-    assert!(sim.dialer.is_pruned(&7, &addr(1)));
-    sim.handle_timeout_at(sim.now());
-    assert!(!sim.dialer.is_pruned(&7, &addr(1)));
+    // The getter follows the `now` it is given, like every other getter: no input has
+    // moved the core's clock past the expiry yet.
+    assert!(!sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
     sim.take();
     sim.script(&addr(1), Outcome::Succeed(ms(10)));
     sim.script(&addr(2), Outcome::Fail(ms(5), "refused"));
@@ -475,7 +443,7 @@ fn a_prune_mark_expires_and_a_new_failure_renews_it() {
         .filter(|e| matches!(e, Event::Pruned { .. }))
         .collect();
     assert_eq!(pruned.len(), 1, "{pruned:?}");
-    assert!(sim.dialer.is_pruned(&7, &addr(1)));
+    assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
     assert_eq!(sim.stats().addresses_pruned, 2);
     sim.finish();
 }

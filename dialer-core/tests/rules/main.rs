@@ -7,6 +7,7 @@
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod backoff;
 mod bad_input;
 mod head_start;
 mod learning;

@@ -1,19 +1,19 @@
 //! R-O1: the counters.
 
-use dialer_core::{Config, DialError, Priority};
+use dialer_core::{Config, DialRefused, Priority};
 
 use crate::harness::{addr, addrs, dial_ids, ms, secs, Outcome, Sim};
 
-// R-O1, R-P1, R-C5
+// R-O1, R-P1, R-C5, R-D6
 #[test]
 fn every_counter_tells_what_happened() {
-    let mut sim = Sim::new(Config {
-        max_tokens: 3,
-        max_per_peer_dials: 2,
-        address_timeout: secs(3),
-        dial_timeout: secs(5),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_tokens(3)
+            .with_max_per_peer_dials(2)
+            .with_address_timeout(secs(3))
+            .with_dial_timeout(secs(5)),
+    );
     sim.script(&addr(1), Outcome::Succeed(ms(10)));
     sim.script(&addr(3), Outcome::Fail(ms(5), "refused"));
 
@@ -21,10 +21,10 @@ fn every_counter_tells_what_happened() {
     // a fifth is invalid.
     sim.dial(1, &addrs(&[1, 2])).expect("A");
     sim.dial(2, &[addr(3)]).expect("B");
-    assert_eq!(sim.dial(3, &[addr(4)]), Err(DialError::NoTokens));
+    assert_eq!(sim.dial(3, &[addr(4)]), Err(DialRefused::NoTokens));
     sim.dial_with(3, &[addr(4)], Priority::High)
         .expect("D overdraws");
-    assert_eq!(sim.dial(4, &[]), Err(DialError::NoAddresses));
+    assert_eq!(sim.dial(4, &[]), Err(DialRefused::NoAddresses));
     let s = sim.stats();
     assert_eq!(
         (
@@ -44,11 +44,11 @@ fn every_counter_tells_what_happened() {
     // 3 s: D's only address times out.
     sim.run_until(secs(3));
 
-    // A request with nothing dialable, one with a duplicate that a second caller joins
-    // and both cancel, and one that times out as a whole.
+    // A request whose one address is backed off, one with a duplicate that a second
+    // caller joins and both cancel, and one that times out as a whole.
     assert!(matches!(
         sim.dial(5, &[addr(3)]),
-        Err(DialError::NoDialableAddresses { .. })
+        Err(DialRefused::BackedOff { .. })
     ));
     let g1 = sim.dial(6, &addrs(&[5, 5])).expect("G");
     let g2 = sim.dial(6, &[addr(6)]).expect("G joined");
@@ -75,6 +75,11 @@ fn every_counter_tells_what_happened() {
         (
             "requests_rejected_no_addresses",
             s.requests_rejected_no_addresses,
+            0,
+        ),
+        (
+            "requests_rejected_backed_off",
+            s.requests_rejected_backed_off,
             1,
         ),
         ("requests_rejected_invalid", s.requests_rejected_invalid, 1),

@@ -1,7 +1,7 @@
 //! R-R: dial requests.
 
 use dialer_core::{
-    AbortReason, Attempt, Config, Connected, DialError, Dialer, Event, FailReason, SkipReason,
+    AbortReason, Attempt, Config, Connected, DialFailed, DialRefused, Dialer, Event, FailReason, SkipReason,
     Skipped,
 };
 
@@ -11,10 +11,7 @@ use crate::harness::{
 };
 
 fn one_at_a_time() -> Config {
-    Config {
-        max_per_peer_dials: 1,
-        ..Config::default()
-    }
+    Config::default().with_max_per_peer_dials(1)
 }
 
 // R-R1
@@ -30,7 +27,7 @@ fn addresses_are_dialed_by_confidence_and_ties_keep_the_callers_order() {
     sim.run();
     // 5, 5 (caller order 2 before 4), 3, then the two at 1 in caller order, then 0.
     assert_eq!(started(sim.log()), addrs(&[2, 4, 3, 1, 5, 6]));
-    let Some(Err(DialError::AllFailed { attempts })) = sim.outcome(caller) else {
+    let Some(Err(DialFailed::AllFailed { attempts })) = sim.outcome(caller) else {
         panic!("expected AllFailed");
     };
     let tried: Vec<_> = attempts.iter().map(|a| a.addr.clone()).collect();
@@ -42,11 +39,11 @@ fn addresses_are_dialed_by_confidence_and_ties_keep_the_callers_order() {
 #[test]
 fn long_lists_are_ordered_stably_too() {
     // Past 32 addresses the core sorts differently; the rule is the same.
-    let mut sim = Sim::new(Config {
-        max_addrs_per_request: 40,
-        max_per_peer_dials: 1,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_addrs_per_request(40)
+            .with_max_per_peer_dials(1),
+    );
     let ports: Vec<u16> = (1..=40).collect();
     // Every third address is better, every fifth (not third) worse.
     let better: Vec<u16> = ports.iter().copied().filter(|p| p % 3 == 0).collect();
@@ -113,7 +110,7 @@ fn duplicates_deny_listed_pruned_and_undialable_addresses_are_dropped() {
     sim.script(&addr(5), Outcome::Succeed(ms(5)));
     sim.dial(1, &addrs(&[5, 4])).expect("dial");
     sim.run();
-    assert!(sim.dialer.is_pruned(&1, &addr(4)));
+    assert!(sim.dialer.is_pruned(sim.now(), &1, &addr(4)));
     sim.take();
     let skipped_before = sim.stats().addresses_skipped;
 
@@ -145,26 +142,16 @@ fn nothing_left_to_dial_fails_at_once_and_spends_nothing() {
         .expect("config")
         .with_dialable(move |a| *a != undialable);
     let mut sim = Sim::with_dialer(dialer);
-    sim.script(&addr(3), Outcome::Fail(ms(1), "refused"));
-    sim.dial(9, &[addr(3)]).expect("dial");
-    sim.run();
-    sim.take();
     let before = sim.stats();
 
-    let err = sim.dial(1, &addrs(&[7, 3])).expect_err("nothing dialable");
+    let err = sim.dial(1, &addrs(&[7])).expect_err("nothing dialable");
     assert_eq!(
         err,
-        DialError::NoDialableAddresses {
-            skipped: vec![
-                Skipped {
-                    addr: addr(7),
-                    reason: SkipReason::Undialable,
-                },
-                Skipped {
-                    addr: addr(3),
-                    reason: SkipReason::DenyListed,
-                },
-            ],
+        DialRefused::NoDialableAddresses {
+            skipped: vec![Skipped {
+                addr: addr(7),
+                reason: SkipReason::Undialable,
+            }],
         }
     );
     assert_eq!(sim.take(), vec![], "no RequestTokens, no StartDial");
@@ -203,10 +190,7 @@ fn dials_start_in_parallel_one_per_token() {
 // R-R4
 #[test]
 fn first_success_aborts_the_rest_releases_everything_and_completes() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 3,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_per_peer_dials(3));
     sim.script(&addr(1), Outcome::Succeed(ms(50)));
     sim.script(&addr(2), Outcome::Succeed(ms(20)));
     sim.script(&addr(3), Outcome::Hang);
@@ -228,13 +212,9 @@ fn first_success_aborts_the_rest_releases_everything_and_completes() {
         token_events(&out),
         vec![Event::Release { request, count: 3 }]
     );
-    assert_eq!(
-        sim.outcome(caller),
-        Some(Ok(Connected {
-            dial: dials[1],
-            addr: addr(2),
-        }))
-    );
+    let connected = sim.outcome(caller).expect("finished").expect("connected");
+    assert_eq!((connected.dial, connected.addr), (dials[1], addr(2)));
+    assert!(connected.failed.is_empty(), "{:?}", connected.failed);
     assert_eq!(sim.dialer.tokens_in_use(), 0);
     let stats = sim.stats();
     assert_eq!(stats.dials_aborted, 2);
@@ -251,11 +231,11 @@ fn first_success_aborts_the_rest_releases_everything_and_completes() {
 // R-R5
 #[test]
 fn all_failed_lists_every_address_and_why() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 2,
-        address_timeout: secs(1),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_per_peer_dials(2)
+            .with_address_timeout(secs(1)),
+    );
     sim.script(&addr(1), Outcome::Fail(ms(30), "connection refused"));
     sim.script(&addr(2), Outcome::Fail(ms(10), "no route"));
     sim.script(&addr(3), Outcome::Hang);
@@ -266,7 +246,7 @@ fn all_failed_lists_every_address_and_why() {
     // In the order they ended: 2 at 10 ms, 1 at 30 ms, 3 at 10 ms + 1 s.
     assert_eq!(
         sim.outcome(caller),
-        Some(Err(DialError::AllFailed {
+        Some(Err(DialFailed::AllFailed {
             attempts: vec![
                 Attempt {
                     addr: addr(2),
@@ -298,11 +278,11 @@ fn all_failed_lists_every_address_and_why() {
 // R-R6, R-C4, R-D1
 #[test]
 fn request_timeout_aborts_everything_and_counts_as_failure() {
-    let mut sim = Sim::new(Config {
-        dial_timeout: secs(5),
-        address_timeout: secs(10),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_dial_timeout(secs(5))
+            .with_address_timeout(secs(10)),
+    );
     sim.dialer.import_confidence([(addr(1), 4)]);
     sim.script(&addr(3), Outcome::Fail(ms(100), "refused"));
     let caller = sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
@@ -329,7 +309,7 @@ fn request_timeout_aborts_everything_and_counts_as_failure() {
     );
     assert_eq!(
         sim.outcome(caller),
-        Some(Err(DialError::Timeout {
+        Some(Err(DialFailed::Timeout {
             attempts: vec![
                 Attempt {
                     addr: addr(3),
@@ -350,8 +330,8 @@ fn request_timeout_aborts_everything_and_counts_as_failure() {
     assert_eq!(sim.dialer.confidence(&addr(1)), 3);
     assert_eq!(sim.dialer.confidence(&addr(2)), 0);
     // R-D1: timeouts deny-list.
-    assert!(sim.dialer.is_deny_listed(&addr(1), sim.now()));
-    assert!(sim.dialer.is_deny_listed(&addr(2), sim.now()));
+    assert!(sim.dialer.is_deny_listed(sim.now(), &addr(1)));
+    assert!(sim.dialer.is_deny_listed(sim.now(), &addr(2)));
     let stats = sim.stats();
     assert_eq!(stats.requests_timed_out, 1);
     assert_eq!(stats.dials_timed_out, 2);
@@ -364,11 +344,11 @@ fn request_timeout_aborts_everything_and_counts_as_failure() {
 // R-R6a, R-T7, R-C4, R-D1
 #[test]
 fn address_timeout_fails_that_dial_and_moves_its_token() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 1,
-        address_timeout: secs(2),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_per_peer_dials(1)
+            .with_address_timeout(secs(2)),
+    );
     sim.script(&addr(1), Outcome::Hang);
     sim.script(&addr(2), Outcome::Succeed(ms(10)));
     let caller = sim.dial(1, &addrs(&[1, 2])).expect("dial");
@@ -389,7 +369,7 @@ fn address_timeout_fails_that_dial_and_moves_its_token() {
     assert_eq!(token_events(&out), vec![]);
     assert_eq!(sim.dialer.tokens_in_use(), 1);
     assert_eq!(sim.dialer.confidence(&addr(1)), 0);
-    assert!(sim.dialer.is_deny_listed(&addr(1), sim.now()));
+    assert!(sim.dialer.is_deny_listed(sim.now(), &addr(1)));
     assert_eq!(sim.stats().dials_timed_out, 1);
 
     sim.run();
@@ -426,10 +406,10 @@ fn cancel_aborts_releases_and_reports_cancelled_without_learning() {
         token_events(&out),
         vec![Event::Release { request, count: 2 }]
     );
-    assert_eq!(sim.outcome(caller), Some(Err(DialError::Cancelled)));
+    assert_eq!(sim.outcome(caller), Some(Err(DialFailed::Cancelled)));
     // Aborts teach nothing (R-C4) and deny nothing (R-D1).
     assert_eq!(sim.dialer.confidence(&addr(1)), 1);
-    assert!(!sim.dialer.is_deny_listed(&addr(1), sim.now()));
+    assert!(!sim.dialer.is_deny_listed(sim.now(), &addr(1)));
     assert_eq!(sim.dialer.export_confidence(), vec![]);
     let stats = sim.stats();
     assert_eq!(stats.requests_cancelled, 1);
@@ -495,7 +475,7 @@ fn joined_callers_cancel_their_own_wait_and_the_last_one_cancels_the_request() {
     let out = sim.take();
     assert_eq!(aborted(&out), vec![]);
     assert_eq!(token_events(&out), vec![]);
-    assert_eq!(sim.outcome(b), Some(Err(DialError::Cancelled)));
+    assert_eq!(sim.outcome(b), Some(Err(DialFailed::Cancelled)));
     assert!(sim.dialer.is_in_flight(request));
     assert_eq!(sim.dialer.request_of(b), None);
 
@@ -534,9 +514,9 @@ fn joined_callers_cancel_their_own_wait_and_the_last_one_cancels_the_request() {
     assert_eq!(
         finished,
         vec![
-            (b, Err(DialError::Cancelled)),
-            (a, Err(DialError::Cancelled)),
-            (c, Err(DialError::Cancelled)),
+            (b, Err(DialFailed::Cancelled)),
+            (a, Err(DialFailed::Cancelled)),
+            (c, Err(DialFailed::Cancelled)),
         ]
     );
     sim.finish();
@@ -551,7 +531,7 @@ fn a_join_to_a_request_that_then_fails_tells_every_caller() {
     let a = sim.dial(1, &[addr(1)]).expect("dial");
     let b = sim.dial(1, &[addr(2)]).expect("join");
     sim.run();
-    let expected = Err(DialError::AllFailed {
+    let expected = Err(DialFailed::AllFailed {
         attempts: vec![
             Attempt {
                 addr: addr(1),
@@ -573,14 +553,11 @@ fn a_join_to_a_request_that_then_fails_tells_every_caller() {
 // R-R9
 #[test]
 fn too_many_addresses_are_rejected_before_any_token() {
-    let mut sim = Sim::new(Config {
-        max_addrs_per_request: 5,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_addrs_per_request(5));
     let six = addrs(&[1, 2, 3, 4, 5, 6]);
     assert_eq!(
         sim.dial(1, &six),
-        Err(DialError::TooManyAddresses { given: 6, max: 5 })
+        Err(DialRefused::TooManyAddresses { given: 6, max: 5 })
     );
     assert_eq!(sim.take(), vec![]);
     assert_eq!(sim.dialer.tokens_in_use(), 0);
@@ -595,7 +572,7 @@ fn too_many_addresses_are_rejected_before_any_token() {
     let held = sim.dialer.tokens_in_use();
     assert_eq!(
         sim.dial(1, &six),
-        Err(DialError::TooManyAddresses { given: 6, max: 5 })
+        Err(DialRefused::TooManyAddresses { given: 6, max: 5 })
     );
     assert_eq!(sim.take(), vec![]);
     assert_eq!(sim.dialer.tokens_in_use(), held);
@@ -607,11 +584,11 @@ fn too_many_addresses_are_rejected_before_any_token() {
 // R-R8, R-R9
 #[test]
 fn merged_list_is_capped_at_max_addrs_per_request() {
-    let mut sim = Sim::new(Config {
-        max_addrs_per_request: 3,
-        max_per_peer_dials: 1,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_addrs_per_request(3)
+            .with_max_per_peer_dials(1),
+    );
     for port in 1..=5 {
         sim.script(&addr(port), Outcome::Fail(ms(5), "refused"));
     }
@@ -621,7 +598,7 @@ fn merged_list_is_capped_at_max_addrs_per_request() {
     assert_eq!(sim.stats().addresses_skipped, skipped + 2);
     sim.run();
     assert_eq!(started(sim.log()), addrs(&[1, 2, 3]));
-    let Some(Err(DialError::AllFailed { attempts })) = sim.outcome(a) else {
+    let Some(Err(DialFailed::AllFailed { attempts })) = sim.outcome(a) else {
         panic!("expected AllFailed");
     };
     assert_eq!(attempts.len(), 3);
@@ -647,10 +624,7 @@ fn merged_addresses_take_their_place_by_confidence() {
 // R-R8, R-T3
 #[test]
 fn a_join_may_be_granted_fewer_tokens_than_it_asks_for() {
-    let mut sim = Sim::new(Config {
-        max_tokens: 3,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_tokens(3));
     let a = sim.dial(1, &addrs(&[1, 2])).expect("dial");
     let request = sim.dialer.request_of(a).expect("in flight");
     sim.dial(2, &[addr(9)]).expect("takes the last token");
@@ -683,12 +657,12 @@ fn a_join_may_be_granted_fewer_tokens_than_it_asks_for() {
 // R-R4, R-R6, R-R6a
 #[test]
 fn request_timeout_wins_a_tie_with_an_address_timeout_and_starts_nothing() {
-    let mut sim = Sim::new(Config {
-        max_per_peer_dials: 1,
-        dial_timeout: secs(2),
-        address_timeout: secs(2),
-        ..Config::default()
-    });
+    let mut sim = Sim::new(
+        Config::default()
+            .with_max_per_peer_dials(1)
+            .with_dial_timeout(secs(2))
+            .with_address_timeout(secs(2)),
+    );
     let caller = sim.dial(1, &addrs(&[1, 2])).expect("dial");
     sim.take();
     sim.run();
@@ -699,7 +673,7 @@ fn request_timeout_wins_a_tie_with_an_address_timeout_and_starts_nothing() {
     );
     assert_eq!(
         sim.outcome(caller),
-        Some(Err(DialError::Timeout {
+        Some(Err(DialFailed::Timeout {
             attempts: vec![Attempt {
                 addr: addr(1),
                 reason: FailReason::RequestTimeout,
@@ -716,7 +690,7 @@ fn the_default_limit_is_25_addresses_and_the_error_says_so() {
     let mut sim = Sim::new(Config::default());
     let ports: Vec<u16> = (1..=26).collect();
     let err = sim.dial(1, &addrs(&ports)).expect_err("26 is too many");
-    assert_eq!(err, DialError::TooManyAddresses { given: 26, max: 25 });
+    assert_eq!(err, DialRefused::TooManyAddresses { given: 26, max: 25 });
     assert_eq!(
         err.to_string(),
         "26 addresses given, at most 25 allowed per request"

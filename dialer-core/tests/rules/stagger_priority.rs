@@ -1,16 +1,13 @@
 //! R-S1 (staggered starts) and R-P1 (high-priority overdraft).
 
-use dialer_core::{AbortReason, Config, DialError, Event, Priority};
+use dialer_core::{AbortReason, Config, DialFailed, DialRefused, Event, Priority};
 
 use crate::harness::{
     aborted, addr, addrs, ms, peak_in_flight, started, started_at, token_events, Out, Outcome, Sim,
 };
 
 fn staggered(delay_ms: u64) -> Config {
-    Config {
-        stagger: Some(ms(delay_ms)),
-        ..Config::default()
-    }
+    Config::default().with_stagger(Some(ms(delay_ms)))
 }
 
 // R-S1
@@ -111,10 +108,7 @@ fn stagger_paces_a_join_after_the_last_pending_address_started() {
 // R-P1
 #[test]
 fn high_priority_proceeds_without_tokens_one_address_at_a_time() {
-    let mut sim = Sim::new(Config {
-        max_tokens: 1,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_tokens(1));
     sim.dial(1, &[addr(1)]).expect("takes the only token");
     sim.take();
     for port in [11, 12] {
@@ -123,7 +117,7 @@ fn high_priority_proceeds_without_tokens_one_address_at_a_time() {
     sim.script(&addr(13), Outcome::Succeed(ms(10)));
 
     // Normal priority is refused …
-    assert_eq!(sim.dial(2, &addrs(&[11, 12, 13])), Err(DialError::NoTokens));
+    assert_eq!(sim.dial(2, &addrs(&[11, 12, 13])), Err(DialRefused::NoTokens));
     // … high priority overdraws.
     let caller = sim
         .dial_with(2, &addrs(&[11, 12, 13]), Priority::High)
@@ -199,10 +193,7 @@ fn high_priority_with_tokens_available_is_an_ordinary_request() {
 // R-P1, R-R7
 #[test]
 fn a_cancelled_overdraft_leaves_the_pool_and_the_gauge_as_they_were() {
-    let mut sim = Sim::new(Config {
-        max_tokens: 1,
-        ..Config::default()
-    });
+    let mut sim = Sim::new(Config::default().with_max_tokens(1));
     sim.dial(1, &[addr(1)]).expect("takes the only token");
     let caller = sim
         .dial_with(2, &addrs(&[2, 3]), Priority::High)

@@ -1,17 +1,15 @@
 //! R-T: the token pool.
 
-use dialer_core::{Config, DialError, Event, Priority};
+use dialer_core::{Config, DialFailed, DialRefused, Event, Priority};
 
 use crate::harness::{
     addr, addrs, dial_ids, ms, peak_in_flight, started, started_at, token_events, Outcome, Sim,
 };
 
 fn config(max_tokens: usize, max_per_peer_dials: usize) -> Config {
-    Config {
-        max_tokens,
-        max_per_peer_dials,
-        ..Config::default()
-    }
+    Config::default()
+        .with_max_tokens(max_tokens)
+        .with_max_per_peer_dials(max_per_peer_dials)
 }
 
 // R-T1
@@ -38,7 +36,7 @@ fn tokens_are_taken_before_any_dial_starts() {
     let mut sim = Sim::new(config(1, 4));
     sim.dial(1, &[addr(1)]).expect("dial");
     sim.take();
-    assert_eq!(sim.dial(2, &[addr(2)]), Err(DialError::NoTokens));
+    assert_eq!(sim.dial(2, &[addr(2)]), Err(DialRefused::NoTokens));
     assert_eq!(sim.take(), vec![]);
 }
 
@@ -138,7 +136,7 @@ fn pool_grants_what_is_left_and_tokens_cap_the_dials_in_flight() {
     );
     assert!(matches!(
         sim.outcome(second),
-        Some(Err(DialError::AllFailed { ref attempts })) if attempts.len() == 4
+        Some(Err(DialFailed::AllFailed { ref attempts })) if attempts.len() == 4
     ));
     sim.finish();
 }
@@ -151,7 +149,7 @@ fn empty_pool_fails_at_once_without_queueing() {
     sim.take();
     let before = sim.stats();
 
-    assert_eq!(sim.dial(2, &addrs(&[3, 4])), Err(DialError::NoTokens));
+    assert_eq!(sim.dial(2, &addrs(&[3, 4])), Err(DialRefused::NoTokens));
     assert_eq!(sim.take(), vec![], "no event, no action");
     let after = sim.stats();
     assert_eq!(after.requests_rejected_no_tokens, 1);
@@ -182,7 +180,7 @@ fn tokens_in_use_never_exceed_the_pool() {
         let ports = [2 * peer + 1, 2 * peer + 2];
         match sim.dial(u32::from(peer), &addrs(&ports)) {
             Ok(_) => accepted += 1,
-            Err(DialError::NoTokens) => refused += 1,
+            Err(DialRefused::NoTokens) => refused += 1,
             Err(e) => panic!("unexpected {e:?}"),
         }
         assert!(sim.dialer.tokens_in_use() <= 3);
@@ -231,7 +229,7 @@ fn failed_dial_moves_its_token_to_the_next_address_or_releases_it() {
 fn released_tokens_serve_the_very_next_request() {
     let mut sim = Sim::new(config(2, 2));
     let first = sim.dial(1, &addrs(&[1, 2])).expect("dial");
-    assert_eq!(sim.dial(2, &[addr(3)]), Err(DialError::NoTokens));
+    assert_eq!(sim.dial(2, &[addr(3)]), Err(DialRefused::NoTokens));
     let dials = dial_ids(sim.log());
     sim.take();
 

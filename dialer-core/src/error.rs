@@ -1,0 +1,364 @@
+//! Every error the core hands out: what [`Dialer::dial`](crate::Dialer::dial) refuses at
+//! once, how a started request fails, why one dial failed, and the answers to bad reports.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multiaddr::Multiaddr;
+
+use crate::ids::{CallerId, DialId};
+
+/// Why [`Dialer::dial`](crate::Dialer::dial) refused a request at once. Nothing was
+/// spent: no token was taken and no dial started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialRefused {
+    /// The address list was empty.
+    #[error("no addresses to dial")]
+    NoAddresses,
+    /// More addresses than `max_addrs_per_request` (R-R9).
+    #[error("{given} addresses given, at most {max} allowed per request")]
+    TooManyAddresses {
+        /// Addresses given.
+        given: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// Every address was dropped before dialing (R-R2): duplicates, undialable by the
+    /// runtime, or pruned for this peer. None of them will become dialable by waiting.
+    #[error("no dialable address: {}", list(skipped))]
+    NoDialableAddresses {
+        /// Each address and why it was dropped.
+        skipped: Vec<Skipped>,
+    },
+    /// Nothing was left to dial, and at least one address was skipped only because it
+    /// failed recently (R-D6): waiting until `retry_at` makes it dialable again, and
+    /// [`DialOpts::ignore_backoff`](crate::DialOpts::ignore_backoff) dials it now.
+    #[error(
+        "every dialable address is backed off, the first for {retry_in:?} more: {}",
+        list(skipped)
+    )]
+    BackedOff {
+        /// Each address and why it was dropped.
+        skipped: Vec<Skipped>,
+        /// When the first backed-off address becomes dialable again.
+        retry_at: Instant,
+        /// `retry_at`, counted from the `now` of the refused call.
+        retry_in: Duration,
+    },
+    /// The token pool was empty (R-T4). A [`Priority::High`](crate::Priority::High)
+    /// request is never refused for this (R-P1).
+    #[error("no dial tokens available")]
+    NoTokens,
+}
+
+/// How a request that started dialing ended without a connection, as delivered in
+/// [`Event::Finished`](crate::Event::Finished).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialFailed {
+    /// Every dial failed (R-R5).
+    #[error("all dials failed: {}", list(attempts))]
+    AllFailed {
+        /// Each address tried and why it failed, in the order they ended.
+        attempts: Vec<Attempt>,
+    },
+    /// The request reached `dial_timeout` (R-R6).
+    #[error("dial request timed out; attempts: {}", list(attempts))]
+    Timeout {
+        /// Each address tried and why it failed, in the order they ended.
+        attempts: Vec<Attempt>,
+    },
+    /// The caller cancelled (R-R7).
+    #[error("dial request cancelled")]
+    Cancelled,
+}
+
+impl DialFailed {
+    /// The addresses tried and why each failed (empty for [`Cancelled`](Self::Cancelled)).
+    pub fn attempts(&self) -> &[Attempt] {
+        match self {
+            Self::AllFailed { attempts } | Self::Timeout { attempts } => attempts,
+            Self::Cancelled => &[],
+        }
+    }
+}
+
+/// One address that was dialed and failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The address.
+    pub addr: Multiaddr,
+    /// Why it failed.
+    pub reason: FailReason,
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.addr, self.reason)
+    }
+}
+
+/// Why one dial failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailReason {
+    /// The runtime reported an error (see [`TransportError`]).
+    #[error("{0}")]
+    Transport(TransportError),
+    /// No answer within `address_timeout` (R-R6a).
+    #[error("address timeout")]
+    AddressTimeout,
+    /// Still in flight when the request reached `dial_timeout` (R-R6, R-C4).
+    #[error("request timeout")]
+    RequestTimeout,
+}
+
+impl FailReason {
+    /// The kind of failure: the transport error's class, or
+    /// [`ErrorClass::TimedOut`] for the core's own timeouts.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Transport(error) => error.class(),
+            Self::AddressTimeout | Self::RequestTimeout => ErrorClass::TimedOut,
+        }
+    }
+
+    /// The transport's error, if the runtime reported one.
+    pub fn transport_error(&self) -> Option<&TransportError> {
+        match self {
+            Self::Transport(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// The kind of a failed dial, for decisions and metrics that must not parse messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The peer answered and refused (`ECONNREFUSED`, a TCP reset).
+    Refused,
+    /// No answer in time: the transport's own timeout, or the core's address or request
+    /// timeout.
+    TimedOut,
+    /// The network says the host or network cannot be reached.
+    Unreachable,
+    /// A name could not be resolved, or resolved to nothing usable.
+    Resolve,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorClass {
+    /// The class of an I/O error kind.
+    pub fn of_io(kind: io::ErrorKind) -> Self {
+        match kind {
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => Self::Refused,
+            io::ErrorKind::TimedOut => Self::TimedOut,
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => Self::Unreachable,
+            _ => Self::Other,
+        }
+    }
+
+    /// The class of the first [`io::Error`] in `error`'s chain of sources (itself
+    /// included), or [`Other`](Self::Other) if there is none.
+    pub fn of_error(error: &(dyn StdError + 'static)) -> Self {
+        chain(error)
+            .find_map(|e| e.downcast_ref::<io::Error>())
+            .map_or(Self::Other, |e| Self::of_io(e.kind()))
+    }
+}
+
+/// The error a runtime reported for a failed dial: a [class](ErrorClass), the message
+/// with its whole chain of sources, and the original error value, kept so that the
+/// embedder can ask what exactly went wrong.
+///
+/// `Display` prints the message, which already holds the chain (`connecting to
+/// 127.0.0.1:9: Connection refused (os error 111)`); [`source`](StdError::source) is
+/// therefore `None`, so that chain printers do not repeat it. The original is reached
+/// with [`get_ref`](Self::get_ref), [`downcast_ref`](Self::downcast_ref) (which searches
+/// its chain) and [`io_kind`](Self::io_kind).
+///
+/// Two values are equal when class and message are.
+#[derive(Clone)]
+pub struct TransportError {
+    class: ErrorClass,
+    message: String,
+    error: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl TransportError {
+    /// Wraps `error` with its class; the message is its chain of sources.
+    pub fn new(class: ErrorClass, error: impl StdError + Send + Sync + 'static) -> Self {
+        let message = chain(&error)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        Self {
+            class,
+            message,
+            error: Some(Arc::new(error)),
+        }
+    }
+
+    /// Wraps `error`, classified by the first [`io::Error`] in its chain.
+    pub fn from_error(error: impl StdError + Send + Sync + 'static) -> Self {
+        let class = ErrorClass::of_error(&error);
+        Self::new(class, error)
+    }
+
+    /// An error that is only a message (no original value to downcast).
+    pub fn msg(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            error: None,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The message, with the original error's chain of sources.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The original error, if the runtime gave one.
+    pub fn get_ref(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    /// The first error of type `E` in the original error's chain (itself included).
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        let error: &(dyn StdError + 'static) = self.error.as_deref()?;
+        chain(error).find_map(|e| e.downcast_ref::<E>())
+    }
+
+    /// The kind of the first [`io::Error`] in the original error's chain.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        self.downcast_ref::<io::Error>().map(io::Error::kind)
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportError")
+            .field("class", &self.class)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for TransportError {}
+
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        self.class == other.class && self.message == other.message
+    }
+}
+
+impl Eq for TransportError {}
+
+/// A message alone, of class [`ErrorClass::Other`].
+impl From<&str> for TransportError {
+    fn from(message: &str) -> Self {
+        Self::msg(ErrorClass::Other, message)
+    }
+}
+
+/// A message alone, of class [`ErrorClass::Other`].
+impl From<String> for TransportError {
+    fn from(message: String) -> Self {
+        Self::msg(ErrorClass::Other, message)
+    }
+}
+
+/// Classified by its kind.
+impl From<io::Error> for TransportError {
+    fn from(error: io::Error) -> Self {
+        Self::new(ErrorClass::of_io(error.kind()), error)
+    }
+}
+
+/// One address left out of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The address.
+    pub addr: Multiaddr,
+    /// Why it was left out.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.addr, self.reason)
+    }
+}
+
+/// Why an address was left out of a request (R-R1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// It appeared earlier in the list.
+    #[error("duplicate")]
+    Duplicate,
+    /// The runtime cannot dial it (see [`Dialer::with_dialable`](crate::Dialer::with_dialable)).
+    #[error("undialable by this transport")]
+    Undialable,
+    /// It failed recently and is on the deny list (R-D2).
+    #[error("deny-listed")]
+    DenyListed,
+    /// It was pruned for this peer (R-C5).
+    #[error("pruned")]
+    Pruned,
+}
+
+/// A report named a dial the core does not know: never started, already reported, or
+/// aborted. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The dial is unknown (late, duplicated or never issued).
+    #[error("unknown or finished dial {0}")]
+    UnknownDial(DialId),
+}
+
+/// A cancel named a caller the core does not know: it already finished or never existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// The caller is unknown (already finished or never issued).
+    #[error("unknown or finished caller {0}")]
+    UnknownCaller(CallerId),
+}
+
+/// `error`, then each of its sources in turn.
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e| e.source())
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
