@@ -22,13 +22,13 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # async_std::task::block_on(async {
 //! // Works the same inside `smol::block_on`.
-//! let dialer = Dialer::new(Config::default(), TcpTransport)?;
+//! let dialer = Dialer::new(Config::default(), TcpTransport::default())?;
 //! let addrs: Vec<Multiaddr> = vec![
 //!     "/ip4/127.0.0.1/tcp/4001".parse()?,
 //!     "/dns4/localhost/tcp/4002".parse()?,
 //! ];
 //! let dialed = dialer.dial("peer-a", addrs).await?;
-//! println!("connected to {} in {:?}", dialed.addr, dialed.latency);
+//! println!("connected to {} in {:?}", dialed.addr, dialed.connect_time);
 //! let stream: async_std::net::TcpStream = dialed.into_connection().expect("sole caller");
 //! # drop(stream);
 //! # Ok(())
@@ -45,12 +45,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_std::net::{TcpStream, ToSocketAddrs};
-use dialer_driver::tcp::{dial_tcp, TcpTarget};
-use futures::future::BoxFuture;
+use dialer_driver::tcp::TcpConnect;
 
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority, SkipReason,
-    Skipped, Stats,
+    Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
+    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};
@@ -84,35 +83,25 @@ impl Runtime for AsyncStdRuntime {
     }
 }
 
-/// Dials TCP (R-A2): `/ip4/…/tcp/…`, `/ip6/…/tcp/…`, and `/dns/…`, `/dns4/…`, `/dns6/…`
-/// then `/tcp/…` (resolved with async-std's [`ToSocketAddrs`], kept to IPv4 / IPv6 for
-/// `dns4` / `dns6`), each optionally followed by `/p2p/…`. Sets `TCP_NODELAY`.
-///
-/// Every other multiaddr (`/udp/…/quic-v1`, `/ws`, relays, …) fails
-/// [`can_dial`](Transport::can_dial), so the core drops it before spending a token.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpTransport;
+/// The TCP transport on async-std (R-A2): see [`dialer_driver::tcp::TcpTransport`]. Names
+/// resolve with async-std's [`ToSocketAddrs`]. Build it with `TcpTransport::default()`.
+pub type TcpTransport = dialer_driver::tcp::TcpTransport<AsyncStdRuntime>;
 
-impl Transport for TcpTransport {
-    type Output = TcpStream;
-    type Error = TcpError;
-    type Dial = BoxFuture<'static, Result<TcpStream, TcpError>>;
+impl TcpConnect for AsyncStdRuntime {
+    type Stream = TcpStream;
 
-    fn can_dial(&self, addr: &Multiaddr) -> bool {
-        TcpTarget::parse(addr).is_some()
+    fn resolve(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
+        async move { Ok((host.as_str(), port).to_socket_addrs().await?.collect()) }
     }
 
-    fn dial(&self, addr: &Multiaddr) -> Self::Dial {
-        Box::pin(dial_tcp(addr.clone(), resolve, connect))
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        async move {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
     }
-}
-
-async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok((host.as_str(), port).to_socket_addrs().await?.collect())
-}
-
-async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }

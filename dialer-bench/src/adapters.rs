@@ -3,7 +3,7 @@
 //! throughput runs), so that machine noise lands on both alike and only ratios are
 //! reported.
 //!
-//! Every socket here is on `127.0.0.1`: the peers come from `dialer_driver::testing`, which
+//! Every socket here is on `127.0.0.1`: the peers come from `dialer_testing`, which
 //! refuses to bind anything but loopback.
 
 #![forbid(unsafe_code)]
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dialer_core::{Config, Multiaddr};
-use dialer_driver::testing::{Listener, Tarpit};
+use dialer_testing::{Listener, Tarpit};
 
 use crate::summary::median;
 
@@ -158,8 +158,10 @@ fn tokio_connect(plan: &Plan, peers: &Peers, multi_thread: bool) -> Result<Laten
     let pairs = plan.connect_pairs;
     // Measured from a task (on a worker, like application code), not from `block_on`.
     let task = rt.spawn(async move {
-        let dialer =
-            dialer_tokio::Dialer::<u64>::new(Config::default(), dialer_tokio::TcpTransport)?;
+        let dialer = dialer_tokio::Dialer::<u64>::new(
+            Config::default(),
+            dialer_tokio::TcpTransport::default(),
+        )?;
         interleaved(
             pairs,
             |i| {
@@ -246,7 +248,7 @@ fn async_std_connect(plan: &Plan, peers: &Peers) -> Result<Latency> {
     let task = async_std::task::spawn(async move {
         let dialer = dialer_async_std::Dialer::<u64>::new(
             Config::default(),
-            dialer_async_std::TcpTransport,
+            dialer_async_std::TcpTransport::default(),
         )?;
         interleaved(
             pairs,
@@ -315,7 +317,8 @@ fn tokio_throughput(plan: &Plan, peers: &Peers) -> Result<Throughput> {
     let plan = *plan;
     let task = rt.spawn(async move {
         let config = Config::default().with_max_tokens(plan.throughput_parallel);
-        let dialer = dialer_tokio::Dialer::<u64>::new(config, dialer_tokio::TcpTransport)?;
+        let dialer =
+            dialer_tokio::Dialer::<u64>::new(config, dialer_tokio::TcpTransport::default())?;
         let mut ours = Vec::new();
         let mut raw = Vec::new();
         let mut peer_base = 0u64;
@@ -360,8 +363,10 @@ fn tokio_blackhole(plan: &Plan, peers: &Peers) -> Result<Blackhole> {
     let task = rt.spawn(async move {
         let mut times = Vec::with_capacity(runs);
         for run in 0..runs {
-            let dialer =
-                dialer_tokio::Dialer::<u64>::new(Config::default(), dialer_tokio::TcpTransport)?;
+            let dialer = dialer_tokio::Dialer::<u64>::new(
+                Config::default(),
+                dialer_tokio::TcpTransport::default(),
+            )?;
             let start = Instant::now();
             let dialed = dialer.dial(run as u64, addrs.clone()).await?;
             times.push(start.elapsed().as_secs_f64() * 1e3);

@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dialer_core::{Action, Config, DialId, Dialer, Event, Multiaddr, Priority};
+use dialer_core::{Action, Config, DialId, DialOpts, Dialer, Event, Multiaddr};
 
 use crate::addrs;
 use crate::alloc_count;
@@ -96,7 +96,7 @@ impl Bench {
             let peer = BACKGROUND_PEERS + i as u64;
             let set = (0..4).map(|k| background[(i * 4 + k) % background.len()].clone());
             dialer
-                .dial(base, peer, set, Priority::Normal)
+                .dial(base, peer, set, DialOpts::default())
                 .expect("background request starts");
             while dialer.poll_action().is_some() {}
             while dialer.poll_event().is_some() {}
@@ -125,7 +125,7 @@ impl Bench {
         self.next_peer += 1;
         let set = &self.sets[(peer as usize) % ADDR_SETS];
         let dialer = &mut self.dialer;
-        let Ok(caller) = dialer.dial(now, peer, set.iter().cloned(), Priority::Normal) else {
+        let Ok(dialing) = dialer.dial(now, peer, set.iter().cloned(), DialOpts::default()) else {
             return false;
         };
         let mut starts = 0;
@@ -160,7 +160,7 @@ impl Bench {
                 ..
             } = &event
             {
-                finished = *c == caller;
+                finished = *c == dialing.caller;
             }
             let _ = black_box(event);
         }

@@ -141,7 +141,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } // else: a late connection after its abort; dropping `stream` closes it.
             }
             Ok(Report::Failed(dial, reason)) => {
-                println!("  dial {dial} failed: {reason} (class {:?})", reason.class());
+                println!(
+                    "  dial {dial} failed: {reason} (class {:?})",
+                    reason.class()
+                );
                 let _ = dialer.handle_dial_failed(Instant::now(), dial, reason);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => dialer.handle_timeout(Instant::now()),

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ids::KeyMap;
-
+use hashlink::linked_hash_map::RawEntryMut;
+use hashlink::LruCache;
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
@@ -12,24 +12,29 @@ pub const INITIAL_CONFIDENCE: u8 = 1;
 /// Highest confidence (R-C3).
 pub const MAX_CONFIDENCE: u8 = 10;
 
-const NIL: u32 = u32::MAX;
-
 /// Most peers one address is remembered as pruned for (R-C5). An address several peers
 /// share (a relay, a NAT) can fail for each of them; past this many marks the oldest goes,
 /// so a slot stays bounded.
 const MAX_PRUNED_PEERS: usize = 8;
 
 #[derive(Debug)]
-struct Slot<P> {
-    addr: Multiaddr,
+struct Entry<P> {
     value: u8,
     /// Smoothed connect time of the successful dials, in microseconds; 0 = never measured.
     connect_us: u32,
     /// The peers for which this address was pruned (R-C5), oldest first, each with the
     /// instant its mark expires.
     pruned_for: SmallVec<[(P, Instant); 1]>,
-    prev: u32,
-    next: u32,
+}
+
+impl<P> Entry<P> {
+    fn new() -> Self {
+        Self {
+            value: INITIAL_CONFIDENCE,
+            connect_us: 0,
+            pruned_for: SmallVec::new(),
+        }
+    }
 }
 
 /// Whether `marks` holds a live mark for `peer` at `now`.
@@ -40,65 +45,56 @@ fn marked<P: Eq>(marks: &[(P, Instant)], peer: &P, now: Instant) -> bool {
 /// Confidence per multiaddr, bounded by an LRU policy.
 ///
 /// Only addresses whose confidence was reported on (a success or a failure) take an entry;
-/// every other address has [`INITIAL_CONFIDENCE`]. Slots live in one `Vec` linked into a
-/// recency list by index, so a full table recycles its least recent slot instead of
-/// allocating.
-#[derive(Debug)]
+/// every other address has [`INITIAL_CONFIDENCE`]. The table is a [`hashlink::LruCache`]
+/// (a hash map whose entries are linked in recency order, least recent at the front);
+/// a full table drops its least recent entry and reuses that entry's node, so it does not
+/// allocate in steady state.
 pub(crate) struct ConfidenceTable<P> {
-    capacity: usize,
-    index: KeyMap<Multiaddr, u32>,
-    slots: Vec<Slot<P>>,
-    /// Most recently used.
-    head: u32,
-    /// Least recently used: the next to go.
-    tail: u32,
+    lru: LruCache<Multiaddr, Entry<P>, foldhash::fast::RandomState>,
+}
+
+impl<P> std::fmt::Debug for ConfidenceTable<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfidenceTable")
+            .field("capacity", &self.lru.capacity())
+            .field("len", &self.lru.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<P: Clone + Eq> ConfidenceTable<P> {
     pub(crate) fn new(capacity: usize) -> Self {
-        // Index ids are u32; a table larger than that is not a table anyone can afford.
-        let capacity = capacity.min(NIL as usize - 1);
         Self {
-            capacity,
-            index: KeyMap::default(),
-            slots: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            lru: LruCache::with_hasher(capacity, foldhash::fast::RandomState::default()),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.lru.len()
     }
 
     #[cfg(feature = "invariants")]
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.lru.capacity()
     }
 
     /// Confidence of `addr`, without touching its recency.
     pub(crate) fn get(&self, addr: &Multiaddr) -> u8 {
-        self.index
-            .get(addr)
-            .map_or(INITIAL_CONFIDENCE, |&i| self.slots[i as usize].value)
+        self.lru.peek(addr).map_or(INITIAL_CONFIDENCE, |e| e.value)
     }
 
     /// Confidence of `addr`, or `None` if it is pruned for `peer` at `now` (R-C5): what
     /// admitting an address to a request needs, in one lookup.
     pub(crate) fn admit(&self, addr: &Multiaddr, peer: &P, now: Instant) -> Option<u8> {
-        match self.index.get(addr) {
+        match self.lru.peek(addr) {
             None => Some(INITIAL_CONFIDENCE),
-            Some(&i) => {
-                let slot = &self.slots[i as usize];
-                (!marked(&slot.pruned_for, peer, now)).then_some(slot.value)
-            }
+            Some(e) => (!marked(&e.pruned_for, peer, now)).then_some(e.value),
         }
     }
 
     /// The smoothed connect time of `addr`'s successful dials, if any was measured.
     pub(crate) fn connect_time(&self, addr: &Multiaddr) -> Option<Duration> {
-        let &i = self.index.get(addr)?;
-        match self.slots[i as usize].connect_us {
+        match self.lru.peek(addr)?.connect_us {
             0 => None,
             us => Some(Duration::from_micros(u64::from(us))),
         }
@@ -107,53 +103,54 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
     /// Whether `addr` is pruned for `peer` at `now` (R-C5): marked, and the mark has not
     /// expired.
     pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P, now: Instant) -> bool {
-        self.index
-            .get(addr)
-            .is_some_and(|&i| marked(&self.slots[i as usize].pruned_for, peer, now))
+        self.lru
+            .peek(addr)
+            .is_some_and(|e| marked(&e.pruned_for, peer, now))
     }
 
     /// Raises (`up`) or lowers the confidence of `addr` by one, within `0..=10`, marks it
     /// most recently used and returns the new value.
     pub(crate) fn adjust(&mut self, addr: &Multiaddr, up: bool) -> u8 {
-        let Some(i) = self.entry(addr) else {
-            return INITIAL_CONFIDENCE;
-        };
-        let slot = &mut self.slots[i as usize];
-        slot.value = if up {
-            (slot.value + 1).min(MAX_CONFIDENCE)
+        self.with_entry(addr, |e| Self::step(e, up))
+            .unwrap_or(INITIAL_CONFIDENCE)
+    }
+
+    fn step(e: &mut Entry<P>, up: bool) -> u8 {
+        e.value = if up {
+            (e.value + 1).min(MAX_CONFIDENCE)
         } else {
-            slot.value.saturating_sub(1)
+            e.value.saturating_sub(1)
         };
         if up {
             // A success proves the address is alive again: it is no longer pruned.
-            slot.pruned_for.clear();
+            e.pruned_for.clear();
         }
-        slot.value
+        e.value
     }
 
     /// A dial of `addr` connected after `took`: confidence up by one (R-C3), and `took`
     /// folded into the smoothed connect time (weight 1/4, as TCP smooths its RTT).
     /// Returns the new confidence.
     pub(crate) fn record_success(&mut self, addr: &Multiaddr, took: Duration) -> u8 {
-        let value = self.adjust(addr, true);
-        if let Some(&i) = self.index.get(addr) {
-            let slot = &mut self.slots[i as usize];
+        self.with_entry(addr, |e| {
+            let value = Self::step(e, true);
             // At least 1 µs, so that a measured time is never read back as "unknown".
             let sample = u32::try_from(took.as_micros()).unwrap_or(u32::MAX).max(1);
-            slot.connect_us = match slot.connect_us {
+            e.connect_us = match e.connect_us {
                 0 => sample,
                 old => ((u64::from(old) * 3 + u64::from(sample)) / 4) as u32,
             }
             .max(1);
-        }
-        value
+            value
+        })
+        .unwrap_or(INITIAL_CONFIDENCE)
     }
 
     /// Marks `addr` as pruned for `peer` until `until`; an older mark for `peer`, live or
     /// expired, is replaced.
     pub(crate) fn prune(&mut self, addr: &Multiaddr, peer: &P, until: Instant) {
-        if let Some(i) = self.index.get(addr).copied() {
-            let marks = &mut self.slots[i as usize].pruned_for;
+        if let Some(e) = self.lru.peek_mut(addr) {
+            let marks = &mut e.pruned_for;
             marks.retain(|(p, _)| p != peer);
             if marks.len() >= MAX_PRUNED_PEERS {
                 marks.remove(0);
@@ -165,125 +162,53 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
     /// All entries, least recently used first, so that importing them in order restores
     /// the same recency.
     pub(crate) fn export(&self) -> Vec<(Multiaddr, u8)> {
-        let mut out = Vec::with_capacity(self.len());
-        let mut i = self.tail;
-        while i != NIL {
-            let slot = &self.slots[i as usize];
-            out.push((slot.addr.clone(), slot.value));
-            i = slot.prev;
-        }
-        out
+        self.lru
+            .iter()
+            .map(|(addr, e)| (addr.clone(), e.value))
+            .collect()
     }
 
     /// Sets `addr` to `value` (clamped to `0..=10`) and marks it most recently used.
     pub(crate) fn set(&mut self, addr: &Multiaddr, value: u8) {
-        if let Some(i) = self.entry(addr) {
-            self.slots[i as usize].value = value.min(MAX_CONFIDENCE);
-        }
+        self.with_entry(addr, |e| e.value = value.min(MAX_CONFIDENCE));
     }
 
-    /// The slot of `addr`, created (evicting the least recent when full) and moved to the
-    /// front. `None` only when the table is disabled (capacity 0).
-    fn entry(&mut self, addr: &Multiaddr) -> Option<u32> {
-        if let Some(&i) = self.index.get(addr) {
-            self.unlink(i);
-            self.push_front(i);
-            return Some(i);
-        }
-        if self.capacity == 0 {
+    /// Runs `f` on the entry of `addr`, created (evicting the least recent when full) and
+    /// marked most recently used, in one lookup. `None` only when the table is disabled
+    /// (capacity 0).
+    fn with_entry<R>(&mut self, addr: &Multiaddr, f: impl FnOnce(&mut Entry<P>) -> R) -> Option<R> {
+        if self.lru.capacity() == 0 {
             return None;
         }
-        let i = if self.index.len() >= self.capacity {
-            let victim = self.tail;
-            self.unlink(victim);
-            let slot = &mut self.slots[victim as usize];
-            self.index.remove(&slot.addr);
-            slot.addr = addr.clone();
-            slot.value = INITIAL_CONFIDENCE;
-            slot.connect_us = 0;
-            slot.pruned_for.clear();
-            victim
-        } else {
-            let i = self.slots.len() as u32;
-            self.slots.push(Slot {
-                addr: addr.clone(),
-                value: INITIAL_CONFIDENCE,
-                connect_us: 0,
-                pruned_for: SmallVec::new(),
-                prev: NIL,
-                next: NIL,
-            });
-            i
+        let (out, inserted) = match self.lru.raw_entry_mut().from_key(addr) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                (f(o.into_mut()), false)
+            }
+            RawEntryMut::Vacant(v) => (f(v.insert(addr.clone(), Entry::new()).1), true),
         };
-        self.index.insert(addr.clone(), i);
-        self.push_front(i);
-        Some(i)
+        // The new entry went in at the back; a full table drops its front, the least
+        // recent (its node is kept for the next insert).
+        if inserted && self.lru.len() > self.lru.capacity() {
+            self.lru.remove_lru();
+        }
+        Some(out)
     }
 
-    fn unlink(&mut self, i: u32) {
-        let (prev, next) = {
-            let s = &self.slots[i as usize];
-            (s.prev, s.next)
-        };
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.slots[prev as usize].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.slots[next as usize].prev = prev;
-        }
-    }
-
-    fn push_front(&mut self, i: u32) {
-        let old = self.head;
-        {
-            let s = &mut self.slots[i as usize];
-            s.prev = NIL;
-            s.next = old;
-        }
-        if old == NIL {
-            self.tail = i;
-        } else {
-            self.slots[old as usize].prev = i;
-        }
-        self.head = i;
-    }
-
-    /// Checks the recency list against the index (used by the invariant checker).
+    /// Checks the table's bounds (used by the invariant checker); the recency list itself
+    /// is hashlink's.
     #[cfg(feature = "invariants")]
     pub(crate) fn check(&self) -> Result<(), String> {
-        let mut seen = 0usize;
-        let mut i = self.head;
-        let mut prev = NIL;
-        while i != NIL {
-            let s = &self.slots[i as usize];
-            if s.prev != prev {
-                return Err(format!("confidence list broken at slot {i}"));
+        for (addr, e) in self.lru.iter() {
+            if e.value > MAX_CONFIDENCE {
+                return Err(format!("confidence {} of {} above 10", e.value, addr));
             }
-            if self.index.get(&s.addr) != Some(&i) {
-                return Err(format!("confidence index misses {}", s.addr));
-            }
-            if s.value > MAX_CONFIDENCE {
-                return Err(format!("confidence {} of {} above 10", s.value, s.addr));
-            }
-            seen += 1;
-            if seen > self.index.len() {
-                return Err("confidence list has a cycle".into());
-            }
-            prev = i;
-            i = s.next;
         }
-        if prev != self.tail || seen != self.index.len() {
-            return Err("confidence list and index disagree".into());
-        }
-        if self.index.len() > self.capacity {
+        if self.lru.len() > self.lru.capacity() {
             return Err(format!(
                 "confidence table holds {} entries, cap {}",
-                self.index.len(),
-                self.capacity
+                self.lru.len(),
+                self.lru.capacity()
             ));
         }
         Ok(())

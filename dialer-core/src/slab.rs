@@ -15,6 +15,14 @@
 //! (index + 1)`. The low half is never 0, so `0` and any `n << 32` name no entry ever;
 //! the first keys handed out by a fresh slab are 1, 2, 3, …; a key repeats only once its
 //! slot's 32-bit generation wraps, after 2³² reuses of that one slot.
+//!
+//! Why not the `slotmap` crate: tried (`SlotMap` and `DenseSlotMap`, ids mapped onto this
+//! layout). It cannot name a key before the insert (a request and its first caller name
+//! each other first), so it needed a second free list mirrored beside its own, and it
+//! measured 7–8 % slower on `dialer-bench`'s `core_ns_per_request` (median of 7–8
+//! interleaved runs on a 2-core AMD EPYC VM: 434 vs 402 ns and 442 vs 414 ns; `DenseSlotMap`
+//! 444 vs 414 ns),
+//! above the 5 % we allow a dependency, though it ran ~1 % fewer instructions.
 
 use std::fmt;
 use std::marker::PhantomData;

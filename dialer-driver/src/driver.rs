@@ -8,10 +8,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dialer_core::{
-    AbortReason, Action, Attempt, CallerId, DialId, Event, FailReason, RequestId, StartDial,
+    AbortDial, Action, CallerId, Connected, DialId, DialOpts, ErrorClass, Event, RequestId,
+    StartDial, TransportError,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -19,7 +20,7 @@ use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, Instrument, Span};
 
 use crate::attempt::{panic_message, Attempts, Outcome};
-use crate::handle::{Command, DialReply, Ticket};
+use crate::command::{Command, DialReply, Ticket};
 use crate::{Dialed, Error, Runtime, Transport};
 
 /// Inputs handled in one poll before the driver yields to other tasks, so that a flood of
@@ -36,11 +37,8 @@ const INLINE_ATTEMPTS: usize = 4;
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the driver keeps about a dial in flight, next to its attempt (the future itself
-/// lives in [`Attempts`]).
+/// lives in [`Attempts`]): only its tracing span. Everything else is the core's.
 pub(crate) struct DialTask {
-    request: RequestId,
-    addr: Multiaddr,
-    started: Instant,
     span: Span,
 }
 
@@ -51,12 +49,9 @@ impl DialTask {
     }
 }
 
-/// What the driver keeps per request in flight: only what it reports, never decides.
+/// What the driver keeps per request in flight: only its tracing span.
 struct RequestState {
     span: Span,
-    /// Dials that failed so far, for [`Dialed::failed`]: on success the core reports only
-    /// the winner.
-    failed: Vec<Attempt>,
 }
 
 /// A caller waiting for its `Finished` event.
@@ -69,7 +64,6 @@ struct Waiter<C> {
 struct Winner<C> {
     dial: DialId,
     connection: Arc<C>,
-    latency: Duration,
 }
 
 /// Owns the core. Every input (a command, a dial result, the timer) is fed to the core and
@@ -88,7 +82,7 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     inline_limit: usize,
     /// Dials whose `Transport::dial` call panicked, to be reported failed by the poll loop
     /// (not from inside the drain that started them).
-    panicked_starts: Vec<(DialId, DialTask, String)>,
+    panicked_starts: Vec<(DialId, DialTask, TransportError)>,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
@@ -142,30 +136,9 @@ where
                 ticket,
                 peer,
                 addrs,
-                priority,
+                opts,
                 reply,
-            } => match self.core.dial(now, peer.clone(), addrs, priority) {
-                Ok(caller) => {
-                    if let Some(request) = self.core.request_of(caller) {
-                        let state = self
-                            .requests
-                            .entry(request)
-                            .or_insert_with(|| RequestState {
-                                span: debug_span!("dial_request", %request, ?peer),
-                                failed: Vec::new(),
-                            });
-                        state
-                            .span
-                            .in_scope(|| debug!(%caller, ?priority, "caller waiting"));
-                    }
-                    self.waiters.insert(caller, Waiter { reply, ticket });
-                    self.tickets.insert(ticket, caller);
-                }
-                Err(error) => {
-                    debug!(?peer, ?priority, %error, "dial request refused");
-                    let _ = reply.send(Err(Error::Dial(error)));
-                }
-            },
+            } => self.on_dial(now, ticket, peer, addrs, opts, reply),
             Command::Cancel { ticket } => {
                 // Unknown tickets already got their answer; the cancel raced it and lost.
                 if let Some(caller) = self.tickets.remove(&ticket) {
@@ -197,27 +170,54 @@ where
         self.drain(None);
     }
 
-    /// Feeds the core the end of `dial`: its connection, or why it failed. `task` is the
-    /// driver's bookkeeping for it, `None` if the driver no longer knows the dial.
+    /// A `dial` call: the core starts, joins or refuses its request.
+    fn on_dial(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        peer: P,
+        addrs: Vec<Multiaddr>,
+        opts: DialOpts,
+        reply: DialReply<T::Output>,
+    ) {
+        match self.core.dial(now, peer.clone(), addrs, opts) {
+            Ok(dialing) => {
+                let state = self
+                    .requests
+                    .entry(dialing.request)
+                    .or_insert_with(|| RequestState {
+                        span: debug_span!("dial_request", request = %dialing.request, ?peer),
+                    });
+                state.span.in_scope(|| {
+                    debug!(caller = %dialing.caller, joined = dialing.joined, ?opts, "caller waiting");
+                });
+                self.waiters
+                    .insert(dialing.caller, Waiter { reply, ticket });
+                self.tickets.insert(ticket, dialing.caller);
+            }
+            Err(refused) => {
+                debug!(?peer, ?opts, %refused, "dial request refused");
+                let _ = reply.send(Err(Error::Refused(refused)));
+            }
+        }
+    }
+
+    /// Feeds the core the end of `dial`: its connection, or why it failed. `span` is the
+    /// dial's tracing span, if the driver still knows the dial.
     pub(crate) fn on_dial_result(
         &mut self,
         dial: DialId,
-        task: Option<DialTask>,
-        result: Result<T::Output, String>,
+        span: Span,
+        result: Result<T::Output, TransportError>,
     ) {
         let now = self.runtime.now();
-        let span = task.as_ref().map_or_else(Span::none, |t| t.span.clone());
         match result {
             Ok(connection) => match self.core.handle_dial_succeeded(now, dial) {
                 Ok(()) => {
-                    let latency =
-                        task.map_or(Duration::ZERO, |t| now.saturating_duration_since(t.started));
-                    span.in_scope(|| debug!(?latency, "dial connected"));
-                    let connection = Arc::new(connection);
+                    span.in_scope(|| debug!("dial connected"));
                     self.drain(Some(Winner {
                         dial,
-                        connection,
-                        latency,
+                        connection: Arc::new(connection),
                     }));
                 }
                 Err(error) => {
@@ -226,15 +226,10 @@ where
                     drop(connection);
                 }
             },
-            Err(reason) => {
-                span.in_scope(|| debug!(%reason, "dial failed"));
-                match self.core.handle_dial_failed(now, dial, reason.clone()) {
-                    Ok(()) => {
-                        if let Some(task) = task {
-                            self.record_failure(task, FailReason::Transport(reason));
-                        }
-                        self.drain(None);
-                    }
+            Err(error) => {
+                span.in_scope(|| debug!(%error, class = ?error.class(), "dial failed"));
+                match self.core.handle_dial_failed(now, dial, error) {
+                    Ok(()) => self.drain(None),
                     Err(error) => debug!(%error, "late failure report ignored"),
                 }
             }
@@ -287,30 +282,36 @@ where
 
     /// Drains the core after an input: actions first, then events (the order of
     /// `dialer_core`'s drive loop). The caller re-arms the timer afterwards.
-    fn drain(&mut self, mut winner: Option<Winner<T::Output>>) {
+    fn drain(&mut self, winner: Option<Winner<T::Output>>) {
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::StartDial(start) => self.start_dial(start),
-                Action::AbortDial(abort) => {
-                    // Drops the attempt, closing its socket, before the next action can
-                    // hand its token to another dial (R-T6).
-                    // A dial whose start panicked has nothing to drop and nothing to
-                    // report any more.
-                    self.panicked_starts
-                        .retain(|(dial, ..)| *dial != abort.dial);
-                    if let Some(task) = self.dials.remove(abort.dial) {
-                        task.span
-                            .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
-                        if abort.reason == AbortReason::AddressTimeout {
-                            self.record_failure(task, FailReason::AddressTimeout);
-                        }
-                    }
-                }
+                Action::AbortDial(abort) => self.abort_dial(abort),
+                // Every other command is opt-in, and this driver turns none on.
+                other => debug!(?other, "command not enabled by the driver"),
             }
         }
-
         let mut events = std::mem::take(&mut self.events);
         events.extend(std::iter::from_fn(|| self.core.poll_event()));
+        self.deliver(&mut events, winner);
+        self.events = events;
+    }
+
+    /// Drops the attempt, closing its socket, before the next action can hand its token to
+    /// another dial (R-T6).
+    fn abort_dial(&mut self, abort: AbortDial) {
+        // A dial whose start panicked has nothing to drop and nothing to report any more.
+        self.panicked_starts
+            .retain(|(dial, ..)| *dial != abort.dial);
+        if let Some(task) = self.dials.remove(abort.dial) {
+            task.span
+                .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
+        }
+    }
+
+    /// Hands the drained events out: outcomes to their callers, prunes to subscribers,
+    /// the rest to tracing.
+    fn deliver(&mut self, events: &mut Vec<Event<P>>, mut winner: Option<Winner<T::Output>>) {
         // Every caller of the winning request shares its connection; the last one to be
         // served gets the driver's own reference, so a lone caller holds the only one.
         let mut sharers = match &winner {
@@ -327,54 +328,18 @@ where
                 } => {
                     let result = match result {
                         Ok(connected) => {
-                            let Some(w) = winner.take_if(|w| w.dial == connected.dial) else {
+                            let Some(connection) = share(&mut winner, &connected, &mut sharers)
+                            else {
                                 // Unreachable: the core completes a request only from the
                                 // report of its winning dial, which comes with the connection.
                                 debug!(%caller, "success without its connection");
                                 continue;
                             };
-                            sharers -= 1;
-                            let latency = w.latency;
-                            let connection = if sharers == 0 {
-                                w.connection
-                            } else {
-                                let shared = Arc::clone(&w.connection);
-                                winner = Some(w);
-                                shared
-                            };
-                            let failed = self
-                                .requests
-                                .get(&request)
-                                .map(|r| r.failed.clone())
-                                .unwrap_or_default();
-                            Ok(Dialed {
-                                addr: connected.addr,
-                                connection,
-                                latency,
-                                dial: connected.dial,
-                                failed,
-                            })
+                            Ok(Dialed::new(connected, connection))
                         }
-                        Err(error) => Err(Error::Dial(error)),
+                        Err(failed) => Err(Error::Failed(failed)),
                     };
                     self.finish_caller(caller, request, result);
-                }
-                Event::RequestTokens {
-                    request,
-                    requested,
-                    granted,
-                    overdraft,
-                } => {
-                    if let Some(state) = self.requests.get(&request) {
-                        state
-                            .span
-                            .in_scope(|| debug!(requested, granted, overdraft, "tokens"));
-                    }
-                }
-                Event::Release { request, count } => {
-                    if let Some(state) = self.requests.get(&request) {
-                        state.span.in_scope(|| debug!(count, "tokens released"));
-                    }
                 }
                 Event::Pruned { peer, addr } => {
                     debug!(?peer, %addr, "address pruned");
@@ -384,9 +349,29 @@ where
                             .is_ok()
                     });
                 }
+                other => self.trace_event(&other),
             }
         }
-        self.events = events;
+    }
+
+    /// Token events, in their request's span.
+    fn trace_event(&self, event: &Event<P>) {
+        let in_span = |request: &RequestId, trace: &dyn Fn()| match self.requests.get(request) {
+            Some(state) => state.span.in_scope(trace),
+            None => trace(),
+        };
+        match event {
+            Event::RequestTokens {
+                request,
+                requested,
+                granted,
+                overdraft,
+            } => in_span(request, &|| debug!(requested, granted, overdraft, "tokens")),
+            Event::Release { request, count } => {
+                in_span(request, &|| debug!(count, "tokens released"));
+            }
+            other => debug!(?other, "event"),
+        }
     }
 
     fn finish_caller(
@@ -400,7 +385,7 @@ where
             .get(&request)
             .map_or_else(Span::none, |r| r.span.clone());
         span.in_scope(|| match &result {
-            Ok(dialed) => debug!(%caller, addr = %dialed.addr, "request connected"),
+            Ok(dialed) => debug!(%caller, addr = %dialed.addr, connect_time = ?dialed.connect_time, failed = dialed.failed.len(), "request connected"),
             Err(error) => debug!(%caller, %error, "request failed"),
         });
         if let Some(waiter) = self.waiters.remove(&caller) {
@@ -411,15 +396,6 @@ where
         }
         if !self.core.is_in_flight(request) {
             self.requests.remove(&request);
-        }
-    }
-
-    fn record_failure(&mut self, task: DialTask, reason: FailReason) {
-        if let Some(state) = self.requests.get_mut(&task.request) {
-            state.failed.push(Attempt {
-                addr: task.addr,
-                reason,
-            });
         }
     }
 
@@ -437,17 +413,16 @@ where
         let attempt = catch_unwind(AssertUnwindSafe(|| self.transport.dial(&addr)));
         let inline = self.dials.inline() < self.inline_limit;
         span.in_scope(|| debug!(inline, "dial started"));
-        let task = DialTask {
-            request,
-            addr,
-            started: self.runtime.now(),
-            span: span.clone(),
-        };
+        let task = DialTask { span: span.clone() };
         let attempt = match attempt {
             Ok(attempt) => attempt,
             Err(panic) => {
                 let reason = panic_message(panic.as_ref());
-                self.panicked_starts.push((dial, task, reason));
+                self.panicked_starts.push((
+                    dial,
+                    task,
+                    TransportError::msg(ErrorClass::Other, reason),
+                ));
                 return;
             }
         };
@@ -459,6 +434,23 @@ where
             self.runtime.spawn(run.instrument(span));
         }
     }
+}
+
+/// The connection for one more caller of the winning request: a shared reference while
+/// others still wait for theirs, the driver's own for the last one.
+fn share<C>(
+    winner: &mut Option<Winner<C>>,
+    connected: &Connected,
+    sharers: &mut usize,
+) -> Option<Arc<C>> {
+    let w = winner.take_if(|w| w.dial == connected.dial)?;
+    *sharers -= 1;
+    if *sharers == 0 {
+        return Some(w.connection);
+    }
+    let shared = Arc::clone(&w.connection);
+    *winner = Some(w);
+    Some(shared)
 }
 
 impl<P, T, R> Future for Driver<P, T, R>
@@ -478,16 +470,16 @@ where
                     this.on_command(command);
                     progress = true;
                 }
-                // Every handle is gone, and with them every pending call (each borrows a
-                // handle): nobody can ask for or wait on anything any more.
+                // Every handle and every pending call (each holds a sender) is gone: nobody
+                // can ask for or wait on anything any more.
                 Poll::Ready(None) => {
                     debug!(dials = this.dials.len(), "all handles dropped, driver ends");
                     return Poll::Ready(());
                 }
                 Poll::Pending => {}
             }
-            if let Some((dial, task, reason)) = this.panicked_starts.pop() {
-                this.on_dial_result(dial, Some(task), Err(reason));
+            if let Some((dial, task, error)) = this.panicked_starts.pop() {
+                this.on_dial_result(dial, task.span, Err(error));
                 progress = true;
             }
             // Every attempt woken (or started) since the last round is polled before this
@@ -495,10 +487,15 @@ where
             if let Poll::Ready((dial, task, outcome)) = this.dials.poll_next(cx, DialTask::span) {
                 let result = match outcome {
                     Outcome::Done(Ok(connection)) => Ok(connection),
-                    Outcome::Done(Err(error)) => Err(error_chain(&error)),
-                    Outcome::Panicked(reason) => Err(reason),
+                    Outcome::Done(Err(error)) => Err(TransportError::new(
+                        this.transport.error_class(&error),
+                        error,
+                    )),
+                    Outcome::Panicked(reason) => {
+                        Err(TransportError::msg(ErrorClass::Other, reason))
+                    }
                 };
-                this.on_dial_result(dial, Some(task), result);
+                this.on_dial_result(dial, task.span, result);
                 progress = true;
             }
             // Checked after every input, so the timer always matches the core's deadline.
@@ -537,16 +534,4 @@ impl<P, T: Transport, R: Runtime> Unpin for Driver<P, T, R> {}
 
 fn is_finished_by<P>(event: &Event<P>, dial: DialId) -> bool {
     matches!(event, Event::Finished { result: Ok(c), .. } if c.dial == dial)
-}
-
-/// `error: source: source …`: the reason the core stores for a failed address.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut reason = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    reason
 }

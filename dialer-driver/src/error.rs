@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialer_core::{Attempt, DialError, DialId};
+use dialer_core::{Attempt, Connected, DialFailed, DialId, DialRefused};
 use multiaddr::Multiaddr;
 
 /// A successful dial: the address that won and its connection.
@@ -18,8 +18,9 @@ pub struct Dialed<C> {
     pub addr: Multiaddr,
     /// The connection, shared by every caller of the request.
     pub connection: Arc<C>,
-    /// How long the winning attempt took, from its start to its connection.
-    pub latency: Duration,
+    /// How long the winning attempt took, from its start to its connection (the core's
+    /// [`Connected::connect_time`]).
+    pub connect_time: Duration,
     /// The winning attempt, as named in the `dial` tracing span.
     pub dial: DialId,
     /// The request's dials that failed before this one won (refused, errored or past
@@ -29,6 +30,17 @@ pub struct Dialed<C> {
 }
 
 impl<C> Dialed<C> {
+    /// The outcome the core reported, with the connection of its winning dial.
+    pub(crate) fn new(connected: Connected, connection: Arc<C>) -> Self {
+        Self {
+            addr: connected.addr,
+            connection,
+            connect_time: connected.connect_time,
+            dial: connected.dial,
+            failed: connected.failed,
+        }
+    }
+
     /// The connection itself, if no other caller holds it; otherwise the shared handle.
     pub fn into_connection(self) -> Result<C, Arc<C>> {
         Arc::try_unwrap(self.connection)
@@ -40,7 +52,7 @@ impl<C> Clone for Dialed<C> {
         Self {
             addr: self.addr.clone(),
             connection: Arc::clone(&self.connection),
-            latency: self.latency,
+            connect_time: self.connect_time,
             dial: self.dial,
             failed: self.failed.clone(),
         }
@@ -51,7 +63,7 @@ impl<C> fmt::Debug for Dialed<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialed")
             .field("addr", &self.addr)
-            .field("latency", &self.latency)
+            .field("connect_time", &self.connect_time)
             .field("dial", &self.dial)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
@@ -62,10 +74,13 @@ impl<C> fmt::Debug for Dialed<C> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The core refused or failed the request; for dials that ran, it lists every address
-    /// tried and why it failed ([`DialFailed::AllFailed`], [`DialFailed::Timeout`]).
+    /// The core refused the request at once; nothing was spent (no token, no dial).
     #[error(transparent)]
-    Dial(#[from] DialError),
+    Refused(#[from] DialRefused),
+    /// The request dialed and ended without a connection; it lists every address tried
+    /// and why it failed ([`DialFailed::AllFailed`], [`DialFailed::Timeout`]).
+    #[error(transparent)]
+    Failed(#[from] DialFailed),
     /// The driver task is gone (its runtime shut down), so nothing can be dialed.
     #[error("the dialer's driver task has stopped")]
     Shutdown,

@@ -1,49 +1,27 @@
-//! The cloneable handle callers use, and the commands it sends to the driver task.
+//! The cloneable handle callers use.
 
 use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dialer_core::{Config, ConfigError, Priority, Stats};
+use std::future::Future;
+
+use dialer_core::{Config, ConfigError, DialOpts, Stats};
 use futures::channel::{mpsc, oneshot};
 use futures::Stream;
 use multiaddr::Multiaddr;
 
+use crate::command::{Command, Ticket};
 use crate::driver::Driver;
 use crate::{Dialed, Error, Runtime, Transport};
-
-/// Names one `dial` call, so that its drop guard can cancel exactly that wait. Handed out
-/// by the handle, not the core, because the guard must exist before the core answers.
-pub(crate) type Ticket = u64;
-
-pub(crate) type DialReply<C> = oneshot::Sender<Result<Dialed<C>, Error>>;
-
-/// What a handle asks of the driver task.
-pub(crate) enum Command<P, C> {
-    Dial {
-        ticket: Ticket,
-        peer: P,
-        addrs: Vec<Multiaddr>,
-        priority: Priority,
-        reply: DialReply<C>,
-    },
-    /// The `dial` future of `ticket` was dropped before its answer came (R-R7, R-R8).
-    Cancel {
-        ticket: Ticket,
-    },
-    Stats(oneshot::Sender<Stats>),
-    ExportConfidence(oneshot::Sender<Vec<(Multiaddr, u8)>>),
-    ImportConfidence(Vec<(Multiaddr, u8)>, oneshot::Sender<()>),
-    WatchPruned(mpsc::UnboundedSender<(P, Multiaddr)>),
-}
 
 /// A token dialer running on runtime `R` with transport `T`, for peers named by `P`.
 ///
 /// This is a cheap, cloneable handle. One driver task, spawned by the constructor, owns
 /// the [`dialer_core::Dialer`] and makes every decision (R-A5); the handle only sends it
-/// requests. When the last handle is dropped the driver ends and aborts every dial in
-/// flight.
+/// requests. When the last handle and the last pending `dial` future are dropped, the driver
+/// ends and drops every attempt in flight.
 ///
 /// The command channel is unbounded: each call waits for its answer, so the queue holds at
 /// most one command per pending call (plus one cancel per dropped `dial`), and a drop guard
@@ -123,55 +101,52 @@ where
         &self.runtime
     }
 
-    /// Connects to `peer` at one of `addrs` (a normal-priority request).
+    /// Connects to `peer` at one of `addrs`, with the default [`DialOpts`].
     ///
     /// If a request for `peer` is in flight, this call joins it and its new addresses are
     /// merged in (R-R8); every caller of a request gets the same connection (see
     /// [`Dialed`]). Dropping the returned future cancels this caller's wait (R-R7); the
     /// request is cancelled, its dials aborted and its tokens released, only when its last
-    /// caller has gone.
-    pub async fn dial(
+    /// caller has gone. The future owns what it needs (it is `'static`), so it can be
+    /// spawned; the request is sent to the driver when it is first polled.
+    pub fn dial(
         &self,
         peer: P,
         addrs: impl IntoIterator<Item = Multiaddr>,
-    ) -> Result<Dialed<T::Output>, Error> {
-        self.dial_with_priority(peer, addrs, Priority::Normal).await
+    ) -> impl Future<Output = Result<Dialed<T::Output>, Error>> + Send + 'static {
+        self.dial_with(peer, addrs, DialOpts::default())
     }
 
-    /// Like [`dial`](Self::dial), but proceeds outside the token pool, one address at a
-    /// time, when the pool is empty (R-P1).
-    pub async fn dial_high_priority(
+    /// [`dial`](Self::dial) with options: [`Priority::High`](dialer_core::Priority::High)
+    /// proceeds outside the token pool, one address at a time, when the pool is empty
+    /// (R-P1); [`ignore_backoff`](DialOpts::ignore_backoff) dials deny-listed addresses too
+    /// (R-D7).
+    pub fn dial_with(
         &self,
         peer: P,
         addrs: impl IntoIterator<Item = Multiaddr>,
-    ) -> Result<Dialed<T::Output>, Error> {
-        self.dial_with_priority(peer, addrs, Priority::High).await
-    }
-
-    /// [`dial`](Self::dial) with an explicit [`Priority`].
-    pub async fn dial_with_priority(
-        &self,
-        peer: P,
-        addrs: impl IntoIterator<Item = Multiaddr>,
-        priority: Priority,
-    ) -> Result<Dialed<T::Output>, Error> {
+        opts: DialOpts,
+    ) -> impl Future<Output = Result<Dialed<T::Output>, Error>> + Send + 'static {
+        let commands = self.commands.clone();
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Dial {
-            ticket,
-            peer,
-            addrs: addrs.into_iter().collect(),
-            priority,
-            reply,
-        })?;
-        let guard = CancelOnDrop {
-            commands: &self.commands,
-            ticket,
-        };
-        let result = answer.await;
-        // The answer came: there is nothing left to cancel.
-        std::mem::forget(guard);
-        result.unwrap_or(Err(Error::Shutdown))
+        let addrs: Vec<Multiaddr> = addrs.into_iter().collect();
+        async move {
+            let (reply, answer) = oneshot::channel();
+            commands
+                .unbounded_send(Command::Dial {
+                    ticket,
+                    peer,
+                    addrs,
+                    opts,
+                    reply,
+                })
+                .map_err(|_| Error::Shutdown)?;
+            let guard = CancelOnDrop { commands, ticket };
+            let result = answer.await;
+            // The answer came: there is nothing left to cancel.
+            guard.disarm();
+            result.unwrap_or(Err(Error::Shutdown))
+        }
     }
 
     /// A snapshot of the core's counters (R-O1).
@@ -218,14 +193,21 @@ where
     }
 }
 
-/// Sends `Cancel` for its ticket unless forgotten: armed while a `dial` future waits, so
+/// Sends `Cancel` for its ticket unless disarmed: armed while a `dial` future waits, so
 /// that dropping the future ends that caller's wait in the core (R-R7, R-R8).
-struct CancelOnDrop<'a, P, C> {
-    commands: &'a mpsc::UnboundedSender<Command<P, C>>,
+struct CancelOnDrop<P, C> {
+    commands: mpsc::UnboundedSender<Command<P, C>>,
     ticket: Ticket,
 }
 
-impl<P, C> Drop for CancelOnDrop<'_, P, C> {
+impl<P, C> CancelOnDrop<P, C> {
+    fn disarm(mut self) {
+        // A closed sender sends nothing on drop.
+        self.commands.disconnect();
+    }
+}
+
+impl<P, C> Drop for CancelOnDrop<P, C> {
     fn drop(&mut self) {
         // A closed channel means the driver is gone, and with it the request.
         let _ = self.commands.unbounded_send(Command::Cancel {

@@ -33,8 +33,10 @@
 //! [`Arc`](std::sync::Arc) in [`Dialed`]; a lone caller, the common case, holds the only
 //! reference and takes ownership with [`Dialed::into_connection`]. Dropping a `dial`
 //! future sends a cancel for that caller only; the core cancels the shared request (aborts
-//! its dials, releases its tokens) once its last caller is gone (R-R7). When every handle is
-//! dropped the driver ends and aborts every dial still in flight.
+//! its dials, releases its tokens) once its last caller is gone (R-R7). A `dial` future owns
+//! what it needs (it is `'static` and can be spawned), so the driver runs until every handle
+//! and every pending `dial` future is gone; it then ends and drops every attempt still in
+//! flight.
 //!
 //! Besides the winner, [`Dialed::failed`] lists the request's dials that failed before it
 //! (the core reports only the winner on success), and [`Dialer::pruned`] streams the
@@ -109,6 +111,7 @@
 #![deny(missing_docs)]
 
 mod attempt;
+mod command;
 mod driver;
 mod error;
 mod handle;
@@ -116,8 +119,8 @@ pub mod tcp;
 mod traits;
 
 pub use dialer_core::{
-    Attempt, CallerId, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority,
-    RequestId, SkipReason, Skipped, Stats,
+    Attempt, CallerId, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
+    FailReason, HeadStart, Priority, RequestId, SkipReason, Skipped, Stats, TransportError,
 };
 pub use error::{Dialed, Error};
 pub use handle::Dialer;
@@ -126,6 +129,3 @@ pub use traits::{Runtime, Transport};
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -1,13 +1,96 @@
-//! The runtime-independent half of a TCP transport (R-A2): which multiaddrs are TCP, how a
-//! DNS name is filtered by family, and the errors. The adapters add only resolve and
-//! connect.
+//! The TCP transport (R-A2), written once for every runtime: which multiaddrs are TCP,
+//! resolving names by family, trying each resolved address, and the errors. A runtime
+//! adds only [`TcpConnect`]: its resolver and its connect.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
+use dialer_core::ErrorClass;
+use futures::future::BoxFuture;
 use multiaddr::{Multiaddr, Protocol};
+
+use crate::Transport;
+
+/// What a runtime gives the [`TcpTransport`]: its resolver and its TCP connect. The
+/// adapters implement it on their runtime type (`TokioRuntime`, `AsyncStdRuntime`).
+pub trait TcpConnect: Send + Sync + 'static {
+    /// The runtime's TCP stream.
+    type Stream: Send + Sync + 'static;
+
+    /// Resolves `host` (with `port`) to socket addresses, with the system's resolver.
+    fn resolve(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;
+
+    /// Opens a TCP stream to `addr`, with `TCP_NODELAY` set.
+    fn connect(addr: SocketAddr)
+        -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
+}
+
+/// Dials TCP (R-A2) with runtime `N`: `/ip4/…/tcp/…`, `/ip6/…/tcp/…`, and `/dns/…`,
+/// `/dns4/…`, `/dns6/…` then `/tcp/…` (resolved with [`TcpConnect::resolve`], kept to IPv4
+/// / IPv6 for `dns4` / `dns6`, each resolved address tried in turn), each optionally
+/// followed by `/p2p/…`.
+///
+/// Every other multiaddr (`/udp/…/quic-v1`, `/ws`, relays, …) fails
+/// [`can_dial`](Transport::can_dial), so the core drops it before spending a token.
+/// Failures are classed for the core: refused, timed out, unreachable (from the socket's
+/// error) or [`ErrorClass::Resolve`] for a name that did not resolve.
+pub struct TcpTransport<N> {
+    _net: PhantomData<fn() -> N>,
+}
+
+impl<N> TcpTransport<N> {
+    /// A TCP transport on runtime `N`.
+    pub fn new() -> Self {
+        Self { _net: PhantomData }
+    }
+}
+
+impl<N> Default for TcpTransport<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N> Clone for TcpTransport<N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<N> Copy for TcpTransport<N> {}
+
+impl<N> fmt::Debug for TcpTransport<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TcpTransport")
+    }
+}
+
+impl<N: TcpConnect> Transport for TcpTransport<N> {
+    type Output = N::Stream;
+    type Error = TcpError;
+    type Dial = BoxFuture<'static, Result<N::Stream, TcpError>>;
+
+    fn can_dial(&self, addr: &Multiaddr) -> bool {
+        TcpTarget::parse(addr).is_some()
+    }
+
+    fn dial(&self, addr: &Multiaddr) -> Self::Dial {
+        Box::pin(dial_tcp(addr.clone(), N::resolve, N::connect))
+    }
+
+    fn error_class(&self, error: &TcpError) -> ErrorClass {
+        match error {
+            TcpError::Resolve { .. } | TcpError::NoAddress { .. } => ErrorClass::Resolve,
+            other => ErrorClass::of_error(other),
+        }
+    }
+}
 
 /// Which IP family a DNS name may resolve to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,10 +212,7 @@ pub enum TcpError {
 
 /// Dials `addr` with a runtime's resolver and connector: resolves a DNS name (keeping the
 /// family asked for), then tries each socket address in turn until one connects.
-///
-/// `resolve` gets `(host, port)` and returns the runtime's lookup; `connect` opens one TCP
-/// stream (and should set `TCP_NODELAY`).
-pub async fn dial_tcp<S, Resolve, Resolved, Connect, Connecting>(
+async fn dial_tcp<S, Resolve, Resolved, Connect, Connecting>(
     addr: Multiaddr,
     resolve: Resolve,
     connect: Connect,

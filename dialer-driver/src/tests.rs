@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialer_core::{DialError, FailReason, Priority, SkipReason};
+use dialer_core::{DialFailed, DialOpts, DialRefused, FailReason, Priority, SkipReason};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use multiaddr::Multiaddr;
 use tokio::sync::Notify;
 
+use crate::command::Command;
 use crate::driver::Driver;
-use crate::handle::Command;
 use crate::{Config, Dialer, Error, Runtime, Transport};
 
 #[derive(Debug, Clone, Default)]
@@ -300,7 +300,7 @@ mod spawned {
         dropping_the_dial_future_cancels_the_request,
         joined_callers_share_one_connection,
         a_joined_caller_leaving_does_not_cancel_the_request,
-        the_driver_ends_and_aborts_dials_when_every_handle_is_dropped,
+        the_driver_ends_once_every_handle_and_every_dial_is_gone,
         high_priority_proceeds_without_tokens,
         pruned_addresses_reach_subscribers,
         an_aborted_attempt_is_gone_before_its_token_dials_again,
@@ -323,7 +323,7 @@ async fn first_success_wins_and_carries_its_latency() {
         .await
         .expect("connected");
     assert_eq!(dialed.addr, b);
-    assert_eq!(dialed.latency, 20 * MS);
+    assert_eq!(dialed.connect_time, 20 * MS);
     assert_eq!(dialed.failed.len(), 1);
     assert_eq!(dialed.failed[0].addr, a);
     assert_eq!(
@@ -353,7 +353,7 @@ async fn all_failures_list_every_reason() {
         .dial(7, [a.clone(), b.clone()])
         .await
         .expect_err("must fail");
-    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
+    let Error::Failed(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     let reasons: Vec<_> = attempts
@@ -393,13 +393,13 @@ async fn a_transport_that_panics_in_dial_fails_that_dial_only() {
         .expect("the good address connects");
     assert_eq!(dialed.addr, good);
     let error = dialer.dial(8, [bad.clone()]).await.expect_err("must fail");
-    let Error::Dial(DialFailed::AllFailed { attempts }) = error else {
+    let Error::Failed(DialFailed::AllFailed { attempts }) = error else {
         panic!("expected AllFailed, got {error:?}");
     };
     assert_eq!(attempts.len(), 1);
     assert_eq!(
         attempts[0].reason,
-        FailReason::Transport(format!("dial attempt panicked: no dial for {bad}"))
+        FailReason::Transport(format!("dial attempt panicked: no dial for {bad}").into())
     );
     let stats = dialer.stats().await.expect("driver running");
     assert_eq!((stats.dials_failed, stats.tokens_in_use), (2, 0));
@@ -461,7 +461,7 @@ async fn request_timeout_aborts_every_dial() {
     let start = tokio::time::Instant::now();
     let error = dialer.dial(7, [a, b]).await.expect_err("must fail");
     assert!(
-        matches!(&error, Error::Dial(DialFailed::Timeout { attempts }) if attempts.len() == 2),
+        matches!(&error, Error::Failed(DialFailed::Timeout { attempts }) if attempts.len() == 2),
         "{error:?}"
     );
     assert_eq!(start.elapsed(), Duration::from_secs(3));
@@ -511,7 +511,7 @@ async fn a_connection_completing_after_its_abort_is_closed() {
         ticket: 1,
         peer: 7u32,
         addrs: vec![a.clone()],
-        priority: Priority::Normal,
+        opts: DialOpts::default(),
         reply,
     });
     let dial = driver.dial_ids()[0];
@@ -519,7 +519,7 @@ async fn a_connection_completing_after_its_abort_is_closed() {
     assert!(driver.dial_ids().is_empty(), "the attempt was aborted");
 
     let late = Conn::new(a, Arc::clone(&counters));
-    driver.on_dial_result(dial, None, Ok(late));
+    driver.on_dial_result(dial, tracing::Span::none(), Ok(late));
     assert_eq!(Counters::get(&counters.connections_dropped), 1);
     let stats = driver.core_stats();
     assert_eq!(stats.reports_ignored, 1);
@@ -614,26 +614,41 @@ async fn a_joined_caller_leaving_does_not_cancel_the_request() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_driver_ends_and_aborts_dials_when_every_handle_is_dropped() {
+async fn the_driver_ends_once_every_handle_and_every_dial_is_gone() {
     let a = addr(1);
     let (transport, counters) = Scripted::new(&[(&a, Script::Hang)]);
     let dialer = dialer(Config::default(), transport);
-    let mut dial = Box::pin(dialer.dial(7, [a]));
+    let mut dial = Box::pin(dialer.dial(7, [a.clone()]));
     assert!(futures::poll!(dial.as_mut()).is_pending());
     counters
         .until("the attempt started", |c| {
             Counters::get(&c.attempts_started) == 1
         })
         .await;
-    // Leak the pending call so its drop guard never sends a cancel: only the driver's own
-    // shutdown can end the attempt.
-    std::mem::forget(dial);
+    // The dial future owns what it needs ('static): with every handle gone, the driver
+    // still runs for it, and it gets its answer (the hanging address times out).
     drop(dialer);
+    let result = dial.await;
+    assert!(
+        matches!(&result, Err(Error::Failed(DialFailed::AllFailed { attempts })) if attempts[0].addr == a),
+        "{result:?}"
+    );
     counters
-        .until("driver gone and attempt aborted", |c| {
+        .until("driver gone and attempt ended", |c| {
             Counters::get(&c.transport_dropped) == 1 && Counters::get(&c.attempts_ended) == 1
         })
         .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dial_future_can_be_spawned() {
+    let a = addr(1);
+    let (transport, _counters) = Scripted::new(&[(&a, Script::Connect(5 * MS))]);
+    let dialer = dialer(Config::default(), transport);
+    let task = tokio::spawn(dialer.dial(7, [a.clone()]));
+    drop(dialer);
+    let dialed = task.await.expect("task").expect("connected");
+    assert_eq!(dialed.addr, a);
 }
 
 #[test]
@@ -664,7 +679,7 @@ async fn undialable_addresses_cost_no_token() {
     let (transport, counters) = Scripted::new(&[]);
     let dialer = dialer(Config::default(), transport);
     let error = dialer.dial(7, [quic.clone()]).await.expect_err("must fail");
-    let Error::Dial(DialRefused::NoDialableAddresses { skipped }) = error else {
+    let Error::Refused(DialRefused::NoDialableAddresses { skipped }) = error else {
         panic!("expected NoDialableAddresses, got {error:?}");
     };
     assert_eq!(skipped.len(), 1);
@@ -686,9 +701,13 @@ async fn high_priority_proceeds_without_tokens() {
     let mut holder = Box::pin(dialer.dial(1, [a]));
     assert!(futures::poll!(holder.as_mut()).is_pending());
     let error = dialer.dial(2, [b.clone()]).await.expect_err("must fail");
-    assert_eq!(error, Error::Dial(DialRefused::NoTokens));
+    assert_eq!(error, Error::Refused(DialRefused::NoTokens));
     let dialed = dialer
-        .dial_high_priority(2, [b.clone()])
+        .dial_with(
+            2,
+            [b.clone()],
+            DialOpts::default().with_priority(Priority::High),
+        )
         .await
         .expect("overdraft");
     assert_eq!(dialed.addr, b);

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Instant;
 
+use dialer_core::ErrorClass;
 use multiaddr::Multiaddr;
 
 /// Opens connections (R-A3): TCP by default in the adapters, or QUIC, WebSocket, a test
@@ -30,6 +31,13 @@ pub trait Transport: Send + Sync + 'static {
     /// Starts dialing `addr`. Only called for addresses [`can_dial`](Self::can_dial)
     /// accepted. The attempt should do no work until polled.
     fn dial(&self, addr: &Multiaddr) -> Self::Dial;
+
+    /// The class of a failure, for the core and for metrics. By default the class of the
+    /// first [`std::io::Error`] in `error`'s chain ([`ErrorClass::of_error`]); override it
+    /// where the transport knows better (a resolver error, a protocol error).
+    fn error_class(&self, error: &Self::Error) -> ErrorClass {
+        ErrorClass::of_error(error)
+    }
 }
 
 /// What the driver needs from an async runtime: spawn, a timer and a clock (the shape of

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dialer_driver::testing::{Listener, Refusing, Tarpit};
-use dialer_tokio::{Config, DialError, Dialer, Error, Multiaddr, TcpTransport, Transport};
+use dialer_testing::{Listener, Refusing, Tarpit};
+use dialer_tokio::{Config, DialRefused, Dialer, Error, Multiaddr, TcpTransport, Transport};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use multiaddr::{multihash::Multihash, PeerId, Protocol};
@@ -71,7 +71,7 @@ impl Transport for HandshakeTcp {
     type Dial = BoxFuture<'static, io::Result<TcpStream>>;
 
     fn can_dial(&self, addr: &Multiaddr) -> bool {
-        TcpTransport.can_dial(addr)
+        TcpTransport::default().can_dial(addr)
     }
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
@@ -82,7 +82,7 @@ impl Transport for HandshakeTcp {
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(now, Ordering::Relaxed);
         let guard = InFlight(Arc::clone(&self.in_flight));
-        let connect = TcpTransport.dial(addr);
+        let connect = TcpTransport::default().dial(addr);
         Box::pin(async move {
             let _guard = guard;
             let mut stream = connect.await.map_err(io::Error::other)?;
@@ -235,7 +235,9 @@ async fn run(
                         r.first_try += 1;
                     }
                 }
-                Err(Error::Dial(DialRefused::NoDialableAddresses { .. })) => r.no_address += 1,
+                Err(Error::Refused(
+                    DialRefused::NoDialableAddresses { .. } | DialRefused::BackedOff { .. },
+                )) => r.no_address += 1,
                 Err(_) => r.failed += 1,
             }
         }

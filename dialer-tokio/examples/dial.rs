@@ -12,7 +12,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dialer_tokio::{Config, DialError, Dialer, Error, Multiaddr, TcpTransport, Transport};
+use dialer_tokio::{
+    Config, DialFailed, DialRefused, Dialer, Error, Multiaddr, TcpTransport, Transport,
+};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: dial [--timeout SECS] [--address-timeout SECS] [--stagger MS] \
@@ -67,7 +69,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let dialer: Dialer<&str> = match Dialer::new(config, TcpTransport) {
+    let dialer: Dialer<&str> = match Dialer::new(config, TcpTransport::default()) {
         Ok(dialer) => dialer,
         Err(error) => {
             eprintln!("error: invalid configuration: {error}");
@@ -79,7 +81,7 @@ async fn main() -> ExitCode {
     // them only when nothing at all was dialable.
     let undialable: Vec<_> = addrs
         .iter()
-        .filter(|a| !TcpTransport.can_dial(a))
+        .filter(|a| !TcpTransport::default().can_dial(a))
         .cloned()
         .collect();
     let started = Instant::now();
@@ -88,10 +90,15 @@ async fn main() -> ExitCode {
     match result {
         Ok(dialed) => {
             println!("connected to {}", dialed.addr);
-            println!("  dial latency:  {:?}", dialed.latency);
+            println!("  connect time:  {:?}", dialed.connect_time);
             println!("  total elapsed: {elapsed:?}");
             for failure in &dialed.failed {
-                println!("  failed first: {}: {}", failure.addr, failure.reason);
+                println!(
+                    "  failed first: {}: {} ({:?})",
+                    failure.addr,
+                    failure.reason,
+                    failure.reason.class()
+                );
             }
             for addr in &undialable {
                 println!("  skipped: {addr}: not dialable by the TCP transport");
@@ -103,7 +110,10 @@ async fn main() -> ExitCode {
             for (addr, reason) in reasons(&error) {
                 eprintln!("  {addr}: {reason}");
             }
-            if !matches!(error, Error::Dial(DialRefused::NoDialableAddresses { .. })) {
+            if !matches!(
+                error,
+                Error::Refused(DialRefused::NoDialableAddresses { .. })
+            ) {
                 for addr in &undialable {
                     eprintln!("  {addr}: skipped, not dialable by the TCP transport");
                 }
@@ -115,12 +125,14 @@ async fn main() -> ExitCode {
 
 fn headline(error: &Error) -> &'static str {
     match error {
-        Error::Dial(DialFailed::AllFailed { .. }) => "every address failed",
-        Error::Dial(DialFailed::Timeout { .. }) => "the request timed out",
-        Error::Dial(DialRefused::NoDialableAddresses { .. }) => "no dialable address",
-        Error::Dial(DialRefused::TooManyAddresses { .. }) => "too many addresses",
-        Error::Dial(DialRefused::NoTokens) => "no dial tokens available",
-        Error::Dial(_) => "dial failed",
+        Error::Failed(DialFailed::AllFailed { .. }) => "every address failed",
+        Error::Failed(DialFailed::Timeout { .. }) => "the request timed out",
+        Error::Failed(_) => "dial failed",
+        Error::Refused(DialRefused::NoDialableAddresses { .. }) => "no dialable address",
+        Error::Refused(DialRefused::BackedOff { .. }) => "every address is backed off",
+        Error::Refused(DialRefused::TooManyAddresses { .. }) => "too many addresses",
+        Error::Refused(DialRefused::NoTokens) => "no dial tokens available",
+        Error::Refused(_) => "dial refused",
         _ => "the dialer stopped",
     }
 }
@@ -128,13 +140,15 @@ fn headline(error: &Error) -> &'static str {
 /// Every address and why it was not the winner.
 fn reasons(error: &Error) -> Vec<(String, String)> {
     match error {
-        Error::Dial(DialFailed::AllFailed { attempts } | DialFailed::Timeout { attempts }) => {
+        Error::Failed(DialFailed::AllFailed { attempts } | DialFailed::Timeout { attempts }) => {
             attempts
                 .iter()
                 .map(|a| (a.addr.to_string(), a.reason.to_string()))
                 .collect()
         }
-        Error::Dial(DialRefused::NoDialableAddresses { skipped }) => skipped
+        Error::Refused(
+            DialRefused::NoDialableAddresses { skipped } | DialRefused::BackedOff { skipped, .. },
+        ) => skipped
             .iter()
             .map(|s| (s.addr.to_string(), s.reason.to_string()))
             .collect(),

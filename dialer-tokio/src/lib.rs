@@ -17,14 +17,14 @@
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Spawns the driver on the current tokio runtime.
-//! let dialer = Dialer::new(Config::default(), TcpTransport)?;
+//! let dialer = Dialer::new(Config::default(), TcpTransport::default())?;
 //! let addrs: Vec<Multiaddr> = vec![
 //!     "/ip4/127.0.0.1/tcp/4001".parse()?,
 //!     "/dns4/localhost/tcp/4002".parse()?,
 //!     "/ip4/127.0.0.1/udp/4001/quic-v1".parse()?, // not TCP: skipped, costs no token
 //! ];
 //! let dialed = dialer.dial("peer-a", addrs).await?;
-//! println!("connected to {} in {:?}", dialed.addr, dialed.latency);
+//! println!("connected to {} in {:?}", dialed.addr, dialed.connect_time);
 //! // A lone caller owns the stream; callers that joined one request share it.
 //! let stream: tokio::net::TcpStream = dialed.into_connection().expect("sole caller");
 //! # drop(stream);
@@ -40,13 +40,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dialer_driver::tcp::{dial_tcp, TcpTarget};
-use futures::future::BoxFuture;
+use dialer_driver::tcp::TcpConnect;
 use tokio::net::TcpStream;
 
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialError, DialId, FailReason, HeadStart, Priority, SkipReason,
-    Skipped, Stats,
+    Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
+    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};
@@ -82,37 +81,47 @@ impl Runtime for TokioRuntime {
     }
 }
 
-/// Dials TCP (R-A2): `/ip4/…/tcp/…`, `/ip6/…/tcp/…`, and `/dns/…`, `/dns4/…`, `/dns6/…`
-/// then `/tcp/…` (resolved with [`tokio::net::lookup_host`], kept to IPv4 / IPv6 for
-/// `dns4` / `dns6`), each optionally followed by `/p2p/…`. Sets `TCP_NODELAY`.
-///
-/// Every other multiaddr (`/udp/…/quic-v1`, `/ws`, relays, …) fails
-/// [`can_dial`](Transport::can_dial), so the core drops it before spending a token.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpTransport;
+/// The TCP transport on tokio (R-A2): see [`dialer_driver::tcp::TcpTransport`]. Names
+/// resolve with [`tokio::net::lookup_host`]. Build it with `TcpTransport::default()`.
+pub type TcpTransport = dialer_driver::tcp::TcpTransport<TokioRuntime>;
 
-impl Transport for TcpTransport {
-    type Output = TcpStream;
-    type Error = TcpError;
-    type Dial = BoxFuture<'static, Result<TcpStream, TcpError>>;
+impl TcpConnect for TokioRuntime {
+    type Stream = TcpStream;
 
-    fn can_dial(&self, addr: &Multiaddr) -> bool {
-        TcpTarget::parse(addr).is_some()
+    fn resolve(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
+        async move {
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
+        }
     }
 
-    fn dial(&self, addr: &Multiaddr) -> Self::Dial {
-        Box::pin(dial_tcp(addr.clone(), resolve, connect))
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        async move {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
     }
 }
 
-async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok(tokio::net::lookup_host((host.as_str(), port))
-        .await?
-        .collect())
-}
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    use super::{Runtime, TokioRuntime};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_runtime_clock_and_timer_follow_paused_time() {
+        // R-A4: the driver's clock is tokio's, so paused time drives every dialer timeout.
+        let start = TokioRuntime.now();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(TokioRuntime.now() - start, Duration::from_secs(5));
+        let deadline = TokioRuntime.now() + Duration::from_secs(3600);
+        TokioRuntime.sleep_until(deadline).await;
+        assert_eq!(TokioRuntime.now(), deadline);
+    }
 }

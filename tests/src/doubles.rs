@@ -13,8 +13,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use dialer_driver::tcp::TcpTarget;
-use dialer_driver::testing::GREETING;
 use dialer_driver::{Multiaddr, Transport};
+use dialer_testing::GREETING;
 
 use crate::gauge::Gauge;
 

@@ -40,6 +40,9 @@ pub trait Harness: Sized + 'static {
         }
     }
 
+    /// Whether `TCP_NODELAY` is set on `stream`.
+    fn nodelay(stream: &Self::Stream) -> bool;
+
     /// The adapter's TCP transport.
     fn tcp() -> Self::Tcp {
         Self::Tcp::default()
@@ -73,6 +76,10 @@ impl Harness for Tokio {
     type Tcp = dialer_tokio::TcpTransport;
     type Stream = tokio::net::TcpStream;
 
+    fn nodelay(stream: &Self::Stream) -> bool {
+        stream.nodelay().unwrap_or(false)
+    }
+
     fn block_on<F: Future>(future: F) -> F::Output {
         match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
@@ -95,6 +102,10 @@ impl Harness for AsyncStd {
     type Tcp = dialer_async_std::TcpTransport;
     type Stream = async_std::net::TcpStream;
 
+    fn nodelay(stream: &Self::Stream) -> bool {
+        stream.nodelay().unwrap_or(false)
+    }
+
     fn block_on<F: Future>(future: F) -> F::Output {
         async_std::task::block_on(future)
     }
@@ -110,6 +121,10 @@ impl Harness for Smol {
     type Runtime = dialer_async_std::AsyncStdRuntime;
     type Tcp = dialer_async_std::TcpTransport;
     type Stream = async_std::net::TcpStream;
+
+    fn nodelay(stream: &Self::Stream) -> bool {
+        stream.nodelay().unwrap_or(false)
+    }
 
     fn block_on<F: Future>(future: F) -> F::Output {
         smol::block_on(future)

@@ -1,5 +1,6 @@
 //! Shared helpers for the cross-crate tests.
 
+pub mod idmap;
 mod model;
 pub mod ops;
 pub mod targets;

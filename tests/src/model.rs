@@ -20,14 +20,16 @@
 //! membership (and what depends on it: admission, dial order, pruning) and keeps checking
 //! the rest.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::idmap::{IdMap, IdSet};
+use std::time::{Duration, Instant};
 
 use dialer_core::check::{Drained, Violation};
 use dialer_core::{
-    AbortReason, Action, Attempt, CallerId, CancelError, Config, Connected, DialError, DialId,
-    Dialer, Event, FailReason, Multiaddr, Priority, ReportError, RequestId, SkipReason, Skipped,
-    INITIAL_CONFIDENCE, MAX_CONFIDENCE,
+    AbortReason, Action, Attempt, CallerId, CancelError, Config, Connected, DialFailed, DialId,
+    DialRefused, Dialer, Event, FailReason, Multiaddr, Priority, ReportError, RequestId,
+    SkipReason, Skipped, INITIAL_CONFIDENCE, MAX_CONFIDENCE,
 };
 
 use crate::ops::{address_pool, dialable, ensure, Coverage, Peer, PEERS};
@@ -37,13 +39,13 @@ use crate::ops::{address_pool, dialable, ensure, Coverage, Peer, PEERS};
 const HISTORY: usize = 32;
 
 /// The `Finished` results of one step, per request, in order.
-type Outcomes = BTreeMap<RequestId, Vec<(CallerId, Result<Connected, DialError>)>>;
+type Outcomes = IdMap<RequestId, Vec<(CallerId, Result<Connected, DialFailed>)>>;
 
 /// What a [`Dialer::dial`] call must do, worked out before the call.
 #[derive(Debug)]
 pub(crate) enum DialPlan {
     /// The call must fail with exactly this error.
-    Refuse(DialError),
+    Refuse(DialRefused),
     /// The caller joins `request`; `added` addresses are merged in (when exact).
     Join {
         request: RequestId,
@@ -64,7 +66,7 @@ pub(crate) enum DialPlan {
 pub(crate) enum Expected {
     Dial {
         expected: DialPlan,
-        result: Result<CallerId, DialError>,
+        result: Result<CallerId, DialRefused>,
         peer: Peer,
     },
     Cancel {
@@ -100,16 +102,18 @@ struct Req {
     tokens: usize,
     overdraft: bool,
     deadline: Instant,
-    callers: BTreeSet<CallerId>,
+    callers: IdSet<CallerId>,
     attempts: Vec<Attempt>,
     last_start: Option<Instant>,
-    won: Option<Connected>,
+    /// The winning dial, its address and connect time, and the failures before it.
+    won: Option<(DialId, Multiaddr, Duration, Vec<Attempt>)>,
 }
 
 #[derive(Debug)]
 struct OpenDial {
     request: RequestId,
     addr: Multiaddr,
+    started: Instant,
     deadline: Instant,
 }
 
@@ -125,10 +129,10 @@ pub(crate) struct Model {
     /// False once the deny list evicted an entry (see the module docs).
     exact: bool,
     available: usize,
-    requests: BTreeMap<RequestId, Req>,
+    requests: IdMap<RequestId, Req>,
     by_peer: BTreeMap<Peer, RequestId>,
-    dials: BTreeMap<DialId, OpenDial>,
-    callers: BTreeMap<CallerId, RequestId>,
+    dials: IdMap<DialId, OpenDial>,
+    callers: IdMap<CallerId, RequestId>,
     finished: Vec<CallerId>,
     aborted: Vec<DialId>,
     overdrafts: u64,
@@ -153,10 +157,10 @@ impl Model {
             confidence: Vec::new(),
             deny: HashMap::new(),
             exact: true,
-            requests: BTreeMap::new(),
+            requests: IdMap::new(),
             by_peer: BTreeMap::new(),
-            dials: BTreeMap::new(),
-            callers: BTreeMap::new(),
+            dials: IdMap::new(),
+            callers: IdMap::new(),
             finished: Vec::new(),
             aborted: Vec::new(),
             overdrafts: 0,
@@ -167,7 +171,7 @@ impl Model {
 
     // ----- what the harness aims its ops at ------------------------------------------
 
-    pub(crate) fn open_dials(&self) -> BTreeMap<DialId, RequestId> {
+    pub(crate) fn open_dials(&self) -> IdMap<DialId, RequestId> {
         self.dials.iter().map(|(d, o)| (*d, o.request)).collect()
     }
 
@@ -416,7 +420,20 @@ impl Model {
             }
         }
         if admitted.is_empty() {
-            return DialPlan::Refuse(DialRefused::NoDialableAddresses { skipped });
+            // R-D6: an address that is only deny-listed comes back at its expiry.
+            let retry_at = skipped
+                .iter()
+                .filter(|s| s.reason == SkipReason::DenyListed)
+                .filter_map(|s| self.deny.get(&s.addr).copied())
+                .min();
+            return DialPlan::Refuse(match retry_at {
+                Some(retry_at) => DialRefused::BackedOff {
+                    skipped,
+                    retry_at,
+                    retry_in: retry_at.saturating_duration_since(now),
+                },
+                None => DialRefused::NoDialableAddresses { skipped },
+            });
         }
         // R-R1: highest confidence first; `sort_by_key` is stable, so ties keep the
         // caller's order.
@@ -543,7 +560,8 @@ impl Model {
                         self.coverage.successes += 1;
                         self.success(&d.addr);
                         if let Some(req) = self.requests.get_mut(&d.request) {
-                            req.won = Some(Connected { dial, addr: d.addr });
+                            let took = now.saturating_duration_since(d.started);
+                            req.won = Some((dial, d.addr, took, req.attempts.clone()));
                         }
                     }
                     Some(d) => {
@@ -582,7 +600,7 @@ impl Model {
     fn check_dial(
         &self,
         plan: &DialPlan,
-        result: &Result<CallerId, DialError>,
+        result: &Result<CallerId, DialRefused>,
     ) -> Result<(), Violation> {
         match (plan, result) {
             (DialPlan::Refuse(want), Err(got)) => {
@@ -597,9 +615,10 @@ impl Model {
                     "R-T4: NoTokens with {} tokens available, {priority:?}",
                     self.available
                 ),
-                DialRefused::NoDialableAddresses { skipped } => ensure!(
+                DialRefused::NoDialableAddresses { skipped }
+                | DialRefused::BackedOff { skipped, .. } => ensure!(
                     skipped.len() == *given,
-                    "R-R2: {} of {given} addresses listed as skipped",
+                    "R-R2, R-D6: {} of {given} addresses listed as skipped",
                     skipped.len()
                 ),
                 other => return Err(Violation(format!("dial: unexpected {other:?}"))),
@@ -612,9 +631,10 @@ impl Model {
         Ok(())
     }
 
-    fn count_refusal(&mut self, result: &DialError) {
+    fn count_refusal(&mut self, result: &DialRefused) {
         match result {
             DialRefused::NoTokens => self.coverage.no_tokens += 1,
+            DialRefused::BackedOff { .. } => self.coverage.backed_off += 1,
             DialRefused::NoDialableAddresses { .. } => self.coverage.no_dialable += 1,
             DialRefused::TooManyAddresses { .. } => self.coverage.too_many += 1,
             _ => {}
@@ -713,7 +733,7 @@ impl Model {
                     tokens: granted,
                     overdraft,
                     deadline: Self::after(now, self.config.dial_timeout),
-                    callers: BTreeSet::from([caller]),
+                    callers: IdSet::from([caller]),
                     attempts: Vec::new(),
                     last_start: None,
                     won: None,
@@ -794,6 +814,7 @@ impl Model {
                     OpenDial {
                         request: start.request,
                         addr: start.addr.clone(),
+                        started: now,
                         deadline: Self::after(now, self.config.address_timeout),
                     },
                 );
@@ -831,8 +852,10 @@ impl Model {
                     }
                     // R-C4: aborts change nothing.
                     AbortReason::Superseded | AbortReason::Cancelled => {}
+                    other => return Err(Violation(format!("unexpected output {other:?}"))),
                 }
             }
+            other => return Err(Violation(format!("unexpected output {other:?}"))),
         }
         Ok(())
     }
@@ -843,7 +866,7 @@ impl Model {
         events: &[Event<Peer>],
         cancelled: Option<CallerId>,
     ) -> Result<Outcomes, Violation> {
-        let mut results: BTreeMap<RequestId, Vec<_>> = BTreeMap::new();
+        let mut results: IdMap<RequestId, Vec<_>> = IdMap::new();
         let mut pruned = Vec::new();
         let mut cancel_seen = false;
         for event in events {
@@ -885,12 +908,12 @@ impl Model {
                         cancel_seen = true;
                     } else {
                         results
-                            .entry(*request)
-                            .or_default()
+                            .entry_or_insert_with(*request, Vec::new)
                             .push((*caller, result.clone()));
                     }
                 }
                 Event::Pruned { peer, addr } => pruned.push((*peer, addr.clone())),
+                other => return Err(Violation(format!("unexpected output {other:?}"))),
             }
         }
         ensure!(
@@ -971,7 +994,13 @@ impl Model {
             }
             match first {
                 Ok(connected) => ensure!(
-                    req.won.as_ref() == Some(connected),
+                    req.won
+                        == Some((
+                            connected.dial,
+                            connected.addr.clone(),
+                            connected.connect_time,
+                            connected.failed.clone()
+                        )),
                     "R-R4: {request} completed with {connected:?}, but the winner was {:?}",
                     req.won
                 ),
@@ -1055,13 +1084,13 @@ impl Model {
 
     /// R-R6, R-R6a: after `handle_timeout(now)` nothing due at `now` is left.
     fn nothing_overdue(&self, now: Instant) -> Result<(), Violation> {
-        for (id, dial) in &self.dials {
+        for (id, dial) in self.dials.iter() {
             ensure!(
                 dial.deadline > now,
                 "R-R6a: {id} is past its address timeout after handle_timeout"
             );
         }
-        for (id, req) in &self.requests {
+        for (id, req) in self.requests.iter() {
             ensure!(
                 req.deadline > now,
                 "R-R6: {id} is past its dial timeout after handle_timeout"

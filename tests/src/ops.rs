@@ -11,7 +11,7 @@
 //! The vocabulary is deliberately small so that random sequences collide: 4 peers and 10
 //! addresses, two of which the dialable predicate rejects (QUIC on a TCP transport).
 
-use std::collections::BTreeMap;
+use crate::idmap::IdMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -369,6 +369,8 @@ pub struct Coverage {
     pub overdrafts: u64,
     /// `NoDialableAddresses` rejections (R-R2).
     pub no_dialable: u64,
+    /// Requests refused because every address left was deny-listed (R-D6).
+    pub backed_off: u64,
     /// `TooManyAddresses` rejections (R-R9).
     pub too_many: u64,
     /// Dials started.
@@ -406,6 +408,7 @@ impl Coverage {
         self.no_tokens += other.no_tokens;
         self.overdrafts += other.overdrafts;
         self.no_dialable += other.no_dialable;
+        self.backed_off += other.backed_off;
         self.too_many += other.too_many;
         self.dials += other.dials;
         self.successes += other.successes;
@@ -494,7 +497,7 @@ impl Harness {
     }
 
     /// Dials the runtime still has open.
-    pub fn open_dials(&self) -> BTreeMap<DialId, RequestId> {
+    pub fn open_dials(&self) -> IdMap<DialId, RequestId> {
         self.model.open_dials()
     }
 
@@ -604,7 +607,7 @@ impl Harness {
     }
 
     fn pick_open(&self, p: u8) -> DialId {
-        pick(self.model.open_dials().into_keys(), p)
+        pick(self.model.open_dials().keys().copied(), p)
             .unwrap_or(DialId::from_raw((1 << 41) + (u64::from(p) << 32)))
     }
 
@@ -625,7 +628,10 @@ impl Harness {
     ) -> Result<(), Violation> {
         let now = self.now();
         let expected = self.model.expect_dial(now, peer, addrs, priority);
-        let result = self.dialer.dial(now, peer, addrs.iter().cloned(), priority);
+        let result = self
+            .dialer
+            .dial(now, peer, addrs.iter().cloned(), priority.into())
+            .map(|dialing| dialing.caller);
         if let Ok(caller) = &result {
             self.monitor.issued(*caller)?;
         }

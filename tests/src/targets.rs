@@ -4,13 +4,13 @@
 //! Each target takes raw bytes and returns `Err` on a broken invariant or rule; the fuzz
 //! targets turn that into a panic. Input that does not decode is simply not interesting.
 
-use std::collections::BTreeMap;
+use crate::idmap::IdMap;
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use dialer_core::check::{Monitor, Violation};
 use dialer_core::{
-    Action, Config, ConfigError, DialError, DialId, Dialer, Event, HeadStart, Multiaddr, Priority,
+    Action, Config, ConfigError, DialId, DialRefused, Dialer, Event, HeadStart, Multiaddr, Priority,
 };
 
 use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
@@ -207,7 +207,7 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
     let mut monitor = Monitor::new();
     let base = Instant::now();
     let mut now = base;
-    let mut open: BTreeMap<DialId, Multiaddr> = BTreeMap::new();
+    let mut open: IdMap<DialId, Multiaddr> = IdMap::new();
     for _ in 0..8 {
         let Ok(round) = Round::arbitrary(&mut u) else {
             break;
@@ -231,7 +231,9 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
             Priority::Normal
         };
         let before = dialer.stats();
-        let result = dialer.dial(now, round.peer % 3, addrs.clone(), priority);
+        let result = dialer
+            .dial(now, round.peer % 3, addrs.clone(), priority.into())
+            .map(|dialing| dialing.caller);
         if let Ok(caller) = result {
             monitor.issued(caller)?;
         }
@@ -286,10 +288,11 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
                         "TooManyAddresses {{ {given}, {max} }} for {} addresses",
                         addrs.len()
                     ),
-                    DialRefused::NoDialableAddresses { skipped } => ensure!(
+                    DialRefused::NoDialableAddresses { skipped }
+                    | DialRefused::BackedOff { skipped, .. } => ensure!(
                         skipped.len() == addrs.len()
                             && skipped.iter().zip(&addrs).all(|(s, a)| &s.addr == a),
-                        "R-R2: skipped {skipped:?} for {addrs:?}"
+                        "R-R2, R-D6: skipped {skipped:?} for {addrs:?}"
                     ),
                     DialRefused::NoTokens => ensure!(
                         before.tokens_available == 0 && priority == Priority::Normal,
@@ -302,11 +305,11 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
         }
         track(&mut open, &drained.actions);
         if let Some((pick, ok)) = round.report {
-            if let Some(dial) = open
+            let picked = open
                 .keys()
                 .nth(usize::from(pick) % open.len().max(1))
-                .copied()
-            {
+                .copied();
+            if let Some(dial) = picked {
                 let accepted = if ok {
                     dialer.handle_dial_succeeded(now, dial)
                 } else {
@@ -332,7 +335,7 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
     monitor.finish(&dialer)
 }
 
-fn track(open: &mut BTreeMap<DialId, Multiaddr>, actions: &[Action<u8>]) {
+fn track(open: &mut IdMap<DialId, Multiaddr>, actions: &[Action<u8>]) {
     for action in actions {
         match action {
             Action::StartDial(start) => {
@@ -341,6 +344,7 @@ fn track(open: &mut BTreeMap<DialId, Multiaddr>, actions: &[Action<u8>]) {
             Action::AbortDial(abort) => {
                 open.remove(&abort.dial);
             }
+            other => panic!("a default config emits no opt-in command: {other:?}"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Conformance suite of the runtime adapters: every scenario is written once, generic over
 //! [`Harness`], and run on tokio, async-std and smol (R-A1) against real loopback peers
-//! (`dialer_driver::testing`) that the tests start themselves.
+//! (`dialer_testing`) that the tests start themselves.
 //!
 //! Waits are on real events (a dial's answer, a gauge of the recording transport, an
 //! accept); timers appear only as the dialer's own timeouts under test, as a peer's
@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialer_driver::testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
+use dialer_driver::tcp::TcpError;
 use dialer_driver::{
-    Config, DialError, Dialed, Dialer, Error, FailReason, HeadStart, Multiaddr, SkipReason,
-    Skipped, Stats, Transport,
+    Config, DialFailed, DialOpts, DialRefused, Dialed, Dialer, Error, ErrorClass, FailReason,
+    HeadStart, Multiaddr, Priority, SkipReason, Skipped, Stats, Transport,
 };
+use dialer_testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_tests::doubles::{Greeted, LateTransport, ReadByte, Recording};
 use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
 use futures::future::{self, Either};
@@ -34,11 +35,19 @@ fn tarpits<const N: usize>() -> [Tarpit; N] {
     std::array::from_fn(|_| Tarpit::new().expect("tarpit"))
 }
 
-fn error<C>(result: Result<Dialed<C>, Error>) -> DialError {
+fn refused<C>(result: Result<Dialed<C>, Error>) -> DialRefused {
     match result {
-        Err(Error::Dial(e)) => e,
-        Err(e) => panic!("expected a dial error, got {e}"),
-        Ok(dialed) => panic!("expected a dial error, connected to {}", dialed.addr),
+        Err(Error::Refused(e)) => e,
+        Err(e) => panic!("expected a refusal, got {e}"),
+        Ok(dialed) => panic!("expected a refusal, connected to {}", dialed.addr),
+    }
+}
+
+fn failed<C>(result: Result<Dialed<C>, Error>) -> DialFailed {
+    match result {
+        Err(Error::Failed(e)) => e,
+        Err(e) => panic!("expected a failed request, got {e}"),
+        Ok(dialed) => panic!("expected a failed request, connected to {}", dialed.addr),
     }
 }
 
@@ -127,13 +136,13 @@ async fn all_bad_addresses_fail_with_every_reason<H: Harness>() {
         dialer.dial(1, [refusing.multiaddr(), resetting.multiaddr()]),
     )
     .await;
-    let DialFailed::AllFailed { attempts } = error(result) else {
+    let DialFailed::AllFailed { attempts } = failed(result) else {
         panic!("{}: expected AllFailed", H::NAME)
     };
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     let reason = |addr: &Multiaddr| match attempts.iter().find(|a| a.addr == *addr) {
         Some(attempt) => match &attempt.reason {
-            FailReason::Transport(msg) => msg.to_lowercase(),
+            FailReason::Transport(error) => error.message().to_lowercase(),
             other => panic!("{}: {addr} failed with {other:?}", H::NAME),
         },
         None => panic!("{}: {addr} missing from {attempts:?}", H::NAME),
@@ -217,7 +226,7 @@ async fn request_timeout_fails_with_timeout<H: Harness>() {
     )
     .await;
     let elapsed = start.elapsed();
-    let DialFailed::Timeout { attempts } = error(result) else {
+    let DialFailed::Timeout { attempts } = failed(result) else {
         panic!("{}: expected Timeout", H::NAME)
     };
     assert!(
@@ -467,7 +476,7 @@ async fn empty_pool_fails_at_once_with_no_tokens<H: Harness>() {
         let start = Instant::now();
         let result = dialer.dial(3, [good.multiaddr()]).await;
         let elapsed = start.elapsed();
-        assert_eq!(error(result), DialRefused::NoTokens);
+        assert_eq!(refused(result), DialRefused::NoTokens);
         assert!(elapsed < Duration::from_secs(1), "{}: {elapsed:?}", H::NAME);
         assert_eq!(log.dials_to(&good.multiaddr()), 0);
         let s = stats::<H, _>(&dialer).await;
@@ -491,7 +500,11 @@ async fn high_priority_proceeds_without_tokens<H: Harness>() {
         let dialed = within::<H, _>(
             LIMIT,
             "the high-priority dial",
-            dialer.dial_high_priority(3, [refusing.multiaddr(), good.multiaddr()]),
+            dialer.dial_with(
+                3,
+                [refusing.multiaddr(), good.multiaddr()],
+                DialOpts::default().with_priority(Priority::High),
+            ),
         )
         .await
         .expect("connected outside the pool");
@@ -577,7 +590,7 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     let dialer = H::dialer(config(), transport);
 
     let result = within::<H, _>(LIMIT, "first dial", dialer.dial(1, [refusing.multiaddr()])).await;
-    assert!(matches!(error(result), DialFailed::AllFailed { .. }));
+    assert!(matches!(failed(result), DialFailed::AllFailed { .. }));
 
     let dialed = within::<H, _>(
         LIMIT,
@@ -589,19 +602,82 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     assert_eq!(dialed.addr, good.multiaddr());
     assert_eq!(log.dialed(), [refusing.multiaddr(), good.multiaddr()]);
 
+    // R-D6: nothing but a deny-listed address: refused at once, saying when to retry.
     let result = dialer.dial(3, [refusing.multiaddr()]).await;
+    let DialRefused::BackedOff {
+        skipped, retry_in, ..
+    } = refused(result)
+    else {
+        panic!("expected BackedOff");
+    };
     assert_eq!(
-        error(result),
-        DialRefused::NoDialableAddresses {
-            skipped: vec![Skipped {
-                addr: refusing.multiaddr(),
-                reason: SkipReason::DenyListed
-            }]
-        }
+        skipped,
+        vec![Skipped {
+            addr: refusing.multiaddr(),
+            reason: SkipReason::DenyListed
+        }]
     );
+    assert!(retry_in > Duration::ZERO && retry_in <= config().deny_duration);
     assert_eq!(log.dials_to(&refusing.multiaddr()), 1);
     let s = stats::<H, _>(&dialer).await;
-    assert_eq!((s.dials_started, s.requests_rejected_no_addresses), (2, 1));
+    assert_eq!((s.dials_started, s.requests_rejected_backed_off), (2, 1));
+
+    // R-D7: a dial the user asks for explicitly goes past the deny list.
+    let result = dialer
+        .dial_with(
+            4,
+            [refusing.multiaddr()],
+            DialOpts::default().with_ignore_backoff(true),
+        )
+        .await;
+    assert!(matches!(failed(result), DialFailed::AllFailed { .. }));
+    assert_eq!(log.dials_to(&refusing.multiaddr()), 2);
+}
+
+// R-A2, R-A1: the TCP transport sets TCP_NODELAY, and a `/p2p/…` suffix after a DNS name
+// is dialed as the name.
+async fn tcp_sets_nodelay_and_takes_a_p2p_suffix<H: Harness>() {
+    let good = Listener::accepting().expect("listener");
+    let dialer = H::dialer(config(), H::tcp());
+    let with_p2p: Multiaddr = format!(
+        "{}/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC",
+        good.dns_multiaddr()
+    )
+    .parse()
+    .expect("multiaddr");
+    let dialed = within::<H, _>(LIMIT, "the dial", dialer.dial(1, [with_p2p.clone()]))
+        .await
+        .expect("connected");
+    assert_eq!(dialed.addr, with_p2p);
+    let stream = dialed
+        .into_connection()
+        .unwrap_or_else(|_| panic!("a lone caller"));
+    assert!(H::nodelay(&stream), "{}: TCP_NODELAY is not set", H::NAME);
+}
+
+// R-R5: a refused port fails with the socket's error, kept as a value: its class, its
+// `io::ErrorKind`, the transport's own error type, and a message naming the socket.
+async fn a_refused_port_keeps_the_socket_error<H: Harness>() {
+    let refusing = Refusing::new().expect("refusing port");
+    let dialer = H::dialer(config(), H::tcp());
+    let result = within::<H, _>(LIMIT, "the dial", dialer.dial(1, [refusing.multiaddr()])).await;
+    let DialFailed::AllFailed { attempts } = failed(result) else {
+        panic!("expected AllFailed");
+    };
+    let reason = &attempts[0].reason;
+    assert_eq!(reason.class(), ErrorClass::Refused, "{reason}");
+    let error = reason.transport_error().expect("a transport error");
+    assert_eq!(error.io_kind(), Some(std::io::ErrorKind::ConnectionRefused));
+    assert!(matches!(
+        error.downcast_ref::<TcpError>(),
+        Some(TcpError::Connect { addr, .. }) if *addr == refusing.addr()
+    ));
+    assert!(
+        error
+            .message()
+            .starts_with(&format!("connecting to {}: ", refusing.addr())),
+        "{error}"
+    );
 }
 
 // Head start (Config::head_start), R-R3: once the good address has connected, the next
@@ -725,7 +801,7 @@ async fn unsupported_multiaddr_is_rejected_before_any_token<H: Harness>() {
 
     let result = dialer.dial(1, [quic.clone()]).await;
     assert_eq!(
-        error(result),
+        refused(result),
         DialRefused::NoDialableAddresses {
             skipped: vec![Skipped {
                 addr: quic.clone(),
@@ -853,4 +929,6 @@ conformance!(
     ipv6_loopback_connects,
     unsupported_multiaddr_is_rejected_before_any_token,
     late_connection_is_closed,
+    tcp_sets_nodelay_and_takes_a_p2p_suffix,
+    a_refused_port_keeps_the_socket_error,
 );

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use dialer_driver::testing::{open_fds, Listener, Refusing, Tarpit};
-use dialer_driver::{Config, DialError, Error, Multiaddr, Runtime};
+use dialer_driver::{Config, DialFailed, DialRefused, Error, Multiaddr, Runtime};
+use dialer_testing::{open_fds, Listener, Refusing, Tarpit};
 use dialer_tests::doubles::Recording;
 use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
 use futures::future;
@@ -103,7 +103,7 @@ async fn caller<H: Harness, T: dialer_driver::Transport>(
         match dialer.dial(peer, addrs.clone()).await {
             // The connection is dropped (closed) at once.
             Ok(dialed) => return (Ok(dialed.addr), retries),
-            Err(Error::Dial(DialRefused::NoTokens)) if runtime.now() < give_up => {
+            Err(Error::Refused(DialRefused::NoTokens)) if runtime.now() < give_up => {
                 retries += 1;
                 // The caller's own back-off, spread so that retries do not come in waves.
                 let jitter = u64::from(peer.wrapping_mul(7_919).wrapping_add(retries as u32) % 20);
@@ -176,12 +176,12 @@ fn run<H: Harness>() -> Figures {
                     *per_listener.entry(port).or_default() += 1;
                     figures.connected += 1;
                 }
-                (Err(Error::Dial(DialRefused::NoTokens)), _) => figures.no_tokens_final += 1,
-                (Err(Error::Dial(DialFailed::AllFailed { attempts })), Expect::Fail) => {
+                (Err(Error::Refused(DialRefused::NoTokens)), _) => figures.no_tokens_final += 1,
+                (Err(Error::Failed(DialFailed::AllFailed { attempts })), Expect::Fail) => {
                     assert_eq!(attempts.len(), addrs.len(), "{attempts:?}");
                     figures.failed += 1;
                 }
-                (Err(Error::Dial(DialFailed::Timeout { .. })), Expect::Fail) => {
+                (Err(Error::Failed(DialFailed::Timeout { .. })), Expect::Fail) => {
                     figures.timed_out += 1;
                 }
                 (outcome, expect) => {

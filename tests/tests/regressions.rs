@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dialer_core::{Action, Config, Dialer, Multiaddr, Priority};
+use dialer_core::{Action, Config, DialOpts, Dialer, Multiaddr};
 use dialer_tests::ops::{apply, ConfigSpec, Op, Size, Span};
 
 fn addr(i: usize) -> Multiaddr {
@@ -26,7 +26,7 @@ fn no_dial_starts_past_the_request_deadline() {
     let t0 = std::time::Instant::now();
     let (first, second) = (addr(0), addr(1));
     dialer
-        .dial(t0, 1, [first.clone(), second.clone()], Priority::Normal)
+        .dial(t0, 1, [first.clone(), second.clone()], DialOpts::default())
         .expect("request starts");
     while dialer.poll_action().is_some() {}
     while dialer.poll_event().is_some() {}

@@ -8,7 +8,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use dialer_core::{
-    AbortReason, Action, Config, DialError, DialId, Dialer, Event, Priority, RequestId,
+    AbortReason, Action, Config, DialId, DialOpts, DialRefused, Dialer, Event, RequestId,
 };
 
 use super::population::{Outcome, Population};
@@ -87,13 +87,10 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                 let addrs = list
                     .iter()
                     .map(|&i| pop.addrs[i as usize].multiaddr.clone());
-                match dialer.dial(at(t), a.peer, addrs, Priority::Normal) {
-                    Ok(caller) => {
-                        let request = dialer
-                            .request_of(caller)
-                            .expect("a request that dials is in flight");
+                match dialer.dial(at(t), a.peer, addrs, DialOpts::default()) {
+                    Ok(dialing) => {
                         recs.insert(
-                            request,
+                            dialing.request,
                             Rec {
                                 round: a.round,
                                 arrival_ns: t,
@@ -125,6 +122,8 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                     }
                     continue;
                 }
+                // Opt-in commands: the simulator turns none on.
+                _ => continue,
             };
             let Some(rec) = recs.get_mut(&start.request) else {
                 continue;

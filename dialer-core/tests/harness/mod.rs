@@ -176,7 +176,11 @@ impl Sim {
 
     // ----- inputs --------------------------------------------------------------------
 
-    pub(crate) fn dial(&mut self, peer: Peer, addrs: &[Multiaddr]) -> Result<CallerId, DialRefused> {
+    pub(crate) fn dial(
+        &mut self,
+        peer: Peer,
+        addrs: &[Multiaddr],
+    ) -> Result<CallerId, DialRefused> {
         self.dial_with(peer, addrs, DialOpts::default())
     }
 
@@ -201,7 +205,9 @@ impl Sim {
             .dialer
             .dial(self.now, peer, addrs.iter().cloned(), opts);
         if let Ok(dialing) = result {
-            self.monitor.issued(dialing.caller).expect("fresh caller id");
+            self.monitor
+                .issued(dialing.caller)
+                .expect("fresh caller id");
         }
         self.drain();
         result

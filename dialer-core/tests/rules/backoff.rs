@@ -27,7 +27,9 @@ fn all_backed_off_fails_at_once_and_says_when_to_retry() {
     sim.run_until(secs(10));
     let before = sim.stats();
 
-    let err = sim.dial(1, &addrs(&[7, 3])).expect_err("nothing dialable now");
+    let err = sim
+        .dial(1, &addrs(&[7, 3]))
+        .expect_err("nothing dialable now");
     assert_eq!(
         err,
         DialRefused::BackedOff {
@@ -72,7 +74,11 @@ fn ignore_backoff_dials_a_deny_listed_address_and_its_result_counts() {
     let mut sim = with_addr3_denied();
     assert_eq!(sim.dialer.confidence(&addr(3)), 0);
     let caller = sim
-        .dial_with(1, &addrs(&[3]), DialOpts::default().with_ignore_backoff(true))
+        .dial_with(
+            1,
+            &addrs(&[3]),
+            DialOpts::default().with_ignore_backoff(true),
+        )
         .expect("forced past the deny list");
     assert_eq!(started(&sim.take()), vec![addr(3)]);
     sim.run();
@@ -83,7 +89,11 @@ fn ignore_backoff_dials_a_deny_listed_address_and_its_result_counts() {
     // A success of a forced dial lifts the entry, as any success does.
     sim.script(&addr(3), Outcome::Succeed(ms(1)));
     let caller = sim
-        .dial_with(2, &addrs(&[3]), DialOpts::default().with_ignore_backoff(true))
+        .dial_with(
+            2,
+            &addrs(&[3]),
+            DialOpts::default().with_ignore_backoff(true),
+        )
         .expect("forced");
     sim.run();
     assert!(matches!(sim.outcome(caller), Some(Ok(_))));

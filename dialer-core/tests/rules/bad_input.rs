@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dialer_core::{
-    CallerId, CancelError, Config, ConfigError, DialFailed, DialRefused, DialId, Dialer, Event, ReportError,
+    CallerId, CancelError, Config, ConfigError, DialId, DialRefused, Dialer, Event, ReportError,
     SkipReason, Skipped, Stats,
 };
 

@@ -1,8 +1,8 @@
 //! R-R: dial requests.
 
 use dialer_core::{
-    AbortReason, Attempt, Config, Connected, DialFailed, DialRefused, Dialer, Event, FailReason, SkipReason,
-    Skipped,
+    AbortReason, Attempt, Config, Connected, DialFailed, DialRefused, Dialer, Event, FailReason,
+    SkipReason, Skipped,
 };
 
 use crate::harness::{

@@ -1,6 +1,6 @@
 //! R-S1 (staggered starts) and R-P1 (high-priority overdraft).
 
-use dialer_core::{AbortReason, Config, DialFailed, DialRefused, Event, Priority};
+use dialer_core::{AbortReason, Config, DialRefused, Event, Priority};
 
 use crate::harness::{
     aborted, addr, addrs, ms, peak_in_flight, started, started_at, token_events, Out, Outcome, Sim,
@@ -117,7 +117,10 @@ fn high_priority_proceeds_without_tokens_one_address_at_a_time() {
     sim.script(&addr(13), Outcome::Succeed(ms(10)));
 
     // Normal priority is refused …
-    assert_eq!(sim.dial(2, &addrs(&[11, 12, 13])), Err(DialRefused::NoTokens));
+    assert_eq!(
+        sim.dial(2, &addrs(&[11, 12, 13])),
+        Err(DialRefused::NoTokens)
+    );
     // … high priority overdraws.
     let caller = sim
         .dial_with(2, &addrs(&[11, 12, 13]), Priority::High)

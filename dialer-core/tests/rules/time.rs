@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use dialer_core::{Action, Config, DialFailed, DialOpts, DialRefused, Dialer, Event};
+use dialer_core::{Action, Config, DialFailed, DialOpts, Dialer, Event};
 
 use crate::harness::{addr, addrs, dial_ids, ms, secs, started, Outcome, Sim, MAX_STEPS};
 

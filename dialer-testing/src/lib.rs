@@ -1,6 +1,7 @@
 //! Loopback test peers: real TCP endpoints with the behaviours a dialer must cope with.
 //!
-//! Enabled by the `testing` feature. Everything here is plain `std` + `socket2`, so it works
+//! This crate is not published: it serves the workspace's tests, examples and benchmarks.
+//! Everything here is plain `std` + `socket2`, so it works
 //! under any async runtime (or none): each peer runs on its own OS threads and is torn
 //! down when dropped. Every peer binds a **loopback** address only (`127.0.0.1` by
 //! default, `::1` on request); a non-loopback address is refused.
@@ -22,6 +23,9 @@
 //!
 //! [`open_fds`] and [`Tarpit::pending_connects`] count sockets of this process, to show
 //! that aborted dials release theirs.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::fs;
 use std::io::{self, Write};
