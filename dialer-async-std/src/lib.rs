@@ -90,18 +90,13 @@ pub type TcpTransport = dialer_driver::tcp::TcpTransport<AsyncStdRuntime>;
 impl TcpConnect for AsyncStdRuntime {
     type Stream = TcpStream;
 
-    fn resolve(
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
-        async move { Ok((host.as_str(), port).to_socket_addrs().await?.collect()) }
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok((host.as_str(), port).to_socket_addrs().await?.collect())
     }
 
-    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
-        async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        }
+    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 }

@@ -24,7 +24,7 @@ pub struct StartDial<P> {
 ///
 /// The core has already forgotten the dial and released its token: no report is expected,
 /// and one that arrives anyway (a connection that completed in the meantime) is answered
-/// with [`ReportError::UnknownDial`]; the runtime must then close that connection.
+/// with [`ReportError::UnknownDial`](crate::ReportError::UnknownDial); the runtime must then close that connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortDial {
     /// The attempt to abandon.

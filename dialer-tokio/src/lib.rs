@@ -88,23 +88,16 @@ pub type TcpTransport = dialer_driver::tcp::TcpTransport<TokioRuntime>;
 impl TcpConnect for TokioRuntime {
     type Stream = TcpStream;
 
-    fn resolve(
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
-        async move {
-            Ok(tokio::net::lookup_host((host.as_str(), port))
-                .await?
-                .collect())
-        }
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .collect())
     }
 
-    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
-        async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        }
+    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 }
 
