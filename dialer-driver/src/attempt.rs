@@ -21,10 +21,13 @@
 //! of µs). Under load that would cap the dialer at one core's worth of connects, so the
 //! driver can also hand an attempt to a task of its own ([`spawn`](Attempts::spawn)),
 //! which reports its end through the same shared list. Such an attempt lives in a slot
-//! shared by its task and the driver: the task polls it under a lock, and removing it
-//! takes it out and drops it there and then (waiting, at worst, for a poll in progress on
-//! another thread to end). An end it reported before that is dropped unread, closing the
-//! connection it carries (R-A1).
+//! shared by its task and the driver, with a small state machine saying who may touch it:
+//! removing it drops it there and then when no poll of it is in progress, and otherwise
+//! has its task drop it the moment that poll returns, so the driver never waits for a poll
+//! on another thread (a transport that blocks inside `poll` cannot stall the driver).
+//! Until that drop the driver starts no new attempt ([`Attempts::zombies`]), so the sockets
+//! in flight still never outnumber the tokens. An end it reported before that is dropped
+//! unread, closing the connection it carries (R-A1).
 //!
 //! A panic inside an attempt's poll, either way, is caught and becomes that attempt's
 //! failure, so a faulty transport cannot take the driver (and every other dial) down.
@@ -33,7 +36,7 @@ use std::collections::{hash_map, HashMap, VecDeque};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -135,6 +138,9 @@ pub(crate) struct Attempts<F: Future, M> {
     batch: VecDeque<DialId>,
     /// Ends of spawned attempts taken from the shared list, still to hand out.
     finished: VecDeque<(DialId, Outcome<F::Output>)>,
+    /// Spawned attempts that were aborted during a poll on another thread and are not yet
+    /// dropped (see [`Shared`]).
+    zombies: Arc<AtomicUsize>,
 }
 
 impl<F: Future, M> Attempts<F, M> {
@@ -146,7 +152,16 @@ impl<F: Future, M> Attempts<F, M> {
             reported: Arc::default(),
             batch: VecDeque::new(),
             finished: VecDeque::new(),
+            zombies: Arc::default(),
         }
+    }
+
+    /// Aborted attempts whose drop waits for a poll in progress on another thread. While
+    /// there are any, the driver starts no new attempt: their sockets still count against
+    /// the tokens (R-T6). Each is dropped right after that poll, which then wakes the
+    /// driver.
+    pub(crate) fn zombies(&self) -> usize {
+        self.zombies.load(Ordering::Acquire)
     }
 
     /// Adds an attempt that the driver polls itself, for the first time in the next
@@ -276,7 +291,7 @@ where
         future: F,
         meta: M,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let (task, slot) = abortable(future);
+        let (task, slot) = abortable(future, &self.zombies, &self.wakeups);
         if let Some(old) = self.entries.insert(
             dial,
             Entry {
@@ -298,6 +313,27 @@ where
 }
 
 /// The state an attempt on its own task shares with the driver.
+///
+/// Whoever moves `state` away from [`IDLE`] owns the attempt for that step: the task to
+/// poll it ([`POLLING`]), the driver to drop it ([`ABORTED`]). So the driver never waits
+/// for a poll: it finds the attempt idle and drops it itself, or finds it being polled on
+/// another thread and leaves the drop to the task, right after that poll. Such an attempt,
+/// aborted but not yet dropped, is a *zombie*: it is counted in `zombies` until its task
+/// drops it, and the driver holds back new dials meanwhile (see
+/// [`Attempts::zombies`]), so that the sockets in flight never outnumber the tokens (R-T6).
+/// The slot's lock only guards the storage: the driver takes it only when the attempt is
+/// idle, so nobody ever waits on it across a poll.
+struct Shared<F> {
+    state: AtomicU8,
+    slot: Mutex<Slot<F>>,
+    zombies: Arc<AtomicUsize>,
+    wakeups: Arc<Wakeups>,
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const ABORTED: u8 = 2;
+
 struct Slot<F> {
     /// `None` once the attempt ended or was dropped.
     attempt: Option<Pin<Box<F>>>,
@@ -305,14 +341,21 @@ struct Slot<F> {
     waker: Option<Waker>,
 }
 
-type SharedSlot<F> = Arc<Mutex<Slot<F>>>;
-
 /// Splits `attempt` into the future its task runs and the driver's handle on it.
-fn abortable<F: Future>(attempt: F) -> (AttemptTask<F>, AbortSlot<F>) {
-    let shared = Arc::new(Mutex::new(Slot {
-        attempt: Some(Box::pin(attempt)),
-        waker: None,
-    }));
+fn abortable<F: Future>(
+    attempt: F,
+    zombies: &Arc<AtomicUsize>,
+    wakeups: &Arc<Wakeups>,
+) -> (AttemptTask<F>, AbortSlot<F>) {
+    let shared = Arc::new(Shared {
+        state: AtomicU8::new(IDLE),
+        slot: Mutex::new(Slot {
+            attempt: Some(Box::pin(attempt)),
+            waker: None,
+        }),
+        zombies: Arc::clone(zombies),
+        wakeups: Arc::clone(wakeups),
+    });
     (
         AttemptTask {
             shared: Arc::clone(&shared),
@@ -322,19 +365,34 @@ fn abortable<F: Future>(attempt: F) -> (AttemptTask<F>, AbortSlot<F>) {
 }
 
 /// The driver's handle on an attempt that runs on its own task: dropping it drops the
-/// attempt (closing its socket) on the spot, and lets the task end.
+/// attempt (closing its socket) on the spot if no poll of it is in progress, or else makes
+/// it a zombie that its task drops as soon as that poll returns; either way it lets the
+/// task end.
 struct AbortSlot<F> {
-    shared: SharedSlot<F>,
+    shared: Arc<Shared<F>>,
 }
 
 impl<F> Drop for AbortSlot<F> {
     fn drop(&mut self) {
-        // Waits, at worst, for a poll of the attempt in progress on another thread.
+        // Counted first: the task may drop the zombie (and uncount it) the moment the
+        // state says ABORTED.
+        self.shared.zombies.fetch_add(1, Ordering::AcqRel);
+        match self.shared.state.swap(ABORTED, Ordering::AcqRel) {
+            POLLING => return,
+            IDLE => {}
+            // Already over (the attempt ended or was aborted before): nothing to drop.
+            _ => {
+                self.shared.zombies.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        }
+        // Idle and now ours: the task holds no lock (it takes it only while polling).
         let (attempt, waker) = {
-            let mut slot = lock(&self.shared);
+            let mut slot = lock(&self.shared.slot);
             (slot.attempt.take(), slot.waker.take())
         };
         drop(attempt);
+        self.shared.zombies.fetch_sub(1, Ordering::AcqRel);
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -343,30 +401,60 @@ impl<F> Drop for AbortSlot<F> {
 
 /// What an attempt's own task runs: how the attempt ended, or `None` if it was dropped.
 struct AttemptTask<F> {
-    shared: SharedSlot<F>,
+    shared: Arc<Shared<F>>,
 }
 
 impl<F: Future> Future for AttemptTask<F> {
     type Output = Option<Outcome<F::Output>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = lock(&self.shared);
-        let Some(attempt) = slot.attempt.as_mut() else {
+        let shared = &self.shared;
+        if shared
+            .state
+            .compare_exchange(IDLE, POLLING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Aborted while idle (the driver dropped it), or already ended.
             return Poll::Ready(None);
+        }
+        let polled = {
+            let mut slot = lock(&shared.slot);
+            match slot.attempt.as_mut() {
+                None => Poll::Ready(None),
+                Some(attempt) => match poll_caught(attempt.as_mut(), cx) {
+                    Poll::Ready(outcome) => {
+                        slot.attempt = None;
+                        slot.waker = None;
+                        Poll::Ready(Some(outcome))
+                    }
+                    Poll::Pending => {
+                        match &mut slot.waker {
+                            Some(waker) if waker.will_wake(cx.waker()) => {}
+                            waker => *waker = Some(cx.waker().clone()),
+                        }
+                        Poll::Pending
+                    }
+                },
+            }
         };
-        match poll_caught(attempt.as_mut(), cx) {
-            Poll::Ready(outcome) => {
-                slot.attempt = None;
-                slot.waker = None;
-                Poll::Ready(Some(outcome))
-            }
-            Poll::Pending => {
-                match &mut slot.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    waker => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+        let next = if polled.is_ready() { ABORTED } else { IDLE };
+        if shared
+            .state
+            .compare_exchange(POLLING, next, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return polled;
+        }
+        // The driver aborted it during the poll and left the drop to us: drop it, uncount
+        // the zombie and wake the driver, which holds new dials back until then. An end
+        // the poll reached is still reported; the driver closes its connection (R-A1).
+        let attempt = lock(&shared.slot).attempt.take();
+        drop(attempt);
+        shared.zombies.fetch_sub(1, Ordering::AcqRel);
+        shared.wakeups.driver.wake();
+        match polled {
+            Poll::Ready(outcome) => Poll::Ready(outcome),
+            Poll::Pending => Poll::Ready(None),
         }
     }
 }
@@ -611,6 +699,75 @@ mod tests {
         assert!(dropped.load(Ordering::SeqCst));
         task.await;
         assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+    }
+
+    /// An attempt whose poll blocks until the test lets it go, telling the test when its
+    /// poll has begun: a transport that blocks inside `poll` on another thread.
+    struct Blocking {
+        entered: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+        _flag: DropFlag,
+    }
+
+    impl Future for Blocking {
+        type Output = u32;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+            let _ = self.entered.send(());
+            let _ = self.release.recv();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn removing_an_attempt_mid_poll_waits_for_nothing_and_counts_a_zombie() {
+        // R-T6, R-A1: the driver must not block on a poll running on another thread; the
+        // attempt is dropped by its own task right after that poll, and counts as a zombie
+        // (holding back new dials) until then.
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let attempt: Attempt = Box::pin(Blocking {
+            entered: entered_tx,
+            release: release_rx,
+            _flag: DropFlag(Arc::clone(&dropped)),
+        });
+        let driver = Arc::new(Driver::default());
+        let driver_waker = waker(Arc::clone(&driver));
+        let mut attempts: Attempts<Attempt, ()> = Attempts::new();
+        let task = attempts.spawn(id(8), attempt, ());
+        // The driver has polled the set (and so registered its waker) before the abort.
+        let mut cx = Context::from_waker(&driver_waker);
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        let runner = std::thread::spawn(move || {
+            let mut task = Box::pin(task);
+            let waker = futures::task::noop_waker();
+            while task
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+            {}
+        });
+        entered.recv().expect("the poll began");
+
+        // The poll is in progress on `runner`: removing returns at once.
+        assert_eq!(attempts.remove(id(8)), Some(()));
+        assert_eq!(attempts.zombies(), 1);
+        assert!(!dropped.load(Ordering::SeqCst), "still inside its poll");
+
+        release.send(()).expect("runner waits");
+        runner.join().expect("the task ends after its poll");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "dropped right after the poll"
+        );
+        assert_eq!(attempts.zombies(), 0);
+        let mut cx = Context::from_waker(&driver_waker);
+        assert!(attempts.poll_next(&mut cx, no_span).is_pending());
+        assert!(
+            driver.0.load(Ordering::SeqCst) >= 1,
+            "the drop woke the driver"
+        );
     }
 
     #[tokio::test]

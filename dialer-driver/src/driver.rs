@@ -1,6 +1,6 @@
 //! The driver task: owns the core, feeds it inputs, carries out its actions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -83,6 +83,9 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     /// Dials whose `Transport::dial` call panicked, to be reported failed by the poll loop
     /// (not from inside the drain that started them).
     panicked_starts: Vec<(DialId, DialTask, TransportError)>,
+    /// Dials the core started while an aborted attempt's drop was still pending (see
+    /// [`Attempts::zombies`]): started, in order, once it is done.
+    deferred: VecDeque<StartDial<P>>,
     waiters: HashMap<CallerId, Waiter<T::Output>>,
     tickets: HashMap<Ticket, CallerId>,
     requests: HashMap<RequestId, RequestState>,
@@ -113,6 +116,7 @@ where
             dials: Attempts::new(),
             inline_limit: INLINE_ATTEMPTS,
             panicked_starts: Vec::new(),
+            deferred: VecDeque::new(),
             waiters: HashMap::new(),
             tickets: HashMap::new(),
             requests: HashMap::new(),
@@ -285,6 +289,13 @@ where
     fn drain(&mut self, winner: Option<Winner<T::Output>>) {
         while let Some(action) = self.core.poll_action() {
             match action {
+                // An aborted attempt not yet dropped still holds its socket: the next dial
+                // waits for it, so sockets never outnumber tokens (R-T6).
+                Action::StartDial(start)
+                    if self.dials.zombies() > 0 || !self.deferred.is_empty() =>
+                {
+                    self.deferred.push_back(start);
+                }
                 Action::StartDial(start) => self.start_dial(start),
                 Action::AbortDial(abort) => self.abort_dial(abort),
                 // Every other command is opt-in, and this driver turns none on.
@@ -303,6 +314,7 @@ where
         // A dial whose start panicked has nothing to drop and nothing to report any more.
         self.panicked_starts
             .retain(|(dial, ..)| *dial != abort.dial);
+        self.deferred.retain(|start| start.dial != abort.dial);
         if let Some(task) = self.dials.remove(abort.dial) {
             task.span
                 .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
@@ -496,6 +508,12 @@ where
                     }
                 };
                 this.on_dial_result(dial, task.span, result);
+                progress = true;
+            }
+            if !this.deferred.is_empty() && this.dials.zombies() == 0 {
+                while let Some(start) = this.deferred.pop_front() {
+                    this.start_dial(start);
+                }
                 progress = true;
             }
             // Checked after every input, so the timer always matches the core's deadline.

@@ -224,14 +224,18 @@ impl Listener {
                         let Ok(stream) = stream else { continue };
                         match on_accept {
                             OnAccept::Hold => greet_and_hold(&accept_shared, stream),
+                            // Dropped (closed) here, before the count below: a test that
+                            // counts descriptors once it sees the count must not find it.
                             OnAccept::Close => {
                                 if greet(&stream) {
                                     accept_shared.greeted.fetch_add(1, Ordering::Relaxed);
                                 }
                                 let _ = stream.shutdown(Shutdown::Both);
+                                drop(stream);
                             }
                             OnAccept::Reset => {
                                 let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                                drop(stream);
                             }
                             OnAccept::DelayThenHold(_) => {
                                 if let Some((tx, delay)) = &delayed {
