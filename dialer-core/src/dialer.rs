@@ -89,6 +89,7 @@ enum Due {
     Stagger(RequestId),
 }
 
+#[inline]
 fn deadline_after(now: Instant, d: Duration) -> Instant {
     // Config caps durations far below overflow; a `now` near the end of time still must
     // not panic, and an immediate deadline is the least surprising fallback.
@@ -439,6 +440,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// The caller's addresses, refused when there are none or too many (R-R9).
+    #[inline(always)]
     fn bounded_input(
         &mut self,
         addrs: impl IntoIterator<Item = Multiaddr>,
@@ -465,6 +467,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// The addresses of a new request in dial order, each with its confidence (R-R1), or
     /// why there is nothing to dial (R-R2, R-D6).
+    #[inline(always)]
     fn admit_all(
         &mut self,
         now: Instant,
@@ -519,6 +522,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// R-T2 … R-T4, R-P1: asks the pool for `min(max_per_peer_dials, addresses)` tokens;
     /// returns what was asked and granted (0 granted: a high-priority overdraft).
+    #[inline(always)]
     fn take_tokens(
         &mut self,
         addresses: usize,
@@ -538,6 +542,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// Records a new request that holds `granted` tokens (none: an overdraft) and its first
     /// caller, and arms its deadline. Its dials start in the pump that follows.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn start_request(
         &mut self,
@@ -676,9 +681,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.time_out_request(request, now);
             return;
         }
-        while let Some(addr) = self.next_to_dial(request, now, recheck) {
-            self.start_dial(request, addr, now);
-        }
+        // Every dial started in this call gets the same deadline.
+        let deadline = deadline_after(now, self.config.address_timeout);
+        while self.start_next(request, now, deadline, recheck) {}
         self.settle(request);
     }
 
@@ -688,58 +693,39 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// aborted at once and its address charged with a failure it never had (R-C4, R-D1).
     /// A new request always gets its first dials, even with the immediate deadline of the
     /// end of time (`deadline_after`).
+    #[inline(always)]
     fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
         self.requests
             .get(&request)
             .is_some_and(|r| r.next > 0 && now >= r.deadline)
     }
 
-    /// The next address `request` may dial now, if it has a free token (R-R3, R-T7) and
-    /// no stagger or head start holds it back (R-S1). Addresses deny-listed or pruned since
-    /// they were admitted are passed over when `recheck` (invariant 4).
-    fn next_to_dial(
+    /// Issues the StartDial of the next address `request` may dial now (see
+    /// [`Request::next_to_dial`]), with its address timeout at `deadline` (R-R6a), and arms
+    /// the stagger or head start that holds the dial after it back (R-S1). Returns whether
+    /// it started one.
+    #[inline(always)]
+    fn start_next(
         &mut self,
         request: RequestId,
         now: Instant,
+        deadline: Instant,
         recheck: bool,
-    ) -> Option<Multiaddr> {
-        let req = self.requests.get_mut(&request)?;
-        if req.in_flight.len() >= req.capacity() {
-            return None;
-        }
-        if req.stagger_at.is_some() {
-            if !req.in_flight.is_empty() {
-                return None;
-            }
-            // Nothing of its own in flight: the next dial starts at once (R-S1), and a
-            // head start whose dial ended early is over.
-            if self.config.stagger.is_none() {
-                req.stagger_at = None;
-            }
-        }
-        while req.next < req.addrs.len() {
-            let candidate = &req.addrs[req.next];
-            req.next += 1;
-            if recheck
-                && ((!req.ignore_deny && self.deny.contains(candidate, now))
-                    || self.confidence.is_pruned(candidate, &req.peer, now))
-            {
-                self.stats.addresses_skipped += 1;
-                continue;
-            }
-            return Some(candidate.clone());
-        }
-        None
-    }
-
-    /// Issues the StartDial of `addr` for `request`, arms its address timeout (R-R6a), and
-    /// the stagger or head start that holds the next dial back (R-S1).
-    fn start_dial(&mut self, request: RequestId, addr: Multiaddr, now: Instant) {
+    ) -> bool {
         let Some(req) = self.requests.get_mut(&request) else {
-            return;
+            return false;
+        };
+        let Some(addr) = req.next_to_dial(
+            now,
+            recheck,
+            self.config.stagger,
+            &self.deny,
+            &self.confidence,
+            &mut self.stats,
+        ) else {
+            return false;
         };
         let dial = self.dials.next_key();
-        let deadline = deadline_after(now, self.config.address_timeout);
         self.dials.insert(
             dial,
             Dial {
@@ -774,10 +760,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             req.stagger_at = Some(at);
             self.stagger_timers.push(at, request);
         }
+        true
     }
 
     /// Releases the tokens `request` can no longer use (R-T7, R-T8), and fails it when
     /// nothing is in flight and nothing is left to dial (R-R5).
+    #[inline(always)]
     fn settle(&mut self, request: RequestId) {
         let Some(req) = self.requests.get_mut(&request) else {
             return;

@@ -6,8 +6,10 @@ use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
 use crate::confidence::ConfidenceTable;
+use crate::deny::DenyList;
 use crate::error::Attempt;
 use crate::ids::{CallerId, DialId};
+use crate::stats::Stats;
 
 /// Inline capacity of a request's address list: requests of up to 8 addresses live
 /// entirely inside the request's map slot.
@@ -55,6 +57,50 @@ impl<P> Request<P> {
 
     pub(crate) fn pending(&self) -> usize {
         self.addrs.len() - self.next
+    }
+}
+
+impl<P: Clone + Eq> Request<P> {
+    /// The next address this request may dial now, if it has a free token (R-R3, R-T7)
+    /// and no stagger or head start holds it back (R-S1). Addresses deny-listed (unless the
+    /// request ignores the deny list, R-D7) or pruned since they were admitted are passed
+    /// over when `recheck` (invariant 4), and counted as skipped.
+    #[inline(always)]
+    pub(crate) fn next_to_dial(
+        &mut self,
+        now: Instant,
+        recheck: bool,
+        stagger: Option<Duration>,
+        deny: &DenyList,
+        confidence: &ConfidenceTable<P>,
+        stats: &mut Stats,
+    ) -> Option<Multiaddr> {
+        if self.in_flight.len() >= self.capacity() {
+            return None;
+        }
+        if self.stagger_at.is_some() {
+            if !self.in_flight.is_empty() {
+                return None;
+            }
+            // Nothing of its own in flight: the next dial starts at once (R-S1), and a
+            // head start whose dial ended early is over.
+            if stagger.is_none() {
+                self.stagger_at = None;
+            }
+        }
+        while self.next < self.addrs.len() {
+            let candidate = &self.addrs[self.next];
+            self.next += 1;
+            if recheck
+                && ((!self.ignore_deny && deny.contains(candidate, now))
+                    || confidence.is_pruned(candidate, &self.peer, now))
+            {
+                stats.addresses_skipped += 1;
+                continue;
+            }
+            return Some(candidate.clone());
+        }
+        None
     }
 }
 
