@@ -94,6 +94,7 @@ impl<N: TcpConnect> Transport for TcpTransport<N> {
 
 /// Which IP family a DNS name may resolve to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Family {
     /// `/dns/…`: either.
     Any,
@@ -126,6 +127,7 @@ impl fmt::Display for Family {
 
 /// Where a TCP multiaddr points.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TcpTarget {
     /// `/ip4/…/tcp/…` or `/ip6/…/tcp/…`.
     Socket(SocketAddr),
@@ -312,6 +314,42 @@ mod tests {
         ] {
             assert_eq!(parse(addr), None, "{addr}");
         }
+    }
+
+    #[test]
+    fn failures_are_classed() {
+        // A name that did not resolve is a resolver error; a socket error keeps its kind.
+        struct Net;
+        impl TcpConnect for Net {
+            type Stream = ();
+            async fn resolve(_: String, _: u16) -> io::Result<Vec<SocketAddr>> {
+                Ok(Vec::new())
+            }
+            async fn connect(_: SocketAddr) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let tcp = TcpTransport::<Net>::new();
+        let resolve = TcpError::Resolve {
+            host: "nowhere.invalid".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert_eq!(tcp.error_class(&resolve), ErrorClass::Resolve);
+        let no_address = TcpError::NoAddress {
+            host: "localhost".into(),
+            family: Family::V6,
+        };
+        assert_eq!(tcp.error_class(&no_address), ErrorClass::Resolve);
+        let refused = TcpError::Connect {
+            addr: "127.0.0.1:9".parse().expect("socket"),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert_eq!(tcp.error_class(&refused), ErrorClass::Refused);
+        let timed_out = TcpError::Connect {
+            addr: "127.0.0.1:9".parse().expect("socket"),
+            source: io::ErrorKind::TimedOut.into(),
+        };
+        assert_eq!(tcp.error_class(&timed_out), ErrorClass::TimedOut);
     }
 
     #[test]

@@ -338,7 +338,7 @@ impl LateTransport {
 fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
     match TcpTarget::parse(addr)? {
         TcpTarget::Socket(socket) => Some(socket),
-        TcpTarget::Dns { .. } => None,
+        _ => None,
     }
 }
 

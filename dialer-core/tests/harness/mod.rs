@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use dialer_core::check::Monitor;
 use dialer_core::{
     AbortReason, Action, CallerId, CancelError, Config, Connected, DialFailed, DialId, DialOpts,
-    DialRefused, Dialer, Dialing, Event, Multiaddr, ReportError, RequestId, Stats,
+    DialRefused, Dialer, Dialing, Event, Multiaddr, ReportError, RequestId, Stats, TransportError,
 };
 
 /// Peers are plain numbers in these tests.
@@ -239,7 +239,7 @@ impl Sim {
 
     /// Reports `dial` as connected now (a manual report, whatever the script says).
     pub(crate) fn succeed(&mut self, dial: DialId) -> Result<(), ReportError> {
-        self.report(self.now, dial, None)
+        self.report(self.now, dial, None::<TransportError>)
     }
 
     /// Reports `dial` as failed now (a manual report, whatever the script says).
@@ -267,13 +267,23 @@ impl Sim {
             .unwrap_or_else(|v| panic!("at {:?}: {v}", self.elapsed()));
     }
 
+    /// Reports `dial` as failed now, with a runtime's error value.
+    pub(crate) fn fail_with(
+        &mut self,
+        dial: DialId,
+        error: TransportError,
+    ) -> Result<(), ReportError> {
+        self.report(self.now, dial, Some(error))
+    }
+
     fn report(
         &mut self,
         at: Instant,
         dial: DialId,
-        failure: Option<&'static str>,
+        failure: Option<impl Into<TransportError>>,
     ) -> Result<(), ReportError> {
         self.due.retain(|d| d.dial != dial);
+        let success = failure.is_none();
         let result = match failure {
             None => self.dialer.handle_dial_succeeded(at, dial),
             Some(reason) => self.dialer.handle_dial_failed(at, dial, reason),
@@ -288,7 +298,7 @@ impl Sim {
                 out: Out::Report {
                     dial,
                     addr: self.addr_of(dial),
-                    success: failure.is_none(),
+                    success,
                 },
             });
         }

@@ -9,6 +9,7 @@ mod harness;
 
 mod backoff;
 mod bad_input;
+mod errors;
 mod head_start;
 mod learning;
 mod observability;
