@@ -26,7 +26,7 @@
 //! plus the drive-loop rule of `docs/design.md`: after `handle_timeout(t)` the next deadline is
 //! later than `t` ([`Monitor::after_timeout`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Instant;
@@ -34,6 +34,12 @@ use std::time::Instant;
 use multiaddr::Multiaddr;
 
 use crate::output::{AbortReason, Action, Event};
+
+// The checker runs after every step of every fuzz input: SipHash was a fifth of a fuzz
+// execution. These tables hold ids and addresses the checker made itself, so a fast hash
+// is enough (foldhash, as the core's own maps).
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 use crate::{CallerId, DialId, Dialer, RequestId};
 
 /// A broken invariant, with a description of what broke.
@@ -84,15 +90,15 @@ pub struct Monitor<P> {
 impl<P> Default for Monitor<P> {
     fn default() -> Self {
         Self {
-            open: HashMap::new(),
-            ended_dials: HashSet::new(),
-            live_requests: HashSet::new(),
-            ended_requests: HashSet::new(),
-            tokens_held: HashMap::new(),
-            deadlines: HashMap::new(),
-            ignore_deny: HashSet::new(),
-            callers_finished: HashSet::new(),
-            callers_issued: HashSet::new(),
+            open: HashMap::default(),
+            ended_dials: HashSet::default(),
+            live_requests: HashSet::default(),
+            ended_requests: HashSet::default(),
+            tokens_held: HashMap::default(),
+            deadlines: HashMap::default(),
+            ignore_deny: HashSet::default(),
+            callers_finished: HashSet::default(),
+            callers_issued: HashSet::default(),
             _peer: std::marker::PhantomData,
         }
     }
@@ -151,7 +157,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             }
         }
         let mut excused = vec![false; actions.len()];
-        let mut later: HashSet<Multiaddr> = HashSet::new();
+        let mut later: HashSet<Multiaddr> = HashSet::default();
         for (i, action) in actions.iter().enumerate().rev() {
             match action {
                 Action::StartDial(start) => excused[i] = later.contains(&start.addr),
@@ -178,7 +184,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         let clock = dialer.clock().map_or(now, |c| c.max(now));
         // Requests created in this step: their first dials start whatever the deadline
         // (at the end of representable time it is `now` itself).
-        let mut fresh: HashSet<RequestId> = HashSet::new();
+        let mut fresh: HashSet<RequestId> = HashSet::default();
         for event in &events {
             if let Event::RequestTokens {
                 request, granted, ..

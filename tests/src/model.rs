@@ -20,7 +20,11 @@
 //! membership (and what depends on it: admission, dial order, pruning) and keeps checking
 //! the rest.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+/// The model runs after every fuzz step: a fast hash, as the core's own maps.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use crate::idmap::{IdMap, IdSet};
 use std::time::{Duration, Instant};
@@ -37,6 +41,9 @@ use crate::ops::{address_pool, dialable, ensure, Coverage, Peer, PEERS};
 /// How many finished callers and aborted dials the model remembers, to aim late reports
 /// and stale cancels at.
 const HISTORY: usize = 32;
+
+/// Steps between two full comparisons of the learned tables ([`Model::compare_tables`]).
+const FULL_EVERY: u64 = 8;
 
 /// The `Finished` results of one step, per request, in order.
 type Outcomes = IdMap<RequestId, Vec<(CallerId, Result<Connected, DialFailed>)>>;
@@ -138,6 +145,8 @@ pub(crate) struct Model {
     overdrafts: u64,
     /// Prunes the model predicts in the current step, in order.
     prunes: Vec<(Peer, Multiaddr)>,
+    /// Steps observed, for the cadence of [`Model::compare_tables`].
+    steps: u64,
     pub(crate) coverage: Coverage,
 }
 
@@ -155,7 +164,7 @@ impl Model {
             config,
             now: None,
             confidence: Vec::new(),
-            deny: HashMap::new(),
+            deny: HashMap::default(),
             exact: true,
             requests: IdMap::new(),
             by_peer: BTreeMap::new(),
@@ -165,6 +174,7 @@ impl Model {
             aborted: Vec::new(),
             overdrafts: 0,
             prunes: Vec::new(),
+            steps: 0,
             coverage: Coverage::default(),
         }
     }
@@ -729,7 +739,7 @@ impl Model {
                     peer,
                     addrs,
                     next: 0,
-                    skippable: HashSet::new(),
+                    skippable: HashSet::default(),
                     tokens: granted,
                     overdraft,
                     deadline: Self::after(now, self.config.dial_timeout),
@@ -1053,6 +1063,26 @@ impl Model {
             dialer.stats().overdraft_requests,
             self.overdrafts
         );
+        self.steps += 1;
+        if self.steps % FULL_EVERY == 0 {
+            self.compare_tables(dialer, now)?;
+        }
+        Ok(())
+    }
+
+    /// Every learned table against the core's: confidence (R-C), the deny list (R-D) and
+    /// prune marks (R-C5) of every pool address. It walks every address and peer, the
+    /// dearest check by far, so it runs every [`FULL_EVERY`] steps and at the end of each
+    /// input ([`Harness::finish`](crate::ops::Harness::finish)); the cheap checks above run
+    /// after every step. A divergence in these tables persists (they change only on
+    /// outcomes and expiries), so it is still caught, a few steps later at most.
+    pub(crate) fn compare_tables(
+        &self,
+        dialer: &Dialer<Peer>,
+        now: Instant,
+    ) -> Result<(), Violation> {
+        // Time never goes back, for the model as for the core.
+        let now = self.now.map_or(now, |seen| seen.max(now));
         let export = dialer.export_confidence();
         ensure!(
             export == self.export(),

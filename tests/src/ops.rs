@@ -756,6 +756,8 @@ impl Harness {
         }
         self.monitor.finish(&self.dialer)?;
         self.model.finish()?;
+        let now = self.now();
+        self.model.compare_tables(&self.dialer, now)?;
         self.model.coverage.head_starts = self.dialer.stats().head_starts;
         let deny = self.dialer.config().deny_duration;
         self.set_clock(self.high + deny + Duration::from_nanos(1));
