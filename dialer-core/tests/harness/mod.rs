@@ -611,3 +611,18 @@ pub(crate) fn peak_in_flight(records: &[Record], request: RequestId) -> usize {
     }
     peak
 }
+
+/// A simulation where `addr(7)` is undialable and `addr(3)` failed at t = 1 ms for peer 9
+/// (deny-listed until 60 s + 1 ms); its log so far is taken.
+pub(crate) fn with_addr3_denied() -> Sim {
+    let undialable = addr(7);
+    let dialer = Dialer::new(Config::default())
+        .expect("config")
+        .with_dialable(move |a| *a != undialable);
+    let mut sim = Sim::with_dialer(dialer);
+    sim.script(&addr(3), Outcome::Fail(ms(1), "refused"));
+    sim.dial(9, &[addr(3)]).expect("dial");
+    sim.run();
+    sim.take();
+    sim
+}

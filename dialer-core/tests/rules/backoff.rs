@@ -1,24 +1,9 @@
 //! R-D6, R-D7: a request with nothing but backed-off addresses, and one that asks to
 //! ignore the deny list.
 
-use dialer_core::{Config, DialOpts, DialRefused, Dialer, Event, SkipReason, Skipped};
+use dialer_core::{DialOpts, DialRefused, Event, SkipReason, Skipped};
 
-use crate::harness::{addr, addrs, ms, secs, started, Outcome, Sim};
-
-/// A dialer where `addr(3)` failed at t = 1 ms (deny-listed until 60 s + 1 ms) and
-/// `addr(7)` is undialable.
-fn with_addr3_denied() -> Sim {
-    let undialable = addr(7);
-    let dialer = Dialer::new(Config::default())
-        .expect("config")
-        .with_dialable(move |a| *a != undialable);
-    let mut sim = Sim::with_dialer(dialer);
-    sim.script(&addr(3), Outcome::Fail(ms(1), "refused"));
-    sim.dial(9, &[addr(3)]).expect("dial");
-    sim.run();
-    sim.take();
-    sim
-}
+use crate::harness::{addr, addrs, ms, secs, started, with_addr3_denied, Outcome};
 
 // R-D6
 #[test]

@@ -7,7 +7,7 @@ use dialer_core::{
 
 use crate::harness::{
     aborted, action_summary, addr, addrs, dial_ids, events, ms, secs, started, started_at,
-    token_events, Outcome, Sim,
+    token_events, with_addr3_denied, Outcome, Sim,
 };
 
 fn one_at_a_time() -> Config {
@@ -94,17 +94,9 @@ fn equal_confidence_keeps_the_callers_order_in_reverse_too() {
 // R-R1
 #[test]
 fn duplicates_deny_listed_pruned_and_undialable_addresses_are_dropped() {
-    let undialable = addr(7);
-    let dialer = Dialer::new(Config::default())
-        .expect("config")
-        .with_dialable(move |a| *a != undialable);
-    let mut sim = Sim::with_dialer(dialer);
-
-    // Deny-list addr 3 (a failure for another peer) …
-    sim.script(&addr(3), Outcome::Fail(ms(1), "refused"));
-    sim.dial(9, &[addr(3)]).expect("dial");
-    sim.run();
-    // … and get addr 4 pruned for peer 1: it fails to 0 while addr 5 is better.
+    // Addr 3 deny-listed (a failure for another peer), addr 7 undialable …
+    let mut sim = with_addr3_denied();
+    // … and addr 4 pruned for peer 1: it fails to 0 while addr 5 is better.
     sim.dialer.import_confidence([(addr(5), 4)]);
     sim.script(&addr(4), Outcome::Fail(ms(1), "refused"));
     sim.script(&addr(5), Outcome::Succeed(ms(5)));
