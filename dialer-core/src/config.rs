@@ -31,7 +31,13 @@ use std::time::Duration;
 /// | `stagger` | off | R-S1 |
 /// | `head_start` | on: [`HeadStart::default`] | a proven address dials alone first (see [`HeadStart`]) |
 /// | `confidence_capacity` | 65 536 | R-C6: entries in the confidence table (a few MB at most) |
-/// | `deny_list_capacity` | 4 096 | R-D3: entries in the deny list |
+/// | `deny_list_capacity` | 65 536 | R-D3: entries in the deny list |
+/// | `deny_growth` | 2 | R-D4: each failure in a row multiplies the deny time |
+/// | `deny_max` | 30 min | R-D4: longest deny time |
+/// | `prune_after_failures` | 2 | R-C5: failures in a row before an address can be pruned |
+/// | `adaptive_timeout` | on: [`AdaptiveTimeout::default`] | R-R6b |
+/// | `black_holes` | IPv6 and UDP, 100 / 5: [`BlackHoles::default`] | R-B1 … R-B4 |
+/// | `interleave` | on | R-R1a: equal confidence alternates IPv6 / IPv4, relayed last |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -68,6 +74,27 @@ pub struct Config {
     /// Most entries in the deny list (R-D3); when full, the entry closest to expiry goes
     /// first. `0` turns the deny list off.
     pub deny_list_capacity: usize,
+    /// Growth of the deny time with consecutive failures (R-D4): the `n`-th failure in a
+    /// row denies an address for `deny_duration × deny_growth^(n-1)`, at most
+    /// [`deny_max`](Self::deny_max). `1` keeps every deny at `deny_duration` (the seed).
+    /// The count lives beside the address's confidence (bounded by
+    /// [`confidence_capacity`](Self::confidence_capacity)) and a success resets it (R-D5).
+    pub deny_growth: u32,
+    /// Longest time one failure can deny an address (R-D4).
+    pub deny_max: Duration,
+    /// Failures in a row an address must have before it can be pruned (R-C5): one failure
+    /// of a good address is not a verdict.
+    pub prune_after_failures: u8,
+    /// Address timeouts sized from measured connect times (R-R6b, see [`AdaptiveTimeout`]);
+    /// `None` keeps every dial at the fixed [`address_timeout`](Self::address_timeout).
+    pub adaptive_timeout: Option<AdaptiveTimeout>,
+    /// Black-hole detection per address class (R-B1 … R-B4, see [`BlackHoles`]);
+    /// [`BlackHoles::off`] turns it off.
+    pub black_holes: BlackHoles,
+    /// Among addresses of equal confidence, alternate IPv6 and IPv4 (IPv6 first) and put
+    /// relayed (`/p2p-circuit`) addresses after direct ones (R-R1a, RFC 8305 section 4).
+    /// `false` keeps the caller's order among equals (R-R1).
+    pub interleave: bool,
 }
 
 impl Default for Config {
@@ -86,8 +113,33 @@ impl Default for Config {
             // benchmark's population learns ~23,000 addresses, and a table that evicts them
             // forgets what it learned (first-try wins fell from 85% to 72% at 16,384).
             confidence_capacity: 65_536,
-            deny_list_capacity: 4_096,
+            // As large as the confidence table: the benchmark's worlds have more failing
+            // addresses than the 4,096 entries this used to hold, and an evicted entry is
+            // an address dialed again too soon.
+            deny_list_capacity: 65_536,
+            deny_growth: 2,
+            deny_max: Duration::from_secs(30 * 60),
+            prune_after_failures: 2,
+            adaptive_timeout: Some(AdaptiveTimeout::default()),
+            black_holes: BlackHoles::default(),
+            interleave: true,
         }
+    }
+}
+
+impl Config {
+    /// The seed design's dialer exactly: tokens, the caller's order, nothing learned
+    /// (no confidence, deny list, head start, adaptive timeouts, black holes or
+    /// interleaving). The benchmarks' `js_token` strategy; a baseline to compare with.
+    pub fn seed() -> Self {
+        Self::default()
+            .with_confidence_capacity(0)
+            .with_deny_list_capacity(0)
+            .with_deny_growth(1)
+            .with_head_start(None)
+            .with_adaptive_timeout(None)
+            .with_black_holes(BlackHoles::off())
+            .with_interleave(false)
     }
 }
 
@@ -119,6 +171,123 @@ setters! {
     with_head_start => head_start: Option<HeadStart>,
     with_confidence_capacity => confidence_capacity: usize,
     with_deny_list_capacity => deny_list_capacity: usize,
+    with_deny_growth => deny_growth: u32,
+    with_deny_max => deny_max: Duration,
+    with_prune_after_failures => prune_after_failures: u8,
+    with_adaptive_timeout => adaptive_timeout: Option<AdaptiveTimeout>,
+    with_black_holes => black_holes: BlackHoles,
+    with_interleave => interleave: bool,
+}
+
+/// How address timeouts adapt to measured connect times (R-R6b).
+///
+/// A dial that will never answer (a dropped SYN, a firewalled UDP port) holds its token
+/// until its timeout. With the fixed [`Config::address_timeout`] of 10 s, a pool of 100
+/// empties under a few requests a second to peers with hanging addresses. So the core
+/// keeps the connect times of recent successful dials (all addresses, in a bounded
+/// histogram) and times a dial out after
+///
+/// `max(percentile × margin, percentile + syn_retry, own × margin)`, at most `address_timeout`,
+///
+/// where `percentile` is the global one and `own` the address's own smoothed connect
+/// time. `percentile + syn_retry` is the floor: one lost SYN is retransmitted after about
+/// 1 s (Linux's initial RTO), and a dial must be able to survive that. Until
+/// `min_samples` connects were measured the fixed timeout applies.
+///
+/// A dial cut short this way is a timeout (it lowers confidence, denies the address,
+/// counts for black holes), and the address's next dial gets the full `address_timeout`,
+/// so a slow but working address is found again. A request's only remaining dial is not
+/// cut while the pool has free tokens: cutting it would free a token nobody waits for and
+/// only lose a slow peer; it runs to the full `address_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptiveTimeout {
+    /// Which percentile of recent connect times sizes the timeout, 1..=100. Default 99.
+    pub percentile: u8,
+    /// Multiple of the percentile (and of the address's own connect time) a dial gets.
+    /// Default 2.
+    pub margin: u32,
+    /// Added to the percentile for the floor: time for one SYN retransmission. Default 1 s.
+    pub syn_retry: Duration,
+    /// Connects measured before the timeout adapts at all. Default 32.
+    pub min_samples: u32,
+    /// Roughly how many recent connects the percentile reflects: the histogram halves its
+    /// counts each time they add up to this. Default 1,000.
+    pub window: u32,
+}
+
+impl Default for AdaptiveTimeout {
+    fn default() -> Self {
+        Self {
+            percentile: 99,
+            margin: 2,
+            syn_retry: Duration::from_secs(1),
+            min_samples: 32,
+            window: 1_000,
+        }
+    }
+}
+
+/// A class of addresses whose failures usually say more about the dialing node's own
+/// network than about the peer (R-B1): no IPv6 route, UDP blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddrClass {
+    /// Addresses over IPv6 (`/ip6/…`).
+    Ip6,
+    /// Addresses over UDP (`/udp/…`: QUIC, WebRTC, WebTransport).
+    Udp,
+    /// Addresses with a component of this protocol name, as
+    /// [`Protocol::tag`](multiaddr::Protocol::tag) spells it (`"quic-v1"`, `"webrtc-direct"`).
+    Protocol(&'static str),
+}
+
+impl AddrClass {
+    /// A short name for logs and metrics labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AddrClass::Ip6 => "ip6",
+            AddrClass::Udp => "udp",
+            AddrClass::Protocol(tag) => tag,
+        }
+    }
+}
+
+/// Black-hole detection (R-B1 … R-B4).
+///
+/// Per class the core keeps the outcomes of the last `window` completed dials to public
+/// addresses (aborts and cancels do not count). A full window with fewer than
+/// `min_successes` successes blocks the class: new requests skip its addresses, except one
+/// request in `window`, which dials them as a probe. A probe that connects unblocks the
+/// class with a fresh window. The defaults are go-libp2p's (100 / 5), but go-libp2p also
+/// counts dials aborted because a sibling won, which this core does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlackHoles {
+    /// The classes watched; empty turns detection off. Default IPv6 and UDP.
+    pub classes: Vec<AddrClass>,
+    /// Outcomes kept per class (N), 1..=1024. Default 100.
+    pub window: u16,
+    /// Successes a full window needs to stay allowed (M). Default 5.
+    pub min_successes: u16,
+}
+
+impl Default for BlackHoles {
+    fn default() -> Self {
+        Self {
+            classes: vec![AddrClass::Ip6, AddrClass::Udp],
+            window: 100,
+            min_successes: 5,
+        }
+    }
+}
+
+impl BlackHoles {
+    /// No detection: every class is always dialed.
+    pub fn off() -> Self {
+        Self {
+            classes: Vec::new(),
+            ..Self::default()
+        }
+    }
 }
 
 /// The head start a request's best address gets when the core has seen it connect.
@@ -210,6 +379,15 @@ pub enum ConfigError {
     /// `head_start.min` is longer than `head_start.max`, or `rtt_factor` is 0.
     #[error("head_start needs min <= max and rtt_factor >= 1")]
     HeadStartRange,
+    /// `deny_growth` is 0, or `deny_max` is shorter than `deny_duration`.
+    #[error("deny_growth must be at least 1 and deny_max at least deny_duration")]
+    DenyRange,
+    /// An [`AdaptiveTimeout`] with a percentile outside 1..=100, or a zero margin or window.
+    #[error("adaptive_timeout needs percentile in 1..=100, margin >= 1 and window >= 1")]
+    AdaptiveRange,
+    /// A [`BlackHoles`] window outside 1..=1024, or `min_successes` above the window.
+    #[error("black_holes needs window in 1..=1024 and min_successes <= window")]
+    BlackHoleRange,
     /// A duration so large that `now + duration` cannot be represented.
     #[error("{0} is too large to add to an Instant")]
     DurationTooLarge(&'static str),
@@ -235,6 +413,11 @@ impl Config {
             ("address_timeout", Some(self.address_timeout)),
             ("deny_duration", Some(self.deny_duration)),
             ("prune_duration", Some(self.prune_duration)),
+            ("deny_max", Some(self.deny_max)),
+            (
+                "adaptive_timeout.syn_retry",
+                self.adaptive_timeout.map(|a| a.syn_retry),
+            ),
             ("stagger", self.stagger),
             ("head_start.min", self.head_start.map(|h| h.min)),
             ("head_start.max", self.head_start.map(|h| h.max)),
@@ -250,6 +433,18 @@ impl Config {
             if h.min > h.max || h.rtt_factor == 0 {
                 return Err(ConfigError::HeadStartRange);
             }
+        }
+        if self.deny_growth == 0 || self.deny_max < self.deny_duration {
+            return Err(ConfigError::DenyRange);
+        }
+        if let Some(a) = self.adaptive_timeout {
+            if !(1..=100).contains(&a.percentile) || a.margin == 0 || a.window == 0 {
+                return Err(ConfigError::AdaptiveRange);
+            }
+        }
+        let b = &self.black_holes;
+        if !(1..=1024).contains(&b.window) || b.min_successes > b.window {
+            return Err(ConfigError::BlackHoleRange);
         }
         Ok(())
     }

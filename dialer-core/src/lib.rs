@@ -142,7 +142,7 @@ mod timers;
 pub mod check;
 
 pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
-pub use config::{Config, ConfigError, HeadStart};
+pub use config::{AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, HeadStart};
 pub use dialer::Dialer;
 pub use error::{
     Attempt, CancelError, DialFailed, DialRefused, ErrorClass, FailReason, ReportError, SkipReason,
