@@ -15,13 +15,17 @@
 //!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
 //! 4. no `StartDial` for a request that already ended or is past its `dial_timeout`, nor
 //!    for an address that is deny-listed (other than one that failed by timeout later in
-//!    the same step, or one of a request that ignores the deny list, R-D7);
+//!    the same step, or one of a request that ignores the deny list, R-D7), nor for a
+//!    public address of a black-holed class (other than a probe's, R-B2, one of a request
+//!    that ignores black holes, R-D7, or one whose class was blocked in the same step);
 //! 5. every caller gets exactly one `Finished`; an ended request holds no token; every
 //!    live request has a live deadline, so it ends ([`Monitor::finish`] checks that none
 //!    is left after time runs out);
 //! 6. confidence within 0..=10;
 //! 7. tables within their caps (confidence, deny list) and timer queues bounded by their
-//!    live entries;
+//!    live entries; the black-hole windows and the connect-time histogram consistent;
+//!    every dial's deadline within `address_timeout` of its start, and an adaptive one
+//!    (R-R6b) no shorter than `syn_retry`;
 //!
 //! plus the drive-loop rule of `docs/design.md`: after `handle_timeout(t)` the next deadline is
 //! later than `t` ([`Monitor::after_timeout`]).
@@ -200,6 +204,16 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                 *self.tokens_held.entry(*request).or_default() += granted;
             }
         }
+        // A class blocked in this step may have been dialed earlier in the same step.
+        let blocked_in_step = events.iter().any(|e| {
+            matches!(
+                e,
+                Event::BlackHole {
+                    state: crate::BlackHoleState::Blocked,
+                    ..
+                }
+            )
+        });
         for (i, action) in actions.iter().enumerate() {
             match action {
                 Action::StartDial(start) => {
@@ -226,6 +240,16 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                             || excused[i]
                             || self.ignore_deny.contains(&start.request),
                         "StartDial {} for deny-listed {}",
+                        start.dial,
+                        start.addr
+                    );
+                    let probes = dialer.requests.get(&start.request).map(|r| r.probes);
+                    ensure!(
+                        !dialer.is_black_holed(&start.addr)
+                            || blocked_in_step
+                            || self.ignore_deny.contains(&start.request)
+                            || probes.is_none_or(|p| p != 0),
+                        "R-B2: StartDial {} for black-holed {}",
                         start.dial,
                         start.addr
                     );
@@ -473,6 +497,22 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
     );
     dialer.confidence.check().map_err(Violation)?;
     dialer.deny.check().map_err(Violation)?;
+    dialer.connect_times.check().map_err(Violation)?;
+    dialer.black_holes.check().map_err(Violation)?;
+    let config = &dialer.config;
+    for (id, d) in dialer.dials.iter() {
+        let longest = d.started.checked_add(config.address_timeout);
+        ensure!(
+            longest.is_none_or(|t| d.deadline <= t),
+            "R-R6b: {id} has a deadline beyond address_timeout"
+        );
+        if let (true, Some(a)) = (d.adaptive, config.adaptive_timeout) {
+            ensure!(
+                d.deadline >= d.started + a.syn_retry.min(config.address_timeout),
+                "R-R6b: {id} has an adaptive deadline below the floor"
+            );
+        }
+    }
     ensure!(
         dialer.confidence.len() <= dialer.confidence.capacity(),
         "confidence over cap"

@@ -22,6 +22,11 @@ struct Entry<P> {
     value: u8,
     /// Smoothed connect time of the successful dials, in microseconds; 0 = never measured.
     connect_us: u32,
+    /// Failures in a row since the last success (R-D4, R-C5), saturating.
+    fails: u8,
+    /// Its last dial was cut short by the adaptive timeout (R-R6b): the next one gets the
+    /// full address timeout.
+    cut: bool,
     /// The peers for which this address was pruned (R-C5), oldest first, each with the
     /// instant its mark expires.
     pruned_for: SmallVec<[(P, Instant); 1]>,
@@ -32,6 +37,8 @@ impl<P> Entry<P> {
         Self {
             value: INITIAL_CONFIDENCE,
             connect_us: 0,
+            fails: 0,
+            cut: false,
             pruned_for: SmallVec::new(),
         }
     }
@@ -100,19 +107,71 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         }
     }
 
+    /// What sizes the timeout of a dial of `addr` (R-R6b): its smoothed connect time, if
+    /// measured, and whether its last dial was cut short.
+    #[inline]
+    pub(crate) fn timing(&self, addr: &Multiaddr) -> (Option<Duration>, bool) {
+        match self.lru.peek(addr) {
+            None => (None, false),
+            Some(e) => (
+                (e.connect_us > 0).then(|| Duration::from_micros(u64::from(e.connect_us))),
+                e.cut,
+            ),
+        }
+    }
+
+    /// Failures in a row of `addr` since its last success (R-D4).
+    pub(crate) fn failures(&self, addr: &Multiaddr) -> u8 {
+        self.lru.peek(addr).map_or(0, |e| e.fails)
+    }
+
+    /// A dial of `addr` failed (`cut`: by an adaptive timeout): confidence down by one
+    /// (R-C2), one more failure in a row (R-D4). Returns the new confidence and the
+    /// failures in a row (1 when the table is disabled).
+    pub(crate) fn record_failure(&mut self, addr: &Multiaddr, cut: bool) -> (u8, u8) {
+        self.with_entry(addr, |e| {
+            let value = Self::step(e, false);
+            e.fails = e.fails.saturating_add(1);
+            e.cut = cut;
+            (value, e.fails)
+        })
+        .unwrap_or((INITIAL_CONFIDENCE, 1))
+    }
+
+    /// Forgets the failure count and cut mark of `addr` (R-D4a), keeping its confidence.
+    pub(crate) fn forgive(&mut self, addr: &Multiaddr) {
+        if let Some(e) = self.lru.peek_mut(addr) {
+            e.fails = 0;
+            e.cut = false;
+        }
+    }
+
+    /// Forgets every failure count and cut mark (R-D4b: they were about the old network).
+    pub(crate) fn forgive_all(&mut self) {
+        for (_, e) in self.lru.iter_mut() {
+            e.fails = 0;
+            e.cut = false;
+        }
+    }
+
+    /// Lifts the prune mark of `addr` for `peer` (R-C5a); returns whether there was one.
+    pub(crate) fn lift_prune(&mut self, addr: &Multiaddr, peer: &P) -> bool {
+        match self.lru.peek_mut(addr) {
+            Some(e) => {
+                let before = e.pruned_for.len();
+                e.pruned_for.retain(|(p, _)| p != peer);
+                e.pruned_for.len() != before
+            }
+            None => false,
+        }
+    }
+
     /// Whether `addr` is pruned for `peer` at `now` (R-C5): marked, and the mark has not
     /// expired.
     pub(crate) fn is_pruned(&self, addr: &Multiaddr, peer: &P, now: Instant) -> bool {
         self.lru
             .peek(addr)
             .is_some_and(|e| marked(&e.pruned_for, peer, now))
-    }
-
-    /// Raises (`up`) or lowers the confidence of `addr` by one, within `0..=10`, marks it
-    /// most recently used and returns the new value.
-    pub(crate) fn adjust(&mut self, addr: &Multiaddr, up: bool) -> u8 {
-        self.with_entry(addr, |e| Self::step(e, up))
-            .unwrap_or(INITIAL_CONFIDENCE)
     }
 
     fn step(e: &mut Entry<P>, up: bool) -> u8 {
@@ -141,6 +200,8 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
                 old => ((u64::from(old) * 3 + u64::from(sample)) / 4) as u32,
             }
             .max(1);
+            e.fails = 0;
+            e.cut = false;
             value
         })
         .unwrap_or(INITIAL_CONFIDENCE)
@@ -168,9 +229,13 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             .collect()
     }
 
-    /// Sets `addr` to `value` (clamped to `0..=10`) and marks it most recently used.
+    /// Sets `addr` to `value` (clamped to `0..=10`), lifts its prune marks (R-C5a: the
+    /// embedder vouches for it) and marks it most recently used.
     pub(crate) fn set(&mut self, addr: &Multiaddr, value: u8) {
-        self.with_entry(addr, |e| e.value = value.min(MAX_CONFIDENCE));
+        self.with_entry(addr, |e| {
+            e.value = value.min(MAX_CONFIDENCE);
+            e.pruned_for.clear();
+        });
     }
 
     /// Runs `f` on the entry of `addr`, created (evicting the least recent when full) and

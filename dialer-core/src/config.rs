@@ -80,7 +80,8 @@ pub struct Config {
     /// The count lives beside the address's confidence (bounded by
     /// [`confidence_capacity`](Self::confidence_capacity)) and a success resets it (R-D5).
     pub deny_growth: u32,
-    /// Longest time one failure can deny an address (R-D4).
+    /// Longest time one failure can deny an address (R-D4). Below `deny_duration` it
+    /// changes nothing: every deny then lasts `deny_duration`.
     pub deny_max: Duration,
     /// Failures in a row an address must have before it can be pruned (R-C5): one failure
     /// of a good address is not a verdict.
@@ -379,9 +380,9 @@ pub enum ConfigError {
     /// `head_start.min` is longer than `head_start.max`, or `rtt_factor` is 0.
     #[error("head_start needs min <= max and rtt_factor >= 1")]
     HeadStartRange,
-    /// `deny_growth` is 0, or `deny_max` is shorter than `deny_duration`.
-    #[error("deny_growth must be at least 1 and deny_max at least deny_duration")]
-    DenyRange,
+    /// `deny_growth` is 0 (1 is "no growth").
+    #[error("deny_growth must be at least 1")]
+    DenyGrowth,
     /// An [`AdaptiveTimeout`] with a percentile outside 1..=100, or a zero margin or window.
     #[error("adaptive_timeout needs percentile in 1..=100, margin >= 1 and window >= 1")]
     AdaptiveRange,
@@ -434,8 +435,8 @@ impl Config {
                 return Err(ConfigError::HeadStartRange);
             }
         }
-        if self.deny_growth == 0 || self.deny_max < self.deny_duration {
-            return Err(ConfigError::DenyRange);
+        if self.deny_growth == 0 {
+            return Err(ConfigError::DenyGrowth);
         }
         if let Some(a) = self.adaptive_timeout {
             if !(1..=100).contains(&a.percentile) || a.margin == 0 || a.window == 0 {

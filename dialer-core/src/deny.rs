@@ -1,6 +1,7 @@
-//! The temporary, bounded deny list of failed addresses (R-D1 … R-D3).
+//! The temporary, bounded deny list of failed addresses (R-D1 … R-D4).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use multiaddr::Multiaddr;
@@ -9,25 +10,38 @@ use crate::ids::KeyMap;
 
 /// Addresses that failed recently, each until its expiry.
 ///
-/// Every entry lives `duration` from its (last) failure, so with the core's monotonic
-/// `now` the expiry queue is sorted by construction: expiring and evicting both take from
-/// its front. Re-denying an address leaves a stale queue entry behind, skipped when it
-/// reaches the front and swept when stale entries outnumber live ones.
+/// Entries live for different times (backoff grows with failures in a row, R-D4), so the
+/// expiries sit in a min-heap: expiring and evicting (the entry closest to expiry goes
+/// first when full) both take its top. Re-denying or lifting an address leaves a stale
+/// heap entry behind, skipped when it reaches the top and swept when stale entries
+/// outnumber live ones.
 #[derive(Debug)]
 pub(crate) struct DenyList {
     capacity: usize,
-    duration: Duration,
     until: KeyMap<Multiaddr, Instant>,
-    expiries: VecDeque<(Instant, Multiaddr)>,
+    expiries: BinaryHeap<Reverse<(Instant, Multiaddr)>>,
+}
+
+/// How long the `failures`-th failure in a row denies an address (R-D4):
+/// `base × growth^(failures - 1)`, at most `max` (or `base`, if `max` is shorter).
+pub(crate) fn backoff(base: Duration, growth: u32, max: Duration, failures: u8) -> Duration {
+    let max = max.max(base);
+    let mut d = base;
+    for _ in 1..failures {
+        if d >= max {
+            break;
+        }
+        d = d.saturating_mul(growth);
+    }
+    d.min(max)
 }
 
 impl DenyList {
-    pub(crate) fn new(capacity: usize, duration: Duration) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            duration,
             until: KeyMap::default(),
-            expiries: VecDeque::new(),
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -41,8 +55,9 @@ impl DenyList {
     }
 
     /// Whether `addr` is denied at `now` (R-D2).
+    #[inline]
     pub(crate) fn contains(&self, addr: &Multiaddr, now: Instant) -> bool {
-        self.until.get(addr).is_some_and(|&until| now < until)
+        !self.until.is_empty() && self.until.get(addr).is_some_and(|&until| now < until)
     }
 
     /// When the entry of `addr` expires, if it has one (R-D6).
@@ -50,30 +65,30 @@ impl DenyList {
         self.until.get(addr).copied()
     }
 
-    /// Denies `addr` from `now` for the configured duration (R-D1), evicting the entry
-    /// closest to expiry when full (R-D3).
-    pub(crate) fn insert(&mut self, addr: &Multiaddr, now: Instant) {
+    /// Denies `addr` from `now` for `duration` (R-D1, R-D4), evicting the entry closest to
+    /// expiry when full (R-D3).
+    pub(crate) fn insert(&mut self, addr: &Multiaddr, now: Instant, duration: Duration) {
         if self.capacity == 0 {
             return;
         }
         self.expire(now);
-        let until = now.checked_add(self.duration).unwrap_or(now);
+        let until = now.checked_add(duration).unwrap_or(now);
         if let Some(old) = self.until.get_mut(addr) {
             *old = until;
         } else {
-            // Every live entry has a queue entry, so this ends with room made.
+            // Every live entry has a heap entry, so this ends with room made.
             while self.until.len() >= self.capacity && !self.expiries.is_empty() {
                 self.pop_front();
             }
             self.until.insert(addr.clone(), until);
         }
-        self.expiries.push_back((until, addr.clone()));
+        self.expiries.push(Reverse((until, addr.clone())));
         self.sweep();
     }
 
-    /// Lifts the entry of `addr`: it just connected, so it is not failing any more.
+    /// Lifts the entry of `addr` (R-D5, R-D4a).
     pub(crate) fn remove(&mut self, addr: &Multiaddr) {
-        // Its queue entry turns stale: sweep here too, or successes on addresses that
+        // Its heap entry turns stale: sweep here too, or successes on addresses that
         // keep failing for other peers pile stale entries up between inserts.
         // Most successes are for addresses that never failed: with nothing denied, skip
         // hashing the address at all.
@@ -82,24 +97,35 @@ impl DenyList {
         }
     }
 
-    /// Drops stale queue entries once they outnumber the live ones (amortised O(1)).
+    /// Lifts every entry (R-D4b).
+    pub(crate) fn clear(&mut self) {
+        self.until.clear();
+        self.expiries.clear();
+    }
+
+    /// Drops stale heap entries once they outnumber the live ones (amortised O(1)).
     fn sweep(&mut self) {
         if self.expiries.len() > 2 * self.until.len() + 16 {
             let until = &self.until;
-            self.expiries.retain(|(t, a)| until.get(a) == Some(t));
+            self.expiries
+                .retain(|Reverse((t, a))| until.get(a) == Some(t));
         }
     }
 
     /// Drops every entry that expired at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        while self.expiries.front().is_some_and(|(t, _)| *t <= now) {
+        while self
+            .expiries
+            .peek()
+            .is_some_and(|Reverse((t, _))| *t <= now)
+        {
             self.pop_front();
         }
     }
 
-    /// Removes the front of the expiry queue, and its entry if that is still live.
+    /// Removes the top of the expiry heap, and its entry if that is still live.
     fn pop_front(&mut self) {
-        if let Some((t, addr)) = self.expiries.pop_front() {
+        if let Some(Reverse((t, addr))) = self.expiries.pop() {
             if self.until.get(&addr) == Some(&t) {
                 self.until.remove(&addr);
             }
@@ -117,11 +143,25 @@ impl DenyList {
         }
         if self.expiries.len() > 2 * self.until.len() + 17 {
             return Err(format!(
-                "deny expiry queue holds {} entries for {} live",
+                "deny expiry heap holds {} entries for {} live",
                 self.expiries.len(),
                 self.until.len()
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stops_at_the_cap() {
+        let s = Duration::from_secs;
+        let d = |n| backoff(s(60), 2, s(600), n);
+        assert_eq!([d(0), d(1), d(2), d(3), d(4), d(5)], [s(60), s(60), s(120), s(240), s(480), s(600)]);
+        assert_eq!(d(255), s(600));
+        assert_eq!(backoff(s(60), 1, s(600), 9), s(60), "growth 1: the seed's fixed time");
     }
 }

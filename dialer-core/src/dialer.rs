@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
+use crate::adaptive::ConnectTimes;
+use crate::blackhole::{BlackHoleDetector, BlackHoleState, Traits};
 use crate::confidence::{ConfidenceTable, INITIAL_CONFIDENCE};
-use crate::config::{Config, ConfigError};
-use crate::deny::DenyList;
+use crate::config::{AddrClass, Config, ConfigError};
+use crate::deny::{backoff, DenyList};
 use crate::error::{
     Attempt, CancelError, DialFailed, DialRefused, FailReason, ReportError, SkipReason, Skipped,
     TransportError,
@@ -19,7 +21,7 @@ use crate::ids::{CallerId, DialId, KeyMap, RequestId};
 use crate::opts::{DialOpts, Priority};
 use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
-use crate::request::{sort_by_confidence, sort_by_keys, Addrs, Keys, Request};
+use crate::request::{order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys};
 use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::{DeadlineHeap, DeadlineQueue};
@@ -35,6 +37,10 @@ pub(crate) struct Dial {
     pub(crate) started: Instant,
     pub(crate) deadline: Instant,
     pub(crate) overdraft: bool,
+    /// Its deadline is an adaptive one, shorter than `address_timeout` (R-R6b).
+    pub(crate) adaptive: bool,
+    /// Its address's classes, for black-hole detection (R-B1).
+    pub(crate) traits: Traits,
 }
 
 /// The sans-IO token dialer. See the [crate documentation](crate) for the drive loop.
@@ -68,6 +74,11 @@ pub struct Dialer<P> {
     stats: Stats,
     pub(crate) overdraft_in_flight: usize,
     dialable: DialablePredicate,
+    /// Recent connect times, for adaptive address timeouts (R-R6b).
+    pub(crate) connect_times: ConnectTimes,
+    pub(crate) black_holes: BlackHoleDetector,
+    /// Black-hole state changes of the current input, turned into events.
+    changes: Vec<(AddrClass, BlackHoleState)>,
 }
 
 impl<P: fmt::Debug> fmt::Debug for Dialer<P> {
@@ -108,7 +119,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             callers: IdSlab::default(),
             by_peer: KeyMap::default(),
             confidence: ConfidenceTable::new(config.confidence_capacity),
-            deny: DenyList::new(config.deny_list_capacity, config.deny_duration),
+            deny: DenyList::new(config.deny_list_capacity),
             request_timers: DeadlineQueue::new(),
             dial_timers: DeadlineQueue::new(),
             stagger_timers: DeadlineHeap::new(),
@@ -117,6 +128,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             stats: Stats::default(),
             overdraft_in_flight: 0,
             dialable: Box::new(|_| true),
+            connect_times: ConnectTimes::new(config.adaptive_timeout),
+            black_holes: BlackHoleDetector::new(config.black_holes.clone()),
+            changes: Vec::new(),
             config,
         })
     }
@@ -149,6 +163,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             dials_in_flight: self.dials.len(),
             confidence_entries: self.confidence.len(),
             deny_list_entries: self.deny.len(),
+            black_holed_classes: self.black_holes.blocked().count_ones() as usize,
             ..self.stats
         }
     }
@@ -199,6 +214,34 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.deny.contains(addr, self.effective(now))
     }
 
+    /// Failures in a row of `addr` since its last success (R-D4): what its next failure's
+    /// deny time grows from.
+    pub fn failures(&self, addr: &Multiaddr) -> u8 {
+        self.confidence.failures(addr)
+    }
+
+    /// The black-hole state of `class` (R-B4), or `None` if it is not watched.
+    pub fn black_hole_state(&self, class: AddrClass) -> Option<BlackHoleState> {
+        self.black_holes.state(class)
+    }
+
+    /// Whether a new request would skip `addr` as black-holed now (R-B2): it is public
+    /// and in a blocked class (a probe request still dials it).
+    pub fn is_black_holed(&self, addr: &Multiaddr) -> bool {
+        let blocked = self.black_holes.blocked();
+        if blocked == 0 {
+            return false;
+        }
+        let t = Traits::of(addr, self.black_holes.classes());
+        t.public && t.classes & blocked != 0
+    }
+
+    /// The adaptive address timeout a dial of `addr` would get now (R-R6b), or the fixed
+    /// `address_timeout` when adaptive timeouts are off or not yet measured.
+    pub fn address_timeout_for(&self, addr: &Multiaddr) -> Duration {
+        self.timeout_for(addr).0
+    }
+
     /// Every learned confidence, least recently used first (R-C6). Feed it to
     /// [`import_confidence`](Self::import_confidence) after a restart.
     pub fn export_confidence(&self) -> Vec<(Multiaddr, u8)> {
@@ -207,7 +250,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// Loads learned confidence (R-C6). Values above 10 are clamped; entries beyond the
     /// table's capacity push out the least recent ones, so import in
-    /// [`export_confidence`](Self::export_confidence) order. Pruning marks are not carried.
+    /// [`export_confidence`](Self::export_confidence) order. Pruning marks are not carried,
+    /// and importing an address lifts its marks (R-C5a).
     pub fn import_confidence(&mut self, entries: impl IntoIterator<Item = (Multiaddr, u8)>) {
         for (addr, value) in entries {
             self.confidence.set(&addr, value);
@@ -236,16 +280,25 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let now = self.advance(now);
         let input = self.bounded_input(addrs)?;
         if let Some(&request) = self.by_peer.get(&peer) {
-            let caller = self.join(now, request, input, opts);
-            return Ok(Dialing {
-                caller,
-                request,
-                joined: true,
-            });
+            if self.past_deadline(request, now) {
+                // Its dial_timeout passed before the timer was handled: it is over, and
+                // this caller starts afresh instead of sharing its timeout (R-R6, R-R8).
+                self.time_out_request(request, now);
+            } else {
+                let caller = self.join(now, request, input, opts);
+                return Ok(Dialing {
+                    caller,
+                    request,
+                    joined: true,
+                });
+            }
         }
-        let (admitted, keys) = self.admit_all(now, &peer, input, opts)?;
+        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
         let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
         let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
+        if let Some(req) = self.requests.get_mut(&dialing.request) {
+            req.probes = probes;
+        }
         // Every address was checked against the deny list and prune marks just now, and
         // nothing can have changed them since: the first pump need not check again.
         self.pump_from(dialing.request, now, false);
@@ -280,6 +333,51 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(())
     }
 
+    /// Lifts the prune mark of `addr` for `peer` (R-C5a): the embedder's peer store
+    /// learned the address again. Returns whether there was a mark.
+    pub fn lift_prune(&mut self, peer: &P, addr: &Multiaddr) -> bool {
+        self.confidence.lift_prune(addr, peer)
+    }
+
+    /// The embedder has a connection to `peer` it got another way (an inbound connection,
+    /// another stack's dial): `addrs`, its known addresses, and the addresses of a request
+    /// in flight for it leave the deny list, and their failure counts reset (R-D4a), as
+    /// go-libp2p clears backoff on any new connection. Confidence is unchanged: the core
+    /// did not see which address works. A request in flight for the peer goes on.
+    pub fn handle_peer_connected<'a>(
+        &mut self,
+        now: Instant,
+        peer: &P,
+        addrs: impl IntoIterator<Item = &'a Multiaddr>,
+    ) {
+        self.advance(now);
+        for addr in addrs {
+            self.deny.remove(addr);
+            self.confidence.forgive(addr);
+        }
+        if let Some(req) = self.by_peer.get(peer).and_then(|r| self.requests.get(r)) {
+            for addr in &req.addrs {
+                self.deny.remove(addr);
+                self.confidence.forgive(addr);
+            }
+        }
+    }
+
+    /// The node's network changed (a new interface or default route, a wake from sleep):
+    /// what the core learned about the old one goes (R-D4b). Every black-hole window
+    /// restarts (an event for each class that leaves its state), the connect-time
+    /// estimates of adaptive timeouts are dropped, the deny list is emptied and failure
+    /// counts reset. Confidence and prune marks, which are about peers, stay. Requests in
+    /// flight go on.
+    pub fn network_changed(&mut self, now: Instant) {
+        self.advance(now);
+        self.deny.clear();
+        self.confidence.forgive_all();
+        self.connect_times.reset();
+        self.black_holes.reset(&mut self.changes);
+        self.flush_black_hole_changes();
+    }
+
     // ----- inputs from the runtime ---------------------------------------------------
 
     /// The runtime connected `dial`. The request completes with it; every other dial of
@@ -292,7 +390,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.stats.dials_succeeded += 1;
         let connect_time = now.saturating_duration_since(d.started);
         self.confidence.record_success(&d.addr, connect_time);
+        self.connect_times.record(connect_time);
         self.deny.remove(&d.addr);
+        if self.black_holes.enabled() {
+            self.black_holes.record(d.traits, true, &mut self.changes);
+            self.flush_black_hole_changes();
+        }
         let failed = self
             .requests
             .get_mut(&d.request)
@@ -346,6 +449,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
                 Due::Dial(dial) => {
                     self.dial_timers.pop_front();
+                    if self.spare(dial) {
+                        continue;
+                    }
                     if let Some(d) = self.take_dial(dial) {
                         self.stats.dials_timed_out += 1;
                         let request = d.request;
@@ -354,7 +460,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                             request,
                             reason: AbortReason::AddressTimeout,
                         }));
-                        self.record_failure(d, FailReason::AddressTimeout, now);
+                        let reason = if d.adaptive {
+                            self.stats.dials_cut += 1;
+                            FailReason::AdaptiveTimeout {
+                                after: now.saturating_duration_since(d.started),
+                            }
+                        } else {
+                            FailReason::AddressTimeout
+                        };
+                        self.record_failure(d, reason, now);
                         self.pump(request, now);
                     }
                 }
@@ -416,8 +530,56 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         now
     }
 
+    /// The timeout of a dial of `addr` started now, and whether it is an adaptive one
+    /// shorter than `address_timeout` (R-R6b).
+    #[inline]
+    fn timeout_for(&self, addr: &Multiaddr) -> (Duration, bool) {
+        let full = self.config.address_timeout;
+        if self.connect_times.percentile().is_none() {
+            return (full, false);
+        }
+        let (own, cut) = self.confidence.timing(addr);
+        if cut {
+            // Its last dial was cut short: this one gets the full time, so a slow but
+            // working address is found again.
+            return (full, false);
+        }
+        self.connect_times.timeout(own, full)
+    }
+
+    /// R-R6b: an adaptive timeout does not cut a dial whose request has nothing else to
+    /// dial while the pool has free tokens (cutting frees a token nobody waits for, and
+    /// loses a slow peer): it runs on to the full `address_timeout`. Returns whether the
+    /// dial was spared.
+    fn spare(&mut self, dial: DialId) -> bool {
+        let Some(d) = self.dials.get_mut(&dial) else {
+            return false;
+        };
+        if !d.adaptive {
+            return false;
+        }
+        let pending = self.requests.get(&d.request).map_or(0, |r| r.pending());
+        if pending > 0 || self.pool.available() == 0 {
+            return false;
+        }
+        d.adaptive = false;
+        d.deadline = deadline_after(d.started, self.config.address_timeout);
+        let deadline = d.deadline;
+        self.dial_timers.push(deadline, dial);
+        self.stats.dials_spared += 1;
+        true
+    }
+
+    /// Turns the black-hole state changes gathered during an input into events (R-B4).
+    fn flush_black_hole_changes(&mut self) {
+        for (class, state) in self.changes.drain(..) {
+            self.stats.black_hole_changes += 1;
+            self.events.push_back(Event::BlackHole { class, state });
+        }
+    }
+
     /// Why `addr` is left out of a new request (R-R1), or else its confidence, by which
-    /// the request orders it.
+    /// the request orders it. `probes`: the blocked classes this request probes (R-B2).
     fn admit(
         &self,
         peer: &P,
@@ -425,6 +587,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         admitted: &[Multiaddr],
         now: Instant,
         ignore_deny: bool,
+        probes: u8,
     ) -> Result<u8, SkipReason> {
         if admitted.contains(addr) {
             Err(SkipReason::Duplicate)
@@ -432,11 +595,43 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             Err(SkipReason::Undialable)
         } else if !ignore_deny && self.deny.contains(addr, now) {
             Err(SkipReason::DenyListed)
+        } else if !ignore_deny && self.black_holed_for(addr, probes) {
+            Err(SkipReason::BlackHoled)
         } else {
             self.confidence
                 .admit(addr, peer, now)
                 .ok_or(SkipReason::Pruned)
         }
+    }
+
+    /// Whether `addr` is public and in a blocked class this request does not probe.
+    #[inline]
+    fn black_holed_for(&self, addr: &Multiaddr, probes: u8) -> bool {
+        let blocked = self.black_holes.blocked() & !probes;
+        if blocked == 0 {
+            return false;
+        }
+        let t = Traits::of(addr, self.black_holes.classes());
+        t.public && t.classes & blocked != 0
+    }
+
+    /// The blocked classes a new request with `input` probes (R-B2): one request in
+    /// `window` among those that meet a blocked class.
+    fn probes_of(&mut self, input: &[Multiaddr], opts: DialOpts) -> u8 {
+        let blocked = self.black_holes.blocked();
+        if blocked == 0 || opts.ignore_backoff {
+            return 0;
+        }
+        let mut met = 0;
+        for addr in input {
+            let t = Traits::of(addr, self.black_holes.classes());
+            if t.public {
+                met |= t.classes & blocked;
+            }
+        }
+        let probes = self.black_holes.probes_for(met);
+        self.stats.black_hole_probes += u64::from(probes != 0);
+        probes
     }
 
     /// The caller's addresses, refused when there are none or too many (R-R9).
@@ -474,17 +669,21 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: &P,
         input: Addrs,
         opts: DialOpts,
-    ) -> Result<(Addrs, Keys), DialRefused> {
+    ) -> Result<(Addrs, SortKeys, u8), DialRefused> {
+        let probes = self.probes_of(&input, opts);
         let mut admitted = Addrs::new();
         // Confidence of each admitted address, looked up once with its prune mark.
-        let mut keys = Keys::new();
+        let mut confidence = Keys::new();
         let mut skipped = Vec::new();
         for addr in input {
-            match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff) {
-                Err(reason) => skipped.push(Skipped { addr, reason }),
-                Ok(confidence) => {
+            match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
+                Err(reason) => {
+                    self.stats.addresses_black_holed += u64::from(reason == SkipReason::BlackHoled);
+                    skipped.push(Skipped { addr, reason });
+                }
+                Ok(value) => {
                     admitted.push(addr);
-                    keys.push(confidence);
+                    confidence.push(value);
                 }
             }
         }
@@ -492,12 +691,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         if admitted.is_empty() {
             return Err(self.refuse_nothing_dialable(now, skipped));
         }
+        let mut keys = order_keys(&admitted, &confidence, self.config.interleave);
         sort_by_keys(&mut admitted, &mut keys);
-        Ok((admitted, keys))
+        Ok((admitted, keys, probes))
     }
 
-    /// R-R2, R-D6: nothing is left to dial. If some address is only backed off, say when
-    /// the first comes back.
+    /// R-R2, R-D6, R-B3: nothing is left to dial. If some address is only backed off, say
+    /// when the first comes back; if some is only black-holed, say that.
     fn refuse_nothing_dialable(&mut self, now: Instant, skipped: Vec<Skipped>) -> DialRefused {
         let retry_at = skipped
             .iter()
@@ -512,6 +712,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     retry_at,
                     retry_in: retry_at.saturating_duration_since(now),
                 }
+            }
+            None if skipped.iter().any(|s| s.reason == SkipReason::BlackHoled) => {
+                self.stats.requests_rejected_black_holed += 1;
+                DialRefused::BlackHoled { skipped }
             }
             None => {
                 self.stats.requests_rejected_no_addresses += 1;
@@ -549,7 +753,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         now: Instant,
         peer: P,
         addrs: Addrs,
-        keys: &[u8],
+        keys: &[u32],
         opts: DialOpts,
         requested: usize,
         granted: usize,
@@ -561,7 +765,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         // A proven best address dials alone first (HeadStart); a single token has
         // nothing to hold back.
         let head_start = match self.config.head_start {
-            Some(h) if granted > 1 && keys[0] > INITIAL_CONFIDENCE => self
+            Some(h) if granted > 1 && crate::request::confidence_of(keys[0]) > INITIAL_CONFIDENCE => self
                 .confidence
                 .connect_time(&addrs[0])
                 .and_then(|t| h.delay(t)),
@@ -587,6 +791,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 tokens: granted,
                 overdraft,
                 ignore_deny: opts.ignore_backoff,
+                probes: 0,
                 deadline,
                 stagger_at: None,
                 head_start,
@@ -623,6 +828,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 || req.addrs.contains(&addr)
                 || !(self.dialable)(&addr)
                 || (!req.ignore_deny && self.deny.contains(&addr, now))
+                || (!req.ignore_deny
+                    && self.black_holes.blocked() & !req.probes != 0
+                    && {
+                        let t = Traits::of(&addr, self.black_holes.classes());
+                        t.public && t.classes & self.black_holes.blocked() & !req.probes != 0
+                    })
                 || self.confidence.is_pruned(&addr, &req.peer, now);
             if skip {
                 self.stats.addresses_skipped += 1;
@@ -634,7 +845,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return caller;
         }
         let next = req.next;
-        sort_by_confidence(&mut req.addrs[next..], &self.confidence);
+        sort_by_confidence(&mut req.addrs[next..], &self.confidence, self.config.interleave);
         self.top_up_tokens(request);
         self.pump(request, now);
         self.compact_timers();
@@ -681,9 +892,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.time_out_request(request, now);
             return;
         }
-        // Every dial started in this call gets the same deadline.
-        let deadline = deadline_after(now, self.config.address_timeout);
-        while self.start_next(request, now, deadline, recheck) {}
+        while self.start_next(request, now, recheck) {}
         self.settle(request);
     }
 
@@ -701,17 +910,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// Issues the StartDial of the next address `request` may dial now (see
-    /// [`Request::next_to_dial`]), with its address timeout at `deadline` (R-R6a), and arms
-    /// the stagger or head start that holds the dial after it back (R-S1). Returns whether
-    /// it started one.
+    /// [`Request::next_to_dial`]), with its address timeout (R-R6a, R-R6b), and arms the
+    /// stagger or head start that holds the dial after it back (R-S1). Returns whether it
+    /// started one.
     #[inline(always)]
-    fn start_next(
-        &mut self,
-        request: RequestId,
-        now: Instant,
-        deadline: Instant,
-        recheck: bool,
-    ) -> bool {
+    fn start_next(&mut self, request: RequestId, now: Instant, recheck: bool) -> bool {
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
         };
@@ -721,8 +924,20 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.config.stagger,
             &self.deny,
             &self.confidence,
+            &self.black_holes,
             &mut self.stats,
         ) else {
+            return false;
+        };
+        let (timeout, adaptive) = self.timeout_for(&addr);
+        let deadline = deadline_after(now, timeout);
+        let traits = if self.black_holes.enabled() {
+            Traits::of(&addr, self.black_holes.classes())
+        } else {
+            Traits::default()
+        };
+        // `timeout_for` borrowed the tables: look the request up again.
+        let Some(req) = self.requests.get_mut(&request) else {
             return false;
         };
         let dial = self.dials.next_key();
@@ -734,6 +949,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 started: now,
                 deadline,
                 overdraft: req.overdraft,
+                adaptive,
+                traits,
             },
         );
         self.dial_timers.push(deadline, dial);
@@ -808,14 +1025,28 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// A dial failed, timeouts included (R-C2, R-C4, R-D1); prunes the address if it fell
     /// to 0 while the peer has a better one (R-C5).
     fn record_failure(&mut self, dial: Dial, reason: FailReason, now: Instant) {
-        let value = self.confidence.adjust(&dial.addr, false);
-        self.deny.insert(&dial.addr, now);
+        let cut = matches!(reason, FailReason::AdaptiveTimeout { .. });
+        let (value, fails) = self.confidence.record_failure(&dial.addr, cut);
+        let c = &self.config;
+        let duration = backoff(c.deny_duration, c.deny_growth, c.deny_max, fails);
+        self.deny.insert(&dial.addr, now, duration);
+        if self.black_holes.enabled() {
+            self.black_holes.record(dial.traits, false, &mut self.changes);
+            self.flush_black_hole_changes();
+        }
         let Some(req) = self.requests.get_mut(&dial.request) else {
             return;
         };
+        // R-C5: only against a sibling that has proven itself (it connected), and only
+        // after repeated failures: an untried address proves nothing, and one failure of
+        // a good address is no verdict.
         if value == 0
+            && fails >= self.config.prune_after_failures
             && !self.confidence.is_pruned(&dial.addr, &req.peer, now)
-            && req.addrs.iter().any(|a| self.confidence.get(a) > 0)
+            && req
+                .addrs
+                .iter()
+                .any(|a| a != &dial.addr && self.confidence.get(a) > INITIAL_CONFIDENCE)
         {
             let until = deadline_after(now, self.config.prune_duration);
             self.confidence.prune(&dial.addr, &req.peer, until);

@@ -49,6 +49,15 @@ pub enum DialRefused {
         /// `retry_at`, counted from the `now` of the refused call.
         retry_in: Duration,
     },
+    /// Nothing was left to dial, and at least one address was skipped only because its
+    /// class is black-holed (R-B3): the node's own network seems unable to reach it (no
+    /// IPv6 route, UDP blocked). A later request probes the class (R-B2);
+    /// [`DialOpts::ignore_backoff`](crate::DialOpts::ignore_backoff) dials it now.
+    #[error("every dialable address is black-holed: {}", list(skipped))]
+    BlackHoled {
+        /// Each address and why it was dropped.
+        skipped: Vec<Skipped>,
+    },
     /// The token pool was empty (R-T4). A [`Priority::High`](crate::Priority::High)
     /// request is never refused for this (R-P1).
     #[error("no dial tokens available")]
@@ -112,6 +121,14 @@ pub enum FailReason {
     /// No answer within `address_timeout` (R-R6a).
     #[error("address timeout")]
     AddressTimeout,
+    /// No answer within the adaptive address timeout (R-R6b), `after` this long: shorter
+    /// than `address_timeout`, sized from measured connect times. The address's next dial
+    /// gets the full `address_timeout`.
+    #[error("adaptive address timeout after {after:?}")]
+    AdaptiveTimeout {
+        /// How long the dial ran.
+        after: Duration,
+    },
     /// Still in flight when the request reached `dial_timeout` (R-R6, R-C4).
     #[error("request timeout")]
     RequestTimeout,
@@ -123,7 +140,9 @@ impl FailReason {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Transport(error) => error.class(),
-            Self::AddressTimeout | Self::RequestTimeout => ErrorClass::TimedOut,
+            Self::AddressTimeout | Self::AdaptiveTimeout { .. } | Self::RequestTimeout => {
+                ErrorClass::TimedOut
+            }
         }
     }
 
@@ -324,6 +343,9 @@ pub enum SkipReason {
     /// It was pruned for this peer (R-C5).
     #[error("pruned")]
     Pruned,
+    /// Its address class is black-holed (R-B2), and this request is not a probe.
+    #[error("black-holed")]
+    BlackHoled,
 }
 
 /// A report named a dial the core does not know: never started, already reported, or

@@ -124,6 +124,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod adaptive;
+mod blackhole;
 mod confidence;
 mod config;
 mod deny;
@@ -141,6 +143,7 @@ mod timers;
 #[cfg(feature = "invariants")]
 pub mod check;
 
+pub use blackhole::BlackHoleState;
 pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
 pub use config::{AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, HeadStart};
 pub use dialer::Dialer;

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use multiaddr::Multiaddr;
 
+use crate::blackhole::BlackHoleState;
+use crate::config::AddrClass;
+
 use crate::error::{Attempt, DialFailed};
 use crate::ids::{CallerId, DialId, RequestId};
 
@@ -134,6 +137,16 @@ pub enum Event<P> {
         peer: P,
         /// The winning dial, or why there is none.
         result: Result<Connected, DialFailed>,
+    },
+    /// An address class changed black-hole state (R-B4): it is [`Blocked`](BlackHoleState::Blocked)
+    /// after a window of failures, back to [`Probing`](BlackHoleState::Probing) after a
+    /// probe connected (or a [`network_changed`](crate::Dialer::network_changed)), or
+    /// [`Allowed`](BlackHoleState::Allowed) once a full window has enough successes.
+    BlackHole {
+        /// The class.
+        class: AddrClass,
+        /// Its new state.
+        state: BlackHoleState,
     },
     /// `addr` fell to confidence 0 while `peer` has a better address: the core skips it for
     /// that peer from now on, and the embedder may drop it from its peer store (R-C5).

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
+use crate::blackhole::{BlackHoleDetector, Traits};
 use crate::confidence::ConfidenceTable;
 use crate::deny::DenyList;
 use crate::error::Attempt;
@@ -20,6 +21,10 @@ pub(crate) type Addrs = SmallVec<[Multiaddr; INLINE_ADDRS]>;
 /// The confidence of each address of an [`Addrs`], in the same order.
 pub(crate) type Keys = SmallVec<[u8; INLINE_ADDRS]>;
 
+/// The dial-order key of each address of an [`Addrs`] (see [`order_keys`]), in the same
+/// order; higher dials first.
+pub(crate) type SortKeys = SmallVec<[u32; INLINE_ADDRS]>;
+
 #[derive(Debug)]
 pub(crate) struct Request<P> {
     pub(crate) peer: P,
@@ -33,8 +38,10 @@ pub(crate) struct Request<P> {
     pub(crate) tokens: usize,
     /// High priority without tokens: one dial at a time outside the pool (R-P1).
     pub(crate) overdraft: bool,
-    /// A caller asked to dial deny-listed addresses too (R-D7).
+    /// A caller asked to dial deny-listed and black-holed addresses too (R-D7).
     pub(crate) ignore_deny: bool,
+    /// Bit `i`: this request probes black-hole class `i` (R-B2).
+    pub(crate) probes: u8,
     pub(crate) deadline: Instant,
     /// With a stagger set, no further dial starts before this while one is in flight (R-S1).
     pub(crate) stagger_at: Option<Instant>,
@@ -73,6 +80,7 @@ impl<P: Clone + Eq> Request<P> {
         stagger: Option<Duration>,
         deny: &DenyList,
         confidence: &ConfidenceTable<P>,
+        black_holes: &BlackHoleDetector,
         stats: &mut Stats,
     ) -> Option<Multiaddr> {
         if self.in_flight.len() >= self.capacity() {
@@ -98,39 +106,77 @@ impl<P: Clone + Eq> Request<P> {
                 stats.addresses_skipped += 1;
                 continue;
             }
+            // A class blocked since the address was admitted (R-B2), unless this request
+            // probes it or ignores black holes (R-D7).
+            let blocked = black_holes.blocked() & !self.probes;
+            if recheck && blocked != 0 && !self.ignore_deny {
+                let t = Traits::of(candidate, black_holes.classes());
+                if t.public && t.classes & blocked != 0 {
+                    stats.addresses_skipped += 1;
+                    stats.addresses_black_holed += 1;
+                    continue;
+                }
+            }
             return Some(candidate.clone());
         }
         None
     }
 }
 
-/// Orders `addrs` by confidence, highest first, keeping the caller's order among equals
-/// (R-R1: a stable sort).
+/// The confidence a dial-order key was built from.
+#[inline]
+pub(crate) fn confidence_of(key: u32) -> u8 {
+    (key >> 24) as u8
+}
+
+/// Dial-order keys for `addrs`, whose confidences are `confidence` (R-R1, R-R1a): higher
+/// confidence first; among equals, with `interleave`, direct before relayed
+/// (`/p2p-circuit`), and IPv6 and IPv4 alternating, IPv6 first (RFC 8305 section 4), each
+/// family in the caller's order. Addresses that are neither (names other than `/dns6`)
+/// take the IPv4 lane. Without `interleave` equals keep the caller's order (a stable sort
+/// on confidence alone).
+pub(crate) fn order_keys(addrs: &[Multiaddr], confidence: &[u8], interleave: bool) -> SortKeys {
+    if !interleave || addrs.len() < 2 {
+        return confidence.iter().map(|&c| u32::from(c) << 24).collect();
+    }
+    let lanes: SmallVec<[(bool, bool); INLINE_ADDRS]> =
+        addrs.iter().map(Traits::family_v6).collect();
+    let mut keys = SortKeys::with_capacity(addrs.len());
+    for (i, (&c, &(v6, relayed))) in confidence.iter().zip(&lanes).enumerate() {
+        // The k-th address of its family among its equals sits at rank 2k (IPv6) or
+        // 2k + 1 (IPv4), so the families alternate.
+        let k = (0..i)
+            .filter(|&j| confidence[j] == c && lanes[j] == (v6, relayed))
+            .count() as u32;
+        let rank = (2 * k + u32::from(!v6)).min(0x7F_FFFF);
+        keys.push(u32::from(c) << 24 | u32::from(!relayed) << 23 | (0x7F_FFFF - rank));
+    }
+    keys
+}
+
+/// Orders `addrs` by confidence, highest first, and among equals as [`order_keys`] says
+/// (R-R1, R-R1a).
 pub(crate) fn sort_by_confidence<P: Clone + Eq>(
     addrs: &mut [Multiaddr],
     confidence: &ConfidenceTable<P>,
+    interleave: bool,
 ) {
     if addrs.len() < 2 {
         return;
     }
-    // Insertion sort on cached keys: stable, allocation-free, and the lists are short
-    // (max_addrs_per_request, 25 by default). Longer lists fall back to the std stable sort.
-    if addrs.len() <= 32 {
-        let mut keys: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.get(a)).collect();
-        sort_by_keys(addrs, &mut keys);
-    } else {
-        addrs.sort_by_key(|a| std::cmp::Reverse(confidence.get(a)));
-    }
+    let values: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.get(a)).collect();
+    let mut keys = order_keys(addrs, &values, interleave);
+    sort_by_keys(addrs, &mut keys);
 }
 
-/// Orders `addrs` by `keys`, their confidences as the caller looked them up, highest
-/// first, keeping the caller's order among equals (R-R1); both slices are permuted alike.
-/// Insertion sort (stable, allocation-free) for the usual short lists; a configured
-/// `max_addrs_per_request` far above the default gets the std stable sort instead.
-pub(crate) fn sort_by_keys(addrs: &mut [Multiaddr], keys: &mut [u8]) {
+/// Orders `addrs` by `keys` (see [`order_keys`]), highest first, keeping the order of
+/// equal keys; both slices are permuted alike. Insertion sort (stable, allocation-free)
+/// for the usual short lists; a configured `max_addrs_per_request` far above the default
+/// gets the std stable sort instead.
+pub(crate) fn sort_by_keys(addrs: &mut [Multiaddr], keys: &mut [u32]) {
     let n = addrs.len().min(keys.len());
     if n > 32 {
-        let mut pairs: Vec<(u8, Multiaddr)> =
+        let mut pairs: Vec<(u32, Multiaddr)> =
             keys.iter().copied().zip(addrs.iter().cloned()).collect();
         pairs.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
         for (i, (key, addr)) in pairs.into_iter().enumerate() {

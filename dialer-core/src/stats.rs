@@ -28,6 +28,8 @@ pub struct Stats {
     pub requests_rejected_no_addresses: u64,
     /// Requests refused at once because every address left was deny-listed (R-D6).
     pub requests_rejected_backed_off: u64,
+    /// Requests refused at once because every address left was black-holed (R-B3).
+    pub requests_rejected_black_holed: u64,
     /// Requests refused for bad input: no addresses, or too many (R-R9).
     pub requests_rejected_invalid: u64,
     /// High-priority requests that found the pool empty and proceeded anyway (R-P1).
@@ -45,6 +47,18 @@ pub struct Stats {
     /// Addresses left out of a request: duplicates, deny-listed, pruned, undialable, or past
     /// the merged cap of a joined request.
     pub addresses_skipped: u64,
+    /// Addresses left out of a request because their class is black-holed (R-B2);
+    /// also counted in `addresses_skipped`.
+    pub addresses_black_holed: u64,
+    /// Requests that dialed a blocked class as its probe (R-B2).
+    pub black_hole_probes: u64,
+    /// Changes of a class's black-hole state (R-B4).
+    pub black_hole_changes: u64,
+    /// Dials cut short by the adaptive address timeout (R-R6b); also in `dials_timed_out`.
+    pub dials_cut: u64,
+    /// Adaptive timeouts that did not cut because the dial was its request's last hope
+    /// and the pool had free tokens (R-R6b): the dial ran on to `address_timeout`.
+    pub dials_spared: u64,
     /// Addresses pruned (R-C5).
     pub addresses_pruned: u64,
     /// Requests whose proven first address dialed alone first
@@ -66,4 +80,6 @@ pub struct Stats {
     pub confidence_entries: usize,
     /// Gauge: entries in the deny list.
     pub deny_list_entries: usize,
+    /// Gauge: address classes blocked as black holes now (R-B2).
+    pub black_holed_classes: usize,
 }

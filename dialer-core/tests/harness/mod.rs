@@ -615,8 +615,13 @@ pub(crate) fn peak_in_flight(records: &[Record], request: RequestId) -> usize {
 /// A simulation where `addr(7)` is undialable and `addr(3)` failed at t = 1 ms for peer 9
 /// (deny-listed until 60 s + 1 ms); its log so far is taken.
 pub(crate) fn with_addr3_denied() -> Sim {
+    with_addr3_denied_and(Config::default())
+}
+
+/// [`with_addr3_denied`] on `config`.
+pub(crate) fn with_addr3_denied_and(config: Config) -> Sim {
     let undialable = addr(7);
-    let dialer = Dialer::new(Config::default())
+    let dialer = Dialer::new(config)
         .expect("config")
         .with_dialable(move |a| *a != undialable);
     let mut sim = Sim::with_dialer(dialer);

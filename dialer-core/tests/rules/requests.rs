@@ -7,7 +7,7 @@ use dialer_core::{
 
 use crate::harness::{
     aborted, action_summary, addr, addrs, dial_ids, events, ms, secs, started, started_at,
-    token_events, with_addr3_denied, Outcome, Sim,
+    token_events, with_addr3_denied_and, Outcome, Sim,
 };
 
 fn one_at_a_time() -> Config {
@@ -95,7 +95,7 @@ fn equal_confidence_keeps_the_callers_order_in_reverse_too() {
 #[test]
 fn duplicates_deny_listed_pruned_and_undialable_addresses_are_dropped() {
     // Addr 3 deny-listed (a failure for another peer), addr 7 undialable …
-    let mut sim = with_addr3_denied();
+    let mut sim = with_addr3_denied_and(Config::default().with_prune_after_failures(1));
     // … and addr 4 pruned for peer 1: it fails to 0 while addr 5 is better.
     sim.dialer.import_confidence([(addr(5), 4)]);
     sim.script(&addr(4), Outcome::Fail(ms(1), "refused"));
