@@ -220,7 +220,8 @@ impl BlackHoleDetector {
             if traits.classes & (1 << i) == 0 {
                 continue;
             }
-            if success && c.state == BlackHoleState::Blocked {
+            let before = c.state;
+            if success && before == BlackHoleState::Blocked {
                 // A probe connected: the route is back; start a fresh window (R-B2).
                 *c = Class::new(c.class);
             } else {
@@ -242,8 +243,8 @@ impl BlackHoleDetector {
             } else {
                 BlackHoleState::Allowed
             };
-            if state != c.state {
-                c.state = state;
+            c.state = state;
+            if state != before {
                 c.blocked_requests = 0;
                 changes.push((c.class, state));
             }

@@ -231,6 +231,14 @@ impl Sim {
         result
     }
 
+    /// Gives the dialer another input (`network_changed`, `handle_peer_connected`, …) at
+    /// the current time, then drains and checks its outputs.
+    pub(crate) fn input<R>(&mut self, f: impl FnOnce(&mut Dialer<Peer>, Instant) -> R) -> R {
+        let out = f(&mut self.dialer, self.now);
+        self.drain();
+        out
+    }
+
     pub(crate) fn cancel(&mut self, caller: CallerId) -> Result<(), CancelError> {
         let result = self.dialer.cancel(self.now, caller);
         self.drain();

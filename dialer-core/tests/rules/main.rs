@@ -12,6 +12,7 @@ mod bad_input;
 mod errors;
 mod head_start;
 mod learning;
+mod network;
 mod observability;
 mod requests;
 mod stagger_priority;
