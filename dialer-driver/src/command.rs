@@ -29,4 +29,10 @@ pub(crate) enum Command<P, C> {
     ExportConfidence(oneshot::Sender<Vec<(Multiaddr, u8)>>),
     ImportConfidence(Vec<(Multiaddr, u8)>, oneshot::Sender<()>),
     WatchPruned(mpsc::UnboundedSender<(P, Multiaddr)>),
+    /// R-D4b.
+    NetworkChanged(oneshot::Sender<()>),
+    /// R-D4a: a connection to the peer came another way; its known addresses.
+    PeerConnected(P, Vec<Multiaddr>, oneshot::Sender<()>),
+    /// R-C5a.
+    LiftPrune(P, Multiaddr, oneshot::Sender<bool>),
 }

@@ -17,7 +17,7 @@ use dialer_core::{
 use futures::channel::mpsc;
 use futures::StreamExt;
 use multiaddr::Multiaddr;
-use tracing::{debug, debug_span, Instrument, Span};
+use tracing::{debug, debug_span, info, Instrument, Span};
 
 use crate::attempt::{panic_message, Attempts, Outcome};
 use crate::command::{Command, DialReply, Ticket};
@@ -175,6 +175,18 @@ where
                 let _ = reply.send(());
             }
             Command::WatchPruned(subscriber) => self.pruned.push(subscriber),
+            Command::NetworkChanged(reply) => {
+                debug!("network changed: forgetting deny entries, timeouts and black holes");
+                self.core.network_changed(now);
+                let _ = reply.send(());
+            }
+            Command::PeerConnected(peer, addrs, reply) => {
+                self.core.handle_peer_connected(now, &peer, &addrs);
+                let _ = reply.send(());
+            }
+            Command::LiftPrune(peer, addr, reply) => {
+                let _ = reply.send(self.core.lift_prune(&peer, &addr));
+            }
         }
         self.drain(None);
     }
@@ -386,6 +398,13 @@ where
             } => in_span(request, &|| debug!(requested, granted, overdraft, "tokens")),
             Event::Release { request, count } => {
                 in_span(request, &|| debug!(count, "tokens released"));
+            }
+            Event::BlackHole { class, state } => {
+                info!(
+                    class = class.name(),
+                    ?state,
+                    "address class black-hole state changed"
+                );
             }
             other => debug!(?other, "event"),
         }

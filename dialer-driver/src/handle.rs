@@ -177,6 +177,28 @@ where
         Ok(rx)
     }
 
+    /// Tells the dialer the node's network changed (a new interface or default route, a
+    /// wake from sleep): it forgets its deny entries, failure counts, connect-time
+    /// estimates and black-hole windows, which described the old network (R-D4b).
+    pub async fn network_changed(&self) -> Result<(), Error> {
+        self.ask(Command::NetworkChanged).await
+    }
+
+    /// Tells the dialer the application has a connection to `peer` it got another way (an
+    /// inbound one): `addrs` (its known addresses) and those of a dial in flight for it
+    /// leave the deny list (R-D4a).
+    pub async fn peer_connected(&self, peer: P, addrs: Vec<Multiaddr>) -> Result<(), Error> {
+        self.ask(|reply| Command::PeerConnected(peer, addrs, reply))
+            .await
+    }
+
+    /// Lifts the prune mark of `addr` for `peer` (R-C5a): the peer store learned it again.
+    /// Returns whether there was a mark.
+    pub async fn lift_prune(&self, peer: P, addr: Multiaddr) -> Result<bool, Error> {
+        self.ask(|reply| Command::LiftPrune(peer, addr, reply))
+            .await
+    }
+
     async fn ask<A>(
         &self,
         command: impl FnOnce(oneshot::Sender<A>) -> Command<P, T::Output>,

@@ -581,8 +581,9 @@ async fn confidence_puts_the_good_address_first<H: Harness>() {
     assert_eq!(log.dialed(), [good.multiaddr()]);
 }
 
-// R-D1, R-D2: a failed address is deny-listed: later requests skip it, and a request with
-// nothing else fails before dialing.
+// R-D1, R-D2, R-D4, R-D4a, R-D4b: a failed address is deny-listed (longer after each failure
+// in a row): later requests skip it, a request with nothing else fails before dialing, and a
+// connection got another way or a network change lifts the entry.
 async fn deny_listed_addresses_are_skipped<H: Harness>() {
     let refusing = Refusing::new().expect("refusing port");
     let good = Listener::accepting().expect("listener");
@@ -632,6 +633,38 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
         .await;
     assert!(matches!(failed(result), DialFailed::AllFailed { .. }));
     assert_eq!(log.dials_to(&refusing.multiaddr()), 2);
+
+    // R-D4: that was its second failure in a row: backed off for twice as long now.
+    let result = dialer.dial(5, [refusing.multiaddr()]).await;
+    let DialRefused::BackedOff { retry_in, .. } = refused(result) else {
+        panic!("expected BackedOff");
+    };
+    assert!(retry_in > config().deny_duration, "{retry_in:?}");
+
+    // R-D4a: the peer reached us another way: its address is worth a dial again.
+    dialer
+        .peer_connected(5, vec![refusing.multiaddr()])
+        .await
+        .expect("driver alive");
+    let result = within::<H, _>(
+        LIMIT,
+        "after peer_connected",
+        dialer.dial(5, [refusing.multiaddr()]),
+    )
+    .await;
+    assert!(matches!(failed(result), DialFailed::AllFailed { .. }));
+    assert_eq!(log.dials_to(&refusing.multiaddr()), 3);
+
+    // R-D4b: a new network forgets every deny entry.
+    dialer.network_changed().await.expect("driver alive");
+    let result = within::<H, _>(
+        LIMIT,
+        "after network_changed",
+        dialer.dial(6, [refusing.multiaddr()]),
+    )
+    .await;
+    assert!(matches!(failed(result), DialFailed::AllFailed { .. }));
+    assert_eq!(log.dials_to(&refusing.multiaddr()), 4);
 }
 
 // R-A2, R-A1: the TCP transport sets TCP_NODELAY, and a `/p2p/…` suffix after a DNS name
