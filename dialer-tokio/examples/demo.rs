@@ -13,7 +13,8 @@
 //! default configuration (every address of a request in parallel, except that an address
 //! the dialer has seen connect gets a head start), with the head start off (the seed's
 //! parallel start everywhere), and with a 250 ms stagger; and prints per round: time to connect, dials per connection, first-try wins, dials in
-//! flight, and how many peers have their good address ranked first.
+//! flight, and how many peers have their good address ranked first. Last, backoff at work:
+//! unreachable peers dialed every 250 ms, whose dials thin out as their deny time grows.
 //!
 //! The transport is TCP plus a one-byte "handshake" (the peer's greeting), the way a
 //! libp2p dial is TCP plus a security handshake: it makes a slow peer slow, and it shows
@@ -268,7 +269,8 @@ async fn run(
     let stats = dialer.stats().await?;
     println!(
         "totals: {} requests, {} succeeded, {} failed, {} timed out, {} rejected (nothing dialable); \
-         dials: {} started, {} failed, {} timed out, {} aborted; {} addresses pruned; tokens in use now: {}",
+         dials: {} started, {} failed, {} timed out ({} cut short by the adaptive timeout), {} aborted; \
+         {} addresses pruned; tokens in use now: {}",
         stats.requests_started + stats.requests_rejected_no_addresses,
         stats.requests_succeeded,
         stats.requests_failed,
@@ -277,9 +279,64 @@ async fn run(
         stats.dials_started,
         stats.dials_failed,
         stats.dials_timed_out,
+        stats.dials_cut,
         stats.dials_aborted,
         stats.addresses_pruned,
         stats.tokens_in_use,
+    );
+    Ok(())
+}
+
+/// Backoff at work (R-D4): peers whose only address refuses, dialed every 250 ms. With a
+/// fixed deny time every round dials them again; with a growing one the dials thin out.
+async fn backoff(refusing: &Multiaddr) -> Result<(), Box<dyn std::error::Error>> {
+    const UNREACHABLE: usize = 8;
+    const BACKOFF_ROUNDS: usize = 10;
+    let gap = Duration::from_millis(250);
+    let peers: Vec<(PeerId, Multiaddr)> = (0..UNREACHABLE)
+        .map(|i| {
+            let id = peer_id(1_000 + i);
+            (id, refusing.clone().with(Protocol::P2p(id)))
+        })
+        .collect();
+    println!(
+        "\n## backoff: {UNREACHABLE} unreachable peers (their one address refuses), dialed every {gap:?}"
+    );
+    println!("deny 200 ms that doubles with each failure in a row (the default growth) against a fixed 200 ms (the seed)");
+    println!("round | dials (growing) | backed off (growing) | dials (fixed) | backed off (fixed)");
+    let config = |growth| {
+        Config::default()
+            .with_deny_duration(Duration::from_millis(200))
+            .with_deny_growth(growth)
+    };
+    let growing = Dialer::new(config(2), TcpTransport::default())?;
+    let fixed = Dialer::new(config(1), TcpTransport::default())?;
+    for round in 1..=BACKOFF_ROUNDS {
+        let mut row = Vec::new();
+        for dialer in [&growing, &fixed] {
+            let before = dialer.stats().await?.dials_started;
+            let results = futures::future::join_all(
+                peers
+                    .iter()
+                    .map(|(id, addr)| dialer.dial(*id, [addr.clone()])),
+            )
+            .await;
+            let backed_off = results
+                .iter()
+                .filter(|r| matches!(r, Err(Error::Refused(DialRefused::BackedOff { .. }))))
+                .count();
+            row.push((dialer.stats().await?.dials_started - before, backed_off));
+        }
+        println!(
+            "{round:>5} | {:>15} | {:>20} | {:>13} | {:>18}",
+            row[0].0, row[0].1, row[1].0, row[1].1
+        );
+        tokio::time::sleep(gap).await;
+    }
+    let (g, f) = (growing.stats().await?, fixed.stats().await?);
+    println!(
+        "dials to unreachable peers over {BACKOFF_ROUNDS} rounds: {} growing, {} fixed",
+        g.dials_started, f.dials_started
     );
     Ok(())
 }
@@ -346,6 +403,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          a stagger, round 1 pays in latency, and a slower working address that won first can stay \
          ranked first, because confidence counts successes, not speed."
     );
+    backoff(&sockets[&Kind::Refusing]).await?;
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
