@@ -27,8 +27,17 @@
 //!   original error value to downcast.
 //! - **Learning** (R-C, R-D): confidence 0..=10 per address in a bounded LRU table that can
 //!   be exported and imported; failed addresses are deny-listed for a while; hopeless
-//!   addresses are pruned for their peer (for `prune_duration`, an hour by default, so a
-//!   peer whose better address later dies is not shut out for good).
+//!   addresses are pruned for their peer (only beside an address that has connected, after
+//!   repeated failures, and for `prune_duration`, an hour by default, so a peer whose
+//!   better address later dies is not shut out for good).
+//! - **Learning from the network** (issue 11): address timeouts sized by measured connect
+//!   times ([`AdaptiveTimeout`], R-R6b), so a dial that will never answer gives its token
+//!   back in about a second, not ten; a deny time that grows with failures in a row
+//!   (R-D4), lifted by [`Dialer::handle_peer_connected`] and reset by
+//!   [`Dialer::network_changed`]; black-hole detection per address class ([`BlackHoles`],
+//!   R-B: with no IPv6 route or UDP blocked, their addresses are skipped but for a probe);
+//!   and equal-confidence addresses interleaved IPv6 / IPv4, relays last (R-R1a).
+//!   [`Config::seed`] switches all of it off.
 //!
 //! # The vocabulary
 //!
