@@ -24,6 +24,9 @@ pub(crate) struct ConnectTimes {
     seen: u32,
     since_recompute: u32,
     percentile: Option<Duration>,
+    /// `max(p × margin, p + syn_retry)` for the current percentile `p`: the timeout of an
+    /// address with nothing of its own to add, computed once per recomputation.
+    global: Duration,
     config: Option<AdaptiveTimeout>,
 }
 
@@ -52,6 +55,7 @@ impl ConnectTimes {
             seen: 0,
             since_recompute: 0,
             percentile: None,
+            global: Duration::MAX,
             config,
         }
     }
@@ -94,7 +98,13 @@ impl ConnectTimes {
         for (i, &c) in self.counts.iter().enumerate() {
             below += u64::from(c);
             if below >= need.max(1) {
-                self.percentile = Some(Duration::from_micros(upper_edge_us(i)));
+                let p = Duration::from_micros(upper_edge_us(i));
+                self.percentile = Some(p);
+                if let Some(c) = self.config {
+                    self.global = p
+                        .saturating_add(c.syn_retry)
+                        .max(p.saturating_mul(c.margin));
+                }
                 return;
             }
         }
@@ -109,13 +119,13 @@ impl ConnectTimes {
     /// (`None`: never measured), and whether it is shorter than `full` (an adaptive cut).
     #[inline]
     pub(crate) fn timeout(&self, own: Option<Duration>, full: Duration) -> (Duration, bool) {
-        let (Some(config), Some(p)) = (self.config, self.percentile) else {
+        let (Some(config), Some(_)) = (self.config, self.percentile) else {
             return (full, false);
         };
-        let floor = p.saturating_add(config.syn_retry);
-        let global = p.saturating_mul(config.margin);
-        let own = own.map_or(Duration::ZERO, |t| t.saturating_mul(config.margin));
-        let t = floor.max(global).max(own);
+        let t = match own {
+            Some(own) => self.global.max(own.saturating_mul(config.margin)),
+            None => self.global,
+        };
         if t < full {
             (t, true)
         } else {
@@ -148,7 +158,10 @@ mod tests {
             assert!(b >= last, "bucket of {us}");
             last = b;
             assert!(upper_edge_us(b) > us, "edge of {us}: {}", upper_edge_us(b));
-            assert!(upper_edge_us(b) as f64 <= us as f64 * 1.26 + 1.0, "edge of {us}");
+            assert!(
+                upper_edge_us(b) as f64 <= us as f64 * 1.26 + 1.0,
+                "edge of {us}"
+            );
         }
     }
 
@@ -165,13 +178,19 @@ mod tests {
         assert_eq!(t.percentile(), None, "fewer than min_samples");
         t.record(Duration::from_millis(40));
         let p = t.percentile().expect("enough samples");
-        assert!(p >= Duration::from_millis(40) && p <= Duration::from_millis(50), "{p:?}");
+        assert!(
+            p >= Duration::from_millis(40) && p <= Duration::from_millis(50),
+            "{p:?}"
+        );
         // 1,000 slow samples push the 99th percentile up to them.
         for _ in 0..1_000 {
             t.record(Duration::from_millis(300));
         }
         let p = t.percentile().expect("enough samples");
-        assert!(p >= Duration::from_millis(300) && p <= Duration::from_millis(380), "{p:?}");
+        assert!(
+            p >= Duration::from_millis(300) && p <= Duration::from_millis(380),
+            "{p:?}"
+        );
         let full = Duration::from_secs(10);
         let (timeout, cut) = t.timeout(None, full);
         assert!(cut);

@@ -7,6 +7,63 @@ use multiaddr::{Multiaddr, Protocol};
 
 use crate::config::{AddrClass, BlackHoles};
 
+const CODE_IP4: u8 = 4;
+const CODE_IP6: u8 = 41;
+const CODE_DNS6: u8 = 55;
+
+/// Whether the first component of `bytes` (an encoded multiaddr) is a public IP address,
+/// and whether it is IPv6 (R-B1), without parsing the rest.
+#[inline]
+fn first_ip(bytes: &[u8]) -> (bool, bool) {
+    match bytes {
+        [CODE_IP4, a, b, c, d, ..] => (public_v4(Ipv4Addr::new(*a, *b, *c, *d)), false),
+        [CODE_IP6, rest @ ..] if rest.len() >= 16 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&rest[..16]);
+            (public_v6(Ipv6Addr::from(octets)), true)
+        }
+        [CODE_DNS6, ..] => (false, true),
+        _ => (false, false),
+    }
+}
+
+/// Reads an unsigned varint of at most two bytes (every protocol code below 16 384).
+#[inline]
+fn varint2(bytes: &[u8]) -> Option<(usize, usize)> {
+    match bytes {
+        [a, ..] if *a < 0x80 => Some((usize::from(*a), 1)),
+        [a, b, ..] if *b < 0x80 => Some((usize::from(a & 0x7f) | usize::from(*b) << 7, 2)),
+        _ => None,
+    }
+}
+
+/// Whether the encoded multiaddr has a `/p2p-circuit` component, walking the components
+/// by their known sizes; `None` at a protocol this walk does not know (the caller then
+/// parses).
+fn walk_for_circuit(bytes: &[u8]) -> Option<bool> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let (code, n) = varint2(&bytes[i..])?;
+        i += n;
+        let size = match code {
+            290 => return Some(true),               // p2p-circuit
+            4 => 4,                                 // ip4
+            41 => 16,                               // ip6
+            6 | 273 | 33 | 132 => 2,                // tcp, udp, dccp, sctp
+            460 | 461 | 477 | 478 | 448 | 480 => 0, // quic, quic-v1, ws, wss, tls, http
+            53 | 54 | 55 | 56 | 421 => {
+                // dns, dns4, dns6, dnsaddr, p2p: length-prefixed
+                let (len, m) = varint2(&bytes[i..])?;
+                i += m;
+                len
+            }
+            _ => return None,
+        };
+        i += size;
+    }
+    Some(false)
+}
+
 /// What the core needs to know of an address's protocols, read in one pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Traits {
@@ -53,19 +110,19 @@ fn public_v6(ip: Ipv6Addr) -> bool {
 impl Traits {
     /// Reads `addr`'s protocols once; `classes` are the configured black-hole classes.
     pub(crate) fn of(addr: &Multiaddr, classes: &[AddrClass]) -> Self {
-        let mut t = Traits::default();
-        for (i, p) in addr.iter().enumerate() {
-            if i == 0 {
-                match p {
-                    Protocol::Ip4(ip) => t.public = public_v4(ip),
-                    Protocol::Ip6(ip) => {
-                        t.ip6 = true;
-                        t.public = public_v6(ip);
-                    }
-                    Protocol::Dns6(_) => t.ip6 = true,
-                    _ => {}
-                }
-            }
+        let (public, ip6) = first_ip(addr.as_ref());
+        let mut t = Traits {
+            ip6,
+            public,
+            ..Traits::default()
+        };
+        if !t.public {
+            // Nothing else matters for an address that is not public: it is never
+            // counted nor blocked (R-B1). The one caller that wants `relayed` of any
+            // address uses `family_v6`.
+            return t;
+        }
+        for p in addr.iter() {
             if matches!(p, Protocol::P2pCircuit) {
                 t.relayed = true;
             }
@@ -83,11 +140,20 @@ impl Traits {
         t
     }
 
-    /// Whether the address is interleaved as IPv6 (R-R1a).
+    /// Whether the address is interleaved as IPv6, and whether it is relayed (R-R1a).
+    ///
+    /// Read from the encoded bytes: this runs for every address of every request, and
+    /// parsing every component into a `Protocol` cost more than the rest of admitting it.
+    /// The walk knows the sizes of the common protocols; at any other it parses the
+    /// address properly.
+    #[inline]
     pub(crate) fn family_v6(addr: &Multiaddr) -> (bool, bool) {
-        let mut iter = addr.iter();
-        let v6 = matches!(iter.next(), Some(Protocol::Ip6(_) | Protocol::Dns6(_)));
-        let relayed = iter.any(|p| matches!(p, Protocol::P2pCircuit));
+        let bytes = addr.as_ref();
+        let v6 = matches!(bytes.first(), Some(&CODE_IP6 | &CODE_DNS6));
+        let relayed = match walk_for_circuit(bytes) {
+            Some(found) => found,
+            None => addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)),
+        };
         (v6, relayed)
     }
 }
@@ -157,7 +223,12 @@ pub(crate) struct BlackHoleDetector {
 impl BlackHoleDetector {
     pub(crate) fn new(config: BlackHoles) -> Self {
         Self {
-            classes: config.classes.iter().take(8).map(|c| Class::new(*c)).collect(),
+            classes: config
+                .classes
+                .iter()
+                .take(8)
+                .map(|c| Class::new(*c))
+                .collect(),
             config,
             blocked: 0,
         }

@@ -525,7 +525,8 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
     ensure!(
         dialer.request_timers.len() <= bound(dialer.requests.len())
             && dialer.stagger_timers.len() <= bound(dialer.requests.len())
-            && dialer.dial_timers.len() <= bound(dialer.dials.len()),
+            && dialer.dial_timers.len() <= bound(dialer.dials.len())
+            && dialer.adaptive_timers.len() <= bound(dialer.dials.len()),
         "timer queues unbounded"
     );
     Ok(())

@@ -58,6 +58,19 @@ fn marked<P: Eq>(marks: &[(P, Instant)], peer: &P, now: Instant) -> bool {
 /// allocate in steady state.
 pub(crate) struct ConfidenceTable<P> {
     lru: LruCache<Multiaddr, Entry<P>, foldhash::fast::RandomState>,
+    /// Connect times above this (µs) may lengthen an adaptive timeout (R-R6b): `own ×
+    /// margin` can only beat the floor (at least `syn_retry`) when `own > syn_retry /
+    /// margin`.
+    slow_us: u32,
+    /// Entries that may need a longer timeout than the global one: cut short last time,
+    /// or slower than `slow_us`. While there are none, a dial's timeout needs no lookup.
+    slow: usize,
+}
+
+impl<P> Entry<P> {
+    fn is_slow(&self, slow_us: u32) -> bool {
+        self.cut || self.connect_us > slow_us
+    }
 }
 
 impl<P> std::fmt::Debug for ConfidenceTable<P> {
@@ -70,9 +83,13 @@ impl<P> std::fmt::Debug for ConfidenceTable<P> {
 }
 
 impl<P: Clone + Eq> ConfidenceTable<P> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A table of `capacity` entries; `slow_after` is the connect time beyond which an
+    /// address may need a longer adaptive timeout than the global one (R-R6b).
+    pub(crate) fn new(capacity: usize, slow_after: Duration) -> Self {
         Self {
             lru: LruCache::with_hasher(capacity, foldhash::fast::RandomState::default()),
+            slow_us: u32::try_from(slow_after.as_micros()).unwrap_or(u32::MAX),
+            slow: 0,
         }
     }
 
@@ -111,6 +128,10 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
     /// measured, and whether its last dial was cut short.
     #[inline]
     pub(crate) fn timing(&self, addr: &Multiaddr) -> (Option<Duration>, bool) {
+        if self.slow == 0 {
+            // No address is slow or was cut: the global timeout applies, no lookup.
+            return (None, false);
+        }
         match self.lru.peek(addr) {
             None => (None, false),
             Some(e) => (
@@ -140,17 +161,25 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
 
     /// Forgets the failure count and cut mark of `addr` (R-D4a), keeping its confidence.
     pub(crate) fn forgive(&mut self, addr: &Multiaddr) {
+        let slow_us = self.slow_us;
         if let Some(e) = self.lru.peek_mut(addr) {
+            let before = e.is_slow(slow_us);
             e.fails = 0;
             e.cut = false;
+            if before && !e.is_slow(slow_us) {
+                self.slow -= 1;
+            }
         }
     }
 
     /// Forgets every failure count and cut mark (R-D4b: they were about the old network).
     pub(crate) fn forgive_all(&mut self) {
+        let slow_us = self.slow_us;
+        self.slow = 0;
         for (_, e) in self.lru.iter_mut() {
             e.fails = 0;
             e.cut = false;
+            self.slow += usize::from(e.is_slow(slow_us));
         }
     }
 
@@ -245,17 +274,28 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         if self.lru.capacity() == 0 {
             return None;
         }
-        let (out, inserted) = match self.lru.raw_entry_mut().from_key(addr) {
+        let slow_us = self.slow_us;
+        let (out, inserted, before, after) = match self.lru.raw_entry_mut().from_key(addr) {
             RawEntryMut::Occupied(mut o) => {
                 o.to_back();
-                (f(o.into_mut()), false)
+                let e = o.into_mut();
+                let before = e.is_slow(slow_us);
+                let out = f(e);
+                (out, false, before, e.is_slow(slow_us))
             }
-            RawEntryMut::Vacant(v) => (f(v.insert(addr.clone(), Entry::new()).1), true),
+            RawEntryMut::Vacant(v) => {
+                let e = v.insert(addr.clone(), Entry::new()).1;
+                let out = f(e);
+                (out, true, false, e.is_slow(slow_us))
+            }
         };
+        self.slow = self.slow + usize::from(after) - usize::from(before);
         // The new entry went in at the back; a full table drops its front, the least
         // recent (its node is kept for the next insert).
         if inserted && self.lru.len() > self.lru.capacity() {
-            self.lru.remove_lru();
+            if let Some((_, evicted)) = self.lru.remove_lru() {
+                self.slow -= usize::from(evicted.is_slow(slow_us));
+            }
         }
         Some(out)
     }
@@ -268,6 +308,17 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
             if e.value > MAX_CONFIDENCE {
                 return Err(format!("confidence {} of {} above 10", e.value, addr));
             }
+        }
+        let slow = self
+            .lru
+            .iter()
+            .filter(|(_, e)| e.is_slow(self.slow_us))
+            .count();
+        if slow != self.slow {
+            return Err(format!(
+                "{slow} slow confidence entries, {} counted",
+                self.slow
+            ));
         }
         if self.lru.len() > self.lru.capacity() {
             return Err(format!(

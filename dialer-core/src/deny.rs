@@ -160,8 +160,15 @@ mod tests {
     fn backoff_grows_and_stops_at_the_cap() {
         let s = Duration::from_secs;
         let d = |n| backoff(s(60), 2, s(600), n);
-        assert_eq!([d(0), d(1), d(2), d(3), d(4), d(5)], [s(60), s(60), s(120), s(240), s(480), s(600)]);
+        assert_eq!(
+            [d(0), d(1), d(2), d(3), d(4), d(5)],
+            [s(60), s(60), s(120), s(240), s(480), s(600)]
+        );
         assert_eq!(d(255), s(600));
-        assert_eq!(backoff(s(60), 1, s(600), 9), s(60), "growth 1: the seed's fixed time");
+        assert_eq!(
+            backoff(s(60), 1, s(600), 9),
+            s(60),
+            "growth 1: the seed's fixed time"
+        );
     }
 }

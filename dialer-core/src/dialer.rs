@@ -21,7 +21,9 @@ use crate::ids::{CallerId, DialId, KeyMap, RequestId};
 use crate::opts::{DialOpts, Priority};
 use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
-use crate::request::{order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys};
+use crate::request::{
+    order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys,
+};
 use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::{DeadlineHeap, DeadlineQueue};
@@ -39,8 +41,6 @@ pub(crate) struct Dial {
     pub(crate) overdraft: bool,
     /// Its deadline is an adaptive one, shorter than `address_timeout` (R-R6b).
     pub(crate) adaptive: bool,
-    /// Its address's classes, for black-hole detection (R-B1).
-    pub(crate) traits: Traits,
 }
 
 /// The sans-IO token dialer. See the [crate documentation](crate) for the drive loop.
@@ -67,7 +67,11 @@ pub struct Dialer<P> {
     pub(crate) confidence: ConfidenceTable<P>,
     pub(crate) deny: DenyList,
     pub(crate) request_timers: DeadlineQueue<RequestId>,
+    /// Deadlines of dials with the fixed `address_timeout`: pushed in order.
     pub(crate) dial_timers: DeadlineQueue<DialId>,
+    /// Deadlines of dials with an adaptive timeout (R-R6b), kept apart so that neither
+    /// queue sees out-of-order pushes (a 1 s deadline behind a 10 s one).
+    pub(crate) adaptive_timers: DeadlineQueue<DialId>,
     pub(crate) stagger_timers: DeadlineHeap<RequestId>,
     actions: VecDeque<Action<P>>,
     events: VecDeque<Event<P>>,
@@ -97,6 +101,7 @@ impl<P: fmt::Debug> fmt::Debug for Dialer<P> {
 enum Due {
     Request(RequestId),
     Dial(DialId),
+    AdaptiveDial(DialId),
     Stagger(RequestId),
 }
 
@@ -118,10 +123,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             dials: IdSlab::default(),
             callers: IdSlab::default(),
             by_peer: KeyMap::default(),
-            confidence: ConfidenceTable::new(config.confidence_capacity),
+            confidence: ConfidenceTable::new(
+                config.confidence_capacity,
+                config
+                    .adaptive_timeout
+                    .map_or(Duration::MAX, |a| a.syn_retry / a.margin.max(1)),
+            ),
             deny: DenyList::new(config.deny_list_capacity),
             request_timers: DeadlineQueue::new(),
             dial_timers: DeadlineQueue::new(),
+            adaptive_timers: DeadlineQueue::new(),
             stagger_timers: DeadlineHeap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -393,7 +404,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.connect_times.record(connect_time);
         self.deny.remove(&d.addr);
         if self.black_holes.enabled() {
-            self.black_holes.record(d.traits, true, &mut self.changes);
+            // Read only for dials that end with an outcome (most aborted ones never do).
+            let traits = Traits::of(&d.addr, self.black_holes.classes());
+            self.black_holes.record(traits, true, &mut self.changes);
             self.flush_black_hole_changes();
         }
         let failed = self
@@ -447,8 +460,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     self.request_timers.pop_front();
                     self.time_out_request(request, now);
                 }
-                Due::Dial(dial) => {
-                    self.dial_timers.pop_front();
+                Due::Dial(dial) | Due::AdaptiveDial(dial) => {
+                    if matches!(due, Due::Dial(_)) {
+                        self.dial_timers.pop_front();
+                    } else {
+                        self.adaptive_timers.pop_front();
+                    }
                     if self.spare(dial) {
                         continue;
                     }
@@ -580,6 +597,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// Why `addr` is left out of a new request (R-R1), or else its confidence, by which
     /// the request orders it. `probes`: the blocked classes this request probes (R-B2).
+    #[inline(always)]
     fn admit(
         &self,
         peer: &P,
@@ -605,7 +623,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// Whether `addr` is public and in a blocked class this request does not probe.
-    #[inline]
+    #[inline(always)]
     fn black_holed_for(&self, addr: &Multiaddr, probes: u8) -> bool {
         let blocked = self.black_holes.blocked() & !probes;
         if blocked == 0 {
@@ -765,10 +783,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         // A proven best address dials alone first (HeadStart); a single token has
         // nothing to hold back.
         let head_start = match self.config.head_start {
-            Some(h) if granted > 1 && crate::request::confidence_of(keys[0]) > INITIAL_CONFIDENCE => self
-                .confidence
-                .connect_time(&addrs[0])
-                .and_then(|t| h.delay(t)),
+            Some(h)
+                if granted > 1 && crate::request::confidence_of(keys[0]) > INITIAL_CONFIDENCE =>
+            {
+                self.confidence
+                    .connect_time(&addrs[0])
+                    .and_then(|t| h.delay(t))
+            }
             _ => None,
         };
         let mut callers = SmallVec::new();
@@ -828,12 +849,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 || req.addrs.contains(&addr)
                 || !(self.dialable)(&addr)
                 || (!req.ignore_deny && self.deny.contains(&addr, now))
-                || (!req.ignore_deny
-                    && self.black_holes.blocked() & !req.probes != 0
-                    && {
-                        let t = Traits::of(&addr, self.black_holes.classes());
-                        t.public && t.classes & self.black_holes.blocked() & !req.probes != 0
-                    })
+                || (!req.ignore_deny && self.black_holes.blocked() & !req.probes != 0 && {
+                    let t = Traits::of(&addr, self.black_holes.classes());
+                    t.public && t.classes & self.black_holes.blocked() & !req.probes != 0
+                })
                 || self.confidence.is_pruned(&addr, &req.peer, now);
             if skip {
                 self.stats.addresses_skipped += 1;
@@ -845,7 +864,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return caller;
         }
         let next = req.next;
-        sort_by_confidence(&mut req.addrs[next..], &self.confidence, self.config.interleave);
+        sort_by_confidence(
+            &mut req.addrs[next..],
+            &self.confidence,
+            self.config.interleave,
+        );
         self.top_up_tokens(request);
         self.pump(request, now);
         self.compact_timers();
@@ -931,11 +954,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         let (timeout, adaptive) = self.timeout_for(&addr);
         let deadline = deadline_after(now, timeout);
-        let traits = if self.black_holes.enabled() {
-            Traits::of(&addr, self.black_holes.classes())
-        } else {
-            Traits::default()
-        };
+
         // `timeout_for` borrowed the tables: look the request up again.
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
@@ -950,10 +969,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 deadline,
                 overdraft: req.overdraft,
                 adaptive,
-                traits,
             },
         );
-        self.dial_timers.push(deadline, dial);
+        if adaptive {
+            self.adaptive_timers.push(deadline, dial);
+        } else {
+            self.dial_timers.push(deadline, dial);
+        }
         req.in_flight.push(dial);
         if req.overdraft {
             self.overdraft_in_flight += 1;
@@ -1031,7 +1053,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let duration = backoff(c.deny_duration, c.deny_growth, c.deny_max, fails);
         self.deny.insert(&dial.addr, now, duration);
         if self.black_holes.enabled() {
-            self.black_holes.record(dial.traits, false, &mut self.changes);
+            self.black_holes.record(
+                Traits::of(&dial.addr, self.black_holes.classes()),
+                false,
+                &mut self.changes,
+            );
             self.flush_black_hole_changes();
         }
         let Some(req) = self.requests.get_mut(&dial.request) else {
@@ -1170,6 +1196,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .dial_timers
             .front(|t, id| dials.get(&id).is_some_and(|d| d.deadline == t))
             .map(|(t, id)| (t, Due::Dial(id)));
+        let a = self
+            .adaptive_timers
+            .front(|t, id| dials.get(&id).is_some_and(|d| d.deadline == t))
+            .map(|(t, id)| (t, Due::AdaptiveDial(id)));
         let s = self
             .stagger_timers
             .front(|t, id| requests.get(&id).is_some_and(|r| r.stagger_at == Some(t)))
@@ -1183,7 +1213,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 (None, y) => y,
             }
         }
-        earlier(earlier(r, d), s)
+        earlier(earlier(r, earlier(d, a)), s)
     }
 
     fn compact_timers(&mut self) {
@@ -1193,6 +1223,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             requests.get(&id).is_some_and(|r| r.deadline == t)
         });
         self.dial_timers.compact(dials.len(), |t, id| {
+            dials.get(&id).is_some_and(|d| d.deadline == t)
+        });
+        self.adaptive_timers.compact(dials.len(), |t, id| {
             dials.get(&id).is_some_and(|d| d.deadline == t)
         });
         self.stagger_timers.compact(requests.len(), |t, id| {

@@ -6,7 +6,7 @@ use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
 use crate::blackhole::{BlackHoleDetector, Traits};
-use crate::confidence::ConfidenceTable;
+use crate::confidence::{ConfidenceTable, MAX_CONFIDENCE};
 use crate::deny::DenyList;
 use crate::error::Attempt;
 use crate::ids::{CallerId, DialId};
@@ -136,18 +136,24 @@ pub(crate) fn confidence_of(key: u32) -> u8 {
 /// take the IPv4 lane. Without `interleave` equals keep the caller's order (a stable sort
 /// on confidence alone).
 pub(crate) fn order_keys(addrs: &[Multiaddr], confidence: &[u8], interleave: bool) -> SortKeys {
-    if !interleave || addrs.len() < 2 {
-        return confidence.iter().map(|&c| u32::from(c) << 24).collect();
+    let n = addrs.len().min(confidence.len());
+    let mut keys = SortKeys::new();
+    if !interleave || n < 2 {
+        for &c in &confidence[..n] {
+            keys.push(u32::from(c) << 24);
+        }
+        return keys;
     }
-    let lanes: SmallVec<[(bool, bool); INLINE_ADDRS]> =
-        addrs.iter().map(Traits::family_v6).collect();
-    let mut keys = SortKeys::with_capacity(addrs.len());
-    for (i, (&c, &(v6, relayed))) in confidence.iter().zip(&lanes).enumerate() {
-        // The k-th address of its family among its equals sits at rank 2k (IPv6) or
-        // 2k + 1 (IPv4), so the families alternate.
-        let k = (0..i)
-            .filter(|&j| confidence[j] == c && lanes[j] == (v6, relayed))
-            .count() as u32;
+    // How many addresses of each lane (confidence 0..=10, IPv6, relayed) came before.
+    let mut seen = [0u32; (MAX_CONFIDENCE as usize + 1) * 4];
+    for (addr, &c) in addrs.iter().zip(confidence).take(n) {
+        let (v6, relayed) = Traits::family_v6(addr);
+        let lane =
+            usize::from(c.min(MAX_CONFIDENCE)) * 4 + usize::from(v6) * 2 + usize::from(relayed);
+        // The k-th address of its lane sits at rank 2k (IPv6) or 2k + 1 (IPv4), so the
+        // families alternate among equals.
+        let k = seen[lane];
+        seen[lane] += 1;
         let rank = (2 * k + u32::from(!v6)).min(0x7F_FFFF);
         keys.push(u32::from(c) << 24 | u32::from(!relayed) << 23 | (0x7F_FFFF - rank));
     }

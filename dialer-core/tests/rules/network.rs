@@ -62,7 +62,11 @@ fn attempts_of(result: Option<Result<dialer_core::Connected, DialFailed>>) -> Ve
 #[test]
 fn a_hanging_dial_gives_its_token_back_after_the_floor_not_the_full_timeout() {
     let mut sim = Sim::new(adaptive().with_max_per_peer_dials(1));
-    assert_eq!(sim.dialer.address_timeout_for(&addr(1)), secs(10), "nothing measured yet");
+    assert_eq!(
+        sim.dialer.address_timeout_for(&addr(1)),
+        secs(10),
+        "nothing measured yet"
+    );
     warm_up(&mut sim);
     // p99 of 40 ms connects is about 40 ms; the floor, p99 + 1 s, is what a dial gets.
     let timeout = sim.dialer.address_timeout_for(&addr(1));
@@ -81,11 +85,17 @@ fn a_hanging_dial_gives_its_token_back_after_the_floor_not_the_full_timeout() {
         [a] => {
             assert_eq!(a.addr, addr(1));
             assert_eq!(a.reason, FailReason::AdaptiveTimeout { after: timeout });
-            assert_eq!(a.reason.to_string(), format!("adaptive address timeout after {timeout:?}"));
+            assert_eq!(
+                a.reason.to_string(),
+                format!("adaptive address timeout after {timeout:?}")
+            );
         }
         other => panic!("one cut attempt expected, got {other:?}"),
     }
-    assert!(sim.elapsed() - start < ms(1_200), "the token moved on after the cut");
+    assert!(
+        sim.elapsed() - start < ms(1_200),
+        "the token moved on after the cut"
+    );
     assert_eq!(sim.stats().dials_cut, 1);
     // A cut is a timeout: confidence drops and the address is denied (R-C4, R-D1) …
     assert_eq!(sim.dialer.confidence(&addr(1)), 0);
@@ -146,7 +156,11 @@ fn the_last_dial_of_a_request_is_not_cut_while_the_pool_has_free_tokens() {
 // R-R6b
 #[test]
 fn without_adaptive_timeouts_every_dial_gets_the_fixed_timeout() {
-    let mut sim = Sim::new(adaptive().with_adaptive_timeout(None).with_max_per_peer_dials(1));
+    let mut sim = Sim::new(
+        adaptive()
+            .with_adaptive_timeout(None)
+            .with_max_per_peer_dials(1),
+    );
     warm_up(&mut sim);
     assert_eq!(sim.dialer.address_timeout_for(&addr(1)), secs(10));
     sim.script(&addr(1), Outcome::Hang);
@@ -255,13 +269,19 @@ fn a_network_change_forgets_what_was_learned_about_the_old_network() {
     sim.dial(1, &[v6(1)]).expect("dial");
     sim.dial(2, &[v6(2)]).expect("dial");
     sim.run();
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Blocked));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Blocked)
+    );
     assert!(sim.dialer.is_deny_listed(sim.now(), &v6(1)));
     assert!(sim.dialer.address_timeout_for(&addr(9)) < secs(10));
     sim.take();
 
     sim.input(|d, now| d.network_changed(now));
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Probing));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing)
+    );
     assert_eq!(
         events(&sim.take()),
         vec![Event::BlackHole {
@@ -271,7 +291,11 @@ fn a_network_change_forgets_what_was_learned_about_the_old_network() {
     );
     assert!(!sim.dialer.is_deny_listed(sim.now(), &v6(1)));
     assert_eq!(sim.dialer.failures(&v6(1)), 0);
-    assert_eq!(sim.dialer.address_timeout_for(&addr(9)), secs(10), "estimates dropped");
+    assert_eq!(
+        sim.dialer.address_timeout_for(&addr(9)),
+        secs(10),
+        "estimates dropped"
+    );
     // Confidence is about the peers, not the network: kept.
     assert_eq!(sim.dialer.confidence(&addr(100)), 2);
     sim.finish();
@@ -304,9 +328,15 @@ fn fail_v6(sim: &mut Sim, from: u16, n: u16) {
 fn a_window_of_failed_ipv6_dials_blocks_the_class_and_requests_skip_it() {
     let mut sim = Sim::new(small_window());
     fail_v6(&mut sim, 1, 3);
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Probing));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing)
+    );
     fail_v6(&mut sim, 4, 1);
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Blocked));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Blocked)
+    );
     let changes: Vec<_> = events(sim.log())
         .into_iter()
         .filter(|e| matches!(e, Event::BlackHole { .. }))
@@ -363,7 +393,10 @@ fn one_request_in_a_window_probes_and_a_probe_that_connects_unblocks() {
     assert_eq!(started(&sim.take()), vec![v6(70)]);
     assert_eq!(sim.stats().black_hole_probes, 1);
     sim.run();
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Probing));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing)
+    );
     assert!(events(&sim.take()).contains(&Event::BlackHole {
         class: AddrClass::Ip6,
         state: BlackHoleState::Probing
@@ -383,7 +416,10 @@ fn private_addresses_and_aborted_dials_say_nothing_about_the_route_out() {
         sim.dial(u32::from(n), &[local(n)]).expect("dial");
         sim.run();
     }
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Probing));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing)
+    );
     // Public IPv6 dials aborted because an IPv4 sibling won: not counted either.
     for n in 20..30u16 {
         sim.script(&v6(n), Outcome::Hang);
@@ -391,7 +427,10 @@ fn private_addresses_and_aborted_dials_say_nothing_about_the_route_out() {
         sim.dial(u32::from(n), &[v6(n), v4(n)]).expect("dial");
         sim.run();
     }
-    assert_eq!(sim.dialer.black_hole_state(AddrClass::Ip6), Some(BlackHoleState::Probing));
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing)
+    );
     assert_eq!(sim.stats().dials_aborted, 10);
     sim.finish();
 }
@@ -487,11 +526,17 @@ fn one_failure_beside_a_proven_sibling_is_no_verdict_the_second_in_a_row_prunes(
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
     sim.run();
     assert_eq!(sim.dialer.confidence(&addr(1)), 0);
-    assert!(!sim.dialer.is_pruned(sim.now(), &7, &addr(1)), "one failure");
+    assert!(
+        !sim.dialer.is_pruned(sim.now(), &7, &addr(1)),
+        "one failure"
+    );
     sim.run_for(ms(5));
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
     sim.run();
-    assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)), "two in a row");
+    assert!(
+        sim.dialer.is_pruned(sim.now(), &7, &addr(1)),
+        "two in a row"
+    );
     assert_eq!(sim.stats().addresses_pruned, 1);
     sim.finish();
 }
@@ -508,14 +553,23 @@ fn the_embedder_can_lift_a_prune_mark_and_an_import_lifts_it_too() {
     assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
     assert!(sim.input(|d, _| d.lift_prune(&7, &addr(1))));
     assert!(!sim.dialer.is_pruned(sim.now(), &7, &addr(1)));
-    assert!(!sim.input(|d, _| d.lift_prune(&7, &addr(1))), "nothing left to lift");
+    assert!(
+        !sim.input(|d, _| d.lift_prune(&7, &addr(1))),
+        "nothing left to lift"
+    );
 
     sim.run_for(ms(5));
     sim.dial(7, &addrs(&[1, 2])).expect("dial");
     sim.run();
-    assert!(sim.dialer.is_pruned(sim.now(), &7, &addr(1)), "pruned again");
+    assert!(
+        sim.dialer.is_pruned(sim.now(), &7, &addr(1)),
+        "pruned again"
+    );
     sim.dialer.import_confidence([(addr(1), 1)]);
-    assert!(!sim.dialer.is_pruned(sim.now(), &7, &addr(1)), "an import vouches for it");
+    assert!(
+        !sim.dialer.is_pruned(sim.now(), &7, &addr(1)),
+        "an import vouches for it"
+    );
     sim.finish();
 }
 
