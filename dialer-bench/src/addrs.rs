@@ -1,7 +1,14 @@
-//! Multiaddrs for the benchmarks that never touch the network (the core and the
-//! simulator): all of them name loopback (`127.0.0.1`, `::1`, `localhost`), so that even
-//! a mistake could not send a packet anywhere else. Distinct addresses differ by
-//! transport and port.
+//! Multiaddrs for the benchmarks that never touch the network.
+//!
+//! - [`nth`] / [`Class`] (the core benchmark): loopback names (`127.0.0.1`, `::1`,
+//!   `localhost`), so that even a mistake could not send a packet anywhere else.
+//!   Distinct addresses differ by transport and port.
+//! - [`public_ip4`] / [`public_ip6`] (the simulator): public-range addresses, because the
+//!   core's black-hole detection (R-B1) ignores loopback, private, link-local and
+//!   documentation ranges, and a simulator on loopback would never exercise it. The
+//!   simulator opens no socket, ever: it hands these addresses to the core and to its own
+//!   strategy models as names and answers every "dial" from its seeded world, so nothing
+//!   is dialed and no packet is sent.
 
 #![forbid(unsafe_code)]
 
@@ -9,8 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use multiaddr::{Multiaddr, Protocol};
 
-/// Address classes, in the order of `go_ranked`'s static rank (QUIC before TCP, IPv6
-/// before IPv4, plain before DNS and WebSocket), roughly go-libp2p's default ranker.
+/// Address classes of the core benchmark's loopback addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Class {
     Quic6,
@@ -53,4 +59,18 @@ impl Class {
 pub(crate) fn nth(i: usize) -> Multiaddr {
     let classes = Class::ALL.len();
     Class::ALL[i % classes].addr(i / classes)
+}
+
+/// The simulator's IPv4 address of host `n` (`n < 2^24`): `16.0.0.0/8`, public unicast
+/// (not 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.168/16, nor the documentation
+/// ranges 192.0.2/24, 198.51.100/24, 203.0.113/24). Never dialed (see the module docs).
+pub(crate) fn public_ip4(n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x1000_0000 | (n & 0x00FF_FFFF))
+}
+
+/// The simulator's IPv6 address of host `n`: in `2600:1f00::/24`, global unicast (not
+/// 2001:db8::/32 documentation, fc00::/7 unique local, fe80::/10 link-local). Never
+/// dialed (see the module docs).
+pub(crate) fn public_ip6(n: u32) -> Ipv6Addr {
+    Ipv6Addr::new(0x2600, 0x1f00, (n >> 16) as u16, n as u16, 0, 0, 0, 1)
 }

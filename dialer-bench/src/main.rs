@@ -4,7 +4,11 @@
 //! cargo run --release -p dialer-bench              # full run, a few minutes
 //! cargo run --release -p dialer-bench -- --quick   # CI: well under a minute
 //! cargo run --release -p dialer-bench -- --only sim   # one section: core, adapters, sim
+//! cargo run --release -p dialer-bench -- --only sim --svg chart.svg   # the chart elsewhere
 //! ```
+//!
+//! A full run that includes the simulator also writes its chart, `BENCHMARKS-sim.svg` at
+//! the repository root.
 //!
 //! It prints a readable table, then, last, one `name: value` line per figure. The machines
 //! this runs on are shared and noisy, so every timed figure is a ratio of two things
@@ -15,7 +19,8 @@
 //! - [`core_bench`]: the sans-IO core alone, on simulated time;
 //! - [`adapters`]: the tokio and async-std adapters on loopback sockets, against raw
 //!   connects of the same runtime;
-//! - [`sim`]: dialing quality on a seeded simulated population, against other strategies.
+//! - [`sim`]: dialing quality on seeded simulated worlds, against models of other
+//!   dialers; [`sim_svg`] draws its chart.
 
 // `alloc_count` (the counting global allocator) needs `unsafe`, so this can only be a
 // `deny`; every other module forbids it on its own.
@@ -27,6 +32,7 @@ mod alloc_count;
 mod core_bench;
 mod rng;
 mod sim;
+mod sim_svg;
 mod summary;
 
 use std::fmt::Write as _;
@@ -103,6 +109,9 @@ fn verdict(goal: Goal, value: Option<f64>, lowest_p99: Option<f64>) -> &'static 
 
 struct Args {
     quick: bool,
+    /// Where to write the simulator's chart (full runs write it to
+    /// [`sim_svg::DEFAULT_PATH`] at the repository root unless told otherwise).
+    svg: Option<std::path::PathBuf>,
     core: bool,
     adapters: bool,
     sim: bool,
@@ -111,6 +120,7 @@ struct Args {
 fn args() -> Result<Args, String> {
     let mut a = Args {
         quick: false,
+        svg: None,
         core: true,
         adapters: true,
         sim: true,
@@ -119,6 +129,10 @@ fn args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => a.quick = true,
+            "--svg" => match it.next() {
+                Some(path) => a.svg = Some(path.into()),
+                None => return Err("--svg takes a path".to_owned()),
+            },
             "--only" => {
                 let section = it.next().unwrap_or_default();
                 a.core = section == "core";
@@ -342,50 +356,113 @@ fn main() -> ExitCode {
     figures.push(Figure::new("tokio_blackhole_ms", blackhole, 2, Goal::None));
 
     // ----- simulator ------------------------------------------------------------------
-    let report = args.sim.then(|| sim::run(sim::Params::standard()));
+    let report = args.sim.then(|| sim::run(args.quick));
     if let Some(r) = &report {
-        sim_table(&mut out, r);
+        for w in &r.worlds {
+            sim_table(&mut out, w);
+        }
+        let svg = args.svg.clone().or_else(|| {
+            (!args.quick).then(|| {
+                let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+                crate_dir
+                    .parent()
+                    .unwrap_or(crate_dir)
+                    .join(sim_svg::DEFAULT_PATH)
+            })
+        });
+        if let Some(path) = svg {
+            match sim_svg::write(&path, r) {
+                Ok(()) => {
+                    let _ = writeln!(out, "\n  chart written to {}", path.display());
+                }
+                Err(e) => {
+                    ok = false;
+                    let _ = writeln!(out, "\n  chart {}: {e}", path.display());
+                }
+            }
+        }
     }
     let mut lowest_p99 = None;
-    for key in sim::KEYS {
-        let f = report
+    for world in sim::World::ALL {
+        let w = report
             .as_ref()
-            .and_then(|r| r.figures.iter().find(|f| f.key == key));
-        let ours = key == "ours";
-        let goal = |g: Goal| if ours { g } else { Goal::None };
-        figures.push(Figure::new(
-            format!("sim_{key}_p50_ms"),
-            f.map(|f| f.p50_ms),
-            1,
-            Goal::None,
-        ));
-        figures.push(Figure::new(
-            format!("sim_{key}_p99_ms"),
-            f.map(|f| f.p99_ms),
-            1,
-            goal(Goal::Lowest),
-        ));
-        figures.push(Figure::new(
-            format!("sim_{key}_dials_per_conn"),
-            f.map(|f| f.dials_per_conn),
-            2,
-            goal(Goal::AtMost(1.1)),
-        ));
-        figures.push(Figure::new(
-            format!("sim_{key}_first_try_pct"),
-            f.map(|f| f.first_try_pct),
-            1,
-            goal(Goal::AtLeast(97.0)),
-        ));
-        figures.push(Figure::new(
-            format!("sim_{key}_rejected_pct"),
-            f.map(|f| f.rejected_pct),
-            2,
-            Goal::None,
-        ));
-        if !ours {
-            if let Some(p99) = f.map(|f| f.p99_ms) {
-                lowest_p99 = Some(lowest_p99.map_or(p99, |l: f64| l.min(p99)));
+            .and_then(|r| r.worlds.iter().find(|w| w.params.world.name == world.name));
+        for key in sim::KEYS {
+            let f = w.and_then(|w| w.figures.iter().find(|f| f.key == key));
+            // The goals are set on the typical world only.
+            let ours = key == "ours" && world.name == "typical";
+            let goal = |g: Goal| if ours { g } else { Goal::None };
+            let name = |fig: &str| format!("sim_{}_{key}_{fig}", world.name);
+            let later = |get: fn(&sim::Stats) -> f64| f.map(|f| get(&f.later));
+            figures.push(Figure::new(
+                name("p50_ms"),
+                later(|s| s.p50_ms),
+                1,
+                Goal::None,
+            ));
+            figures.push(Figure::new(
+                name("p99_ms"),
+                later(|s| s.p99_ms),
+                1,
+                goal(Goal::Lowest),
+            ));
+            figures.push(Figure::new(
+                name("success_pct"),
+                later(|s| s.success_pct),
+                1,
+                Goal::None,
+            ));
+            figures.push(Figure::new(
+                name("dials_per_conn"),
+                later(|s| s.dials_per_conn),
+                2,
+                goal(Goal::AtMost(1.1)),
+            ));
+            figures.push(Figure::new(
+                name("wasted_dials_per_unreachable"),
+                later(|s| s.wasted_dials_per_unreachable),
+                2,
+                Goal::None,
+            ));
+            figures.push(Figure::new(
+                name("first_try_pct"),
+                later(|s| s.first_try_pct),
+                1,
+                goal(Goal::AtLeast(97.0)),
+            ));
+            figures.push(Figure::new(
+                name("peak_dials"),
+                f.map(|f| f.peak_dials as f64),
+                0,
+                Goal::None,
+            ));
+            figures.push(Figure::new(
+                name("rejected_pct"),
+                later(|s| s.rejected_pct),
+                2,
+                Goal::None,
+            ));
+            figures.push(Figure::new(
+                name("round1_rejected_pct"),
+                f.map(|f| f.round1.rejected_pct),
+                2,
+                Goal::None,
+            ));
+            if world.name == "typical" && !key.starts_with("ours") {
+                if let Some(p99) = f.map(|f| f.later.p99_ms) {
+                    lowest_p99 = Some(lowest_p99.map_or(p99, |l: f64| l.min(p99)));
+                }
+            }
+        }
+        if let Some(w) = w {
+            if !w.cross_check_agrees {
+                ok = false;
+                let _ = writeln!(
+                    out,
+                    "\n  {}: js_token_engine DISAGREES with js_token: the engine and the core \
+                     model different things",
+                    world.name
+                );
             }
         }
     }
@@ -436,76 +513,104 @@ fn measured<T, E: std::fmt::Display>(
     }
 }
 
-fn sim_table(out: &mut String, r: &sim::Report) {
-    let p = &r.params;
-    let pop = &r.population;
+fn sim_table(out: &mut String, w: &sim::WorldReport) {
+    let p = &w.params;
+    let pop = &w.population;
     let [good, refuse, hang] = pop.kind_counts;
+    let classes: Vec<String> = sim::Class::ALL
+        .iter()
+        .zip(pop.class_counts)
+        .map(|(c, n)| format!("{c:?} {n}"))
+        .collect();
     let _ = writeln!(
         out,
-        "\n== Dialing quality: simulated population (seed {:#x}), same world for every \
-         strategy ==\n\
-         {} peers, {} addresses (round 1: {} good, {} refusing, {} hanging), {} peers \
-         unreachable; {} rounds, each peer once per round, Poisson arrivals at {}/s; {}% \
-         of addresses change kind between rounds.\n\
-         Pool {} tokens, {} per peer, address timeout 10 s, request timeout 30 s. Figures \
-         count rounds 2..{} only.\n",
+        "\n== Dialing quality, world `{}`: {} ==\n\
+         seed {:#x}; {} peers, {} addresses ({}; round 1: {} good, {} refusing, {} hanging), \
+         {} peers unreachable in round 1, {} slow; reachable peers' addresses hang {:.0}% / \
+         refuse {:.0}%, unreachable peers' refuse {:.0}% / hang the rest; {} rounds, each \
+         peer once per round, Poisson arrivals at {}/s, {} s between rounds; {}% of \
+         addresses change kind between rounds. Rows: rounds 2..{} (the figures), then \
+         round 1 alone.\n",
+        p.world.name,
+        p.world.describe(),
         p.seed,
         p.peers,
         pop.addrs.len(),
+        classes.join(", "),
         good,
         refuse,
         hang,
         pop.unreachable_peers,
+        pop.slow_peers,
+        p.reachable_hang * 100.0,
+        p.reachable_refuse * 100.0,
+        p.unreachable_refuse * 100.0,
         p.rounds,
         p.rate_per_s,
+        p.round_gap_s,
         p.churn * 100.0,
-        sim::MAX_TOKENS,
-        sim::PER_PEER,
         p.rounds
     );
     let _ = writeln!(
         out,
-        "  {:<16} {:>8} {:>9} {:>10} {:>9} {:>9} {:>10} | {:>12} {:>10} {:>10} {:>7}",
+        "  {:<19} {:>7} {:>8} {:>9} {:>10} {:>8} {:>7} {:>8} {:>6} | {:>9} {:>9} {:>7}",
         "strategy",
         "p50 ms",
         "p99 ms",
+        "success%",
         "dials/conn",
-        "first %",
-        "reject %",
-        "connect %",
-        "dials/conn*",
-        "lost race%",
-        "1st fail%",
+        "wasted/u",
+        "first%",
+        "reject%",
+        "peak",
+        "lostrace%",
+        "1stfail%",
         "learned"
     );
-    for f in &r.figures {
-        let t = &f.tally;
-        let per_success = |n: u64| n as f64 / t.succeeded.max(1) as f64;
+    let row = |out: &mut String, key: &str, s: &sim::Stats, tail: String| {
         let _ = writeln!(
             out,
-            "  {:<16} {:>8.1} {:>9.1} {:>10.2} {:>9.1} {:>9.2} {:>10.1} | {:>12.2} {:>10.1} {:>10.1} {:>7}",
-            f.key,
-            f.p50_ms,
-            f.p99_ms,
-            f.dials_per_conn,
-            f.first_try_pct,
-            f.rejected_pct,
-            f.success_pct,
-            per_success(t.dials_of_successes),
-            100.0 * per_success(t.first_lost_race),
-            100.0 * per_success(t.first_failed),
-            t.judged_addrs.map_or("-".to_owned(), |n| n.to_string())
+            "  {:<19} {:>7.1} {:>8.1} {:>9.1} {:>10.2} {:>8.2} {:>7.1} {:>8.2} {tail}",
+            key,
+            s.p50_ms,
+            s.p99_ms,
+            s.success_pct,
+            s.dials_per_conn,
+            s.wasted_dials_per_unreachable,
+            s.first_try_pct,
+            s.rejected_pct,
         );
+    };
+    for f in &w.figures {
+        let s = &f.later;
+        let tail = format!(
+            "{:>6} | {:>9.1} {:>9.1} {:>7}",
+            f.peak_dials,
+            s.lost_race_pct,
+            s.first_failed_pct,
+            f.tally
+                .judged_addrs
+                .map_or("-".to_owned(), |n| n.to_string())
+        );
+        row(out, f.key, s, tail);
+    }
+    let _ = writeln!(out, "  round 1 alone:");
+    for f in &w.figures {
+        row(out, f.key, &f.round1, String::new());
     }
     let _ = writeln!(
         out,
-        "  dials/conn* counts only the dials of requests that connected (dials/conn also \
-         charges those of failed requests).\n  lost race% / 1st fail%: successes won by a \
-         later address although the first dialed would have connected too / after it \
-         failed.\n  learned: distinct addresses the core got a verdict on, each of which takes \
-         a confidence-table entry (default capacity {}).\n  js_token_engine is js_token \
-         written by hand on the baseline engine and must equal it: a cross-check, not a \
-         figure.",
-        dialer_core::Config::default().confidence_capacity
+        "  success%: connected / requests to peers with a good address that round (rejected \
+         ones included). dials/conn: dials of the requests that connected / those requests. \
+         wasted/u: dials / requests to peers with no good address. peak: most dials in \
+         flight at once, whole run. lostrace% / 1stfail%: successes won by a later address \
+         although the first dialed would have connected too / after it failed. learned: \
+         addresses the core got a verdict on.\n  js_token_engine (js_token on the baseline \
+         engine, a cross-check, not a figure): {}.",
+        if w.cross_check_agrees {
+            "agrees with js_token"
+        } else {
+            "DISAGREES with js_token"
+        }
     );
 }

@@ -11,11 +11,12 @@ use dialer_core::{
     AbortReason, Action, Config, DialId, DialOpts, DialRefused, Dialer, Event, RequestId,
 };
 
-use super::population::{Outcome, Population};
+use super::population::{Attempts, Outcome, Population};
 use super::{Tally, Won};
 
 struct Rec {
     round: u8,
+    reachable: bool,
     arrival_ns: u64,
     first: Option<DialId>,
     first_connects: bool,
@@ -43,6 +44,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
     // success, a failure or a timeout): each of those takes a confidence-table entry.
     let mut dial_addr: HashMap<DialId, u32> = HashMap::new();
     let mut judged = vec![false; pop.addrs.len()];
+    let mut attempts = Attempts::new(pop);
     let mut arrivals = pop.arrivals.iter().peekable();
 
     // Each arrival and each dial causes a bounded number of steps; this bound turns a
@@ -82,7 +84,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
             }
             Next::Arrival(t) => {
                 let Some(a) = arrivals.next() else { break };
-                tally.request(a.round);
+                let reachable = pop.reachable(a.peer, a.round);
                 let list = &pop.peers[a.peer as usize];
                 let addrs = list
                     .iter()
@@ -93,6 +95,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                             dialing.request,
                             Rec {
                                 round: a.round,
+                                reachable,
                                 arrival_ns: t,
                                 first: None,
                                 first_connects: false,
@@ -100,9 +103,10 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                             },
                         );
                     }
-                    Err(DialRefused::NoTokens) => tally.rejected(a.round),
-                    // Everything deny-listed or pruned: a failed request that cost nothing.
-                    Err(_) => tally.failed(a.round),
+                    Err(DialRefused::NoTokens) => tally.rejected(a.round, reachable),
+                    // Everything deny-listed, pruned or black-holed: a failed request
+                    // that cost nothing.
+                    Err(_) => tally.failed(a.round, reachable, 0),
                 }
             }
         }
@@ -128,13 +132,13 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
             let Some(rec) = recs.get_mut(&start.request) else {
                 continue;
             };
-            tally.dial(rec.round);
             rec.dials += 1;
             let addr = pop
                 .find(start.peer, &start.addr)
                 .expect("the core dials only the peer's addresses");
             dial_addr.insert(start.dial, addr);
-            let outcome = pop.outcome(addr, rec.round);
+            tally.in_flight(dial_addr.len());
+            let outcome = pop.outcome(addr, rec.round, attempts.next(addr, rec.round));
             if rec.first.is_none() {
                 rec.first = Some(start.dial);
                 rec.first_connects = matches!(outcome, Outcome::Connect(_));
@@ -166,7 +170,7 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                     Won::of(connected.dial, rec.first, rec.first_connects),
                     rec.dials,
                 ),
-                Err(_) => tally.failed(rec.round),
+                Err(_) => tally.failed(rec.round, rec.reachable, rec.dials),
             }
         }
     }
@@ -175,5 +179,11 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
         tally.judged_addrs = Some(judged.iter().filter(|j| **j).count());
     }
     assert_eq!(dialer.tokens_in_use(), 0, "every token comes back");
+    assert!(dial_addr.is_empty(), "every dial ends");
+    assert_eq!(
+        tally.round1.requests + tally.later.requests,
+        pop.arrivals.len() as u64,
+        "every request is counted once"
+    );
     tally
 }

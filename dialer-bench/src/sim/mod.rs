@@ -1,5 +1,6 @@
-//! Dialing quality on a seeded simulated population: this dialer's core against simple
-//! strategies, all on one discrete-event simulator with one token pool model.
+//! Dialing quality on seeded simulated worlds: this dialer's core (and each of its
+//! mechanisms switched off in turn) against models of go-libp2p, rust-libp2p and
+//! js-libp2p, all on one discrete-event simulator. No socket is ever opened.
 
 #![forbid(unsafe_code)]
 
@@ -9,18 +10,17 @@ mod population;
 
 use std::time::Duration;
 
-use dialer_core::Config;
+use dialer_core::{BlackHoles, Config};
 
 use crate::summary::percentile;
 
-pub(crate) use population::{Params, Population};
+pub(crate) use population::{Class, Params, Population, World};
 
-/// Shared by every strategy (the SPEC's defaults).
+/// The core's pool and timeouts in every core strategy (the SPEC's defaults).
 pub(crate) const MAX_TOKENS: usize = 100;
 pub(crate) const PER_PEER: usize = 4;
 pub(crate) const ADDRESS_TIMEOUT_NS: u64 = 10_000_000_000;
 pub(crate) const REQUEST_TIMEOUT_NS: u64 = 30_000_000_000;
-pub(crate) const STAGGER_NS: u64 = 250_000_000;
 
 /// Which dial won a request, against the first one dialed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +47,22 @@ impl Won {
     }
 }
 
-/// What each strategy's run adds up to, over the rounds after the first.
+/// What one phase of a run (round 1, or the rounds after it) adds up to. Every request is
+/// counted once, when it ends: rejected, failed or connected.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Tally {
+pub(crate) struct Bucket {
     pub(crate) requests: u64,
+    pub(crate) to_reachable: u64,
+    pub(crate) to_unreachable: u64,
+    /// Refused for lack of tokens or queue room (not: every address backed off).
     pub(crate) rejected: u64,
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
     pub(crate) dials: u64,
-    /// Dials of requests that connected (the rest went to requests that failed).
+    /// Dials of requests that connected.
     pub(crate) dials_of_successes: u64,
+    /// Dials of requests to peers with no good address that round.
+    pub(crate) dials_of_unreachable: u64,
     pub(crate) first_try: u64,
     /// Successes won after the first address dialed failed (refused or hung).
     pub(crate) first_failed: u64,
@@ -64,76 +70,127 @@ pub(crate) struct Tally {
     /// too: the first lost a race against a faster one dialed alongside it.
     pub(crate) first_lost_race: u64,
     latencies_ms: Vec<f64>,
+}
+
+impl Bucket {
+    fn count(&mut self, reachable: bool, dials: u64) {
+        self.requests += 1;
+        self.dials += dials;
+        if reachable {
+            self.to_reachable += 1;
+        } else {
+            self.to_unreachable += 1;
+            self.dials_of_unreachable += dials;
+        }
+    }
+}
+
+/// What each strategy's run adds up to: round 1 (a cold start) and the rounds after it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tally {
+    pub(crate) round1: Bucket,
+    pub(crate) later: Bucket,
+    /// Most dials in flight at once over the whole run (dials waiting for a slot in a
+    /// queue are not in flight).
+    pub(crate) peak_dials: usize,
     /// Core runs: distinct addresses the core got a verdict on (success, failure or
     /// timeout) over the run, each of which takes a confidence-table entry.
     pub(crate) judged_addrs: Option<usize>,
 }
 
 impl Tally {
-    fn counts(round: u8) -> bool {
-        round > 0
-    }
-
-    pub(crate) fn request(&mut self, round: u8) {
-        if Self::counts(round) {
-            self.requests += 1;
+    fn bucket(&mut self, round: u8) -> &mut Bucket {
+        if round == 0 {
+            &mut self.round1
+        } else {
+            &mut self.later
         }
     }
 
-    pub(crate) fn rejected(&mut self, round: u8) {
-        if Self::counts(round) {
-            self.rejected += 1;
-        }
+    /// Refused for lack of tokens or queue room.
+    pub(crate) fn rejected(&mut self, round: u8, reachable: bool) {
+        let b = self.bucket(round);
+        b.count(reachable, 0);
+        b.rejected += 1;
     }
 
-    pub(crate) fn dial(&mut self, round: u8) {
-        if Self::counts(round) {
-            self.dials += 1;
-        }
-    }
-
-    pub(crate) fn failed(&mut self, round: u8) {
-        if Self::counts(round) {
-            self.failed += 1;
-        }
+    pub(crate) fn failed(&mut self, round: u8, reachable: bool, dials: u64) {
+        let b = self.bucket(round);
+        b.count(reachable, dials);
+        b.failed += 1;
     }
 
     pub(crate) fn succeeded(&mut self, round: u8, latency_ns: u64, won: Won, dials: u64) {
-        if Self::counts(round) {
-            self.succeeded += 1;
-            self.dials_of_successes += dials;
-            self.first_try += u64::from(won == Won::First);
-            self.first_lost_race += u64::from(won == Won::RaceLost);
-            self.first_failed += u64::from(won == Won::FirstFailed);
-            self.latencies_ms.push(latency_ns as f64 / 1e6);
+        let b = self.bucket(round);
+        b.count(true, dials);
+        b.succeeded += 1;
+        b.dials_of_successes += dials;
+        b.first_try += u64::from(won == Won::First);
+        b.first_lost_race += u64::from(won == Won::RaceLost);
+        b.first_failed += u64::from(won == Won::FirstFailed);
+        b.latencies_ms.push(latency_ns as f64 / 1e6);
+    }
+
+    /// Dials in flight now.
+    pub(crate) fn in_flight(&mut self, n: usize) {
+        self.peak_dials = self.peak_dials.max(n);
+    }
+}
+
+/// The figures of one phase of a strategy's run.
+#[derive(Debug, Clone)]
+pub(crate) struct Stats {
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) success_pct: f64,
+    pub(crate) dials_per_conn: f64,
+    pub(crate) wasted_dials_per_unreachable: f64,
+    pub(crate) first_try_pct: f64,
+    pub(crate) rejected_pct: f64,
+    /// Successes won by a later address although the first would have connected, and
+    /// after the first failed, in % of successes.
+    pub(crate) lost_race_pct: f64,
+    pub(crate) first_failed_pct: f64,
+}
+
+impl Stats {
+    fn new(b: &mut Bucket) -> Self {
+        let pct = |a: u64, n: u64| 100.0 * a as f64 / n.max(1) as f64;
+        Self {
+            p50_ms: percentile(&mut b.latencies_ms, 50.0),
+            p99_ms: percentile(&mut b.latencies_ms, 99.0),
+            success_pct: pct(b.succeeded, b.to_reachable),
+            dials_per_conn: b.dials_of_successes as f64 / b.succeeded.max(1) as f64,
+            wasted_dials_per_unreachable: b.dials_of_unreachable as f64
+                / b.to_unreachable.max(1) as f64,
+            first_try_pct: pct(b.first_try, b.succeeded),
+            rejected_pct: pct(b.rejected, b.requests),
+            lost_race_pct: pct(b.first_lost_race, b.succeeded),
+            first_failed_pct: pct(b.first_failed, b.succeeded),
         }
     }
 }
 
-/// The figures of one strategy.
+/// The figures of one strategy in one world.
 #[derive(Debug, Clone)]
 pub(crate) struct Figures {
     pub(crate) key: &'static str,
-    pub(crate) p50_ms: f64,
-    pub(crate) p99_ms: f64,
-    pub(crate) dials_per_conn: f64,
-    pub(crate) first_try_pct: f64,
-    pub(crate) rejected_pct: f64,
-    pub(crate) success_pct: f64,
+    /// Rounds 2.. (the figures).
+    pub(crate) later: Stats,
+    /// Round 1 alone (a cold start): shown in the table; only its rejected share is a
+    /// figure.
+    pub(crate) round1: Stats,
+    pub(crate) peak_dials: usize,
     pub(crate) tally: Tally,
 }
 
 impl Figures {
     fn new(key: &'static str, mut tally: Tally) -> Self {
-        let pct = |a: u64, b: u64| 100.0 * a as f64 / b.max(1) as f64;
         Self {
             key,
-            p50_ms: percentile(&mut tally.latencies_ms, 50.0),
-            p99_ms: percentile(&mut tally.latencies_ms, 99.0),
-            dials_per_conn: tally.dials as f64 / tally.succeeded.max(1) as f64,
-            first_try_pct: pct(tally.first_try, tally.succeeded),
-            rejected_pct: pct(tally.rejected, tally.requests),
-            success_pct: pct(tally.succeeded, tally.requests),
+            later: Stats::new(&mut tally.later),
+            round1: Stats::new(&mut tally.round1),
+            peak_dials: tally.peak_dials,
             tally,
         }
     }
@@ -144,103 +201,181 @@ impl Figures {
 enum Strategy {
     /// This crate's dialer core with a config.
     Core(Config),
-    /// A hand-written strategy on the same pool and timeouts.
+    /// A model of another dialer on the baseline engine.
     Baseline(baseline::Strategy),
 }
 
-fn core_config(stagger: Option<Duration>) -> Config {
-    Config::default()
-        .with_max_tokens(MAX_TOKENS)
+/// `base` with the bench's pool and timeouts (the SPEC's defaults, spelt out so that a
+/// change of a default shows here).
+fn core_config(base: Config) -> Config {
+    base.with_max_tokens(MAX_TOKENS)
         .with_max_per_peer_dials(PER_PEER)
         .with_address_timeout(Duration::from_nanos(ADDRESS_TIMEOUT_NS))
         .with_dial_timeout(Duration::from_nanos(REQUEST_TIMEOUT_NS))
-        .with_stagger(stagger)
 }
+
+const S: u64 = 1_000_000_000;
 
 /// Every strategy, in the order they are reported: the named ones (see [`KEYS`]), then a
 /// cross-check that is not a figure.
 fn strategies() -> Vec<(&'static str, Strategy)> {
-    use baseline::{Order, Strategy as B};
+    use baseline::{Admission, BlackHoleModel, Order, Strategy as B};
+    let ours = core_config(Config::default());
     vec![
-        ("ours", Strategy::Core(core_config(None))),
         (
-            "ours_stagger",
-            Strategy::Core(core_config(Some(Duration::from_nanos(STAGGER_NS)))),
-        ),
-        (
-            "sequential",
+            // go-libp2p, its defaults (files under p2p/net/swarm/ unless said otherwise):
+            // - order and delays: `dial_ranker.go` DefaultDialRanker: QUIC before TCP,
+            //   IPv6 first with happy eyeballs, PublicQUICDelay = PublicTCPDelay = 250 ms,
+            //   TCP 250 ms after the last QUIC, relayed addresses RelayDelay = 500 ms after
+            //   direct ones; `dial_worker.go`: the next dial at once when none is in flight;
+            // - DefaultPerPeerRateLimit = 8 dials per peer, ConcurrentFdDials = 160 dials
+            //   over file-descriptor transports (not relayed ones), queued, not refused
+            //   (`limiter.go`, constants in `swarm_dial.go`);
+            // - backoff per address BackoffBase 5 s + BackoffCoef 1 s × tries², at most
+            //   BackoffMax 5 min, cleared by a connection to the peer (`swarm_dial.go`);
+            // - UDP and IPv6 black-hole detectors, N = 100, MinSuccesses = 5
+            //   (`black_hole_detector.go`), counting aborted dials as failures;
+            // - 15 s per address (`swarm.go` defaultDialTimeout), 60 s per request
+            //   (`core/network/context.go` DialPeerTimeout).
+            "go",
             Strategy::Baseline(B {
-                order: Order::Caller,
-                per_request: Some(1),
-                stagger_ns: None,
+                order: Order::GoRanker,
+                per_request: 8,
+                admission: Admission::Unlimited,
+                fd_limit: Some(160),
+                address_timeout_ns: 15 * S,
+                request_timeout_ns: Some(60 * S),
+                go_backoff: true,
+                black_holes: Some(BlackHoleModel {
+                    window: 100,
+                    min_successes: 5,
+                }),
             }),
         ),
         (
-            "all_at_once",
+            // rust-libp2p: the caller's order, dial_concurrency_factor = 8 dials at once
+            // per peer, refilled as one fails (`swarm/src/connection/pool.rs`,
+            // `pool/concurrent_dial.rs`); no global cap, no backoff. Per address 10 s: the
+            // libp2p-tcp / libp2p-quic transports set none themselves, so this is the
+            // `TransportTimeout` applications commonly wrap them in (an assumption, not a
+            // default); no request timeout beyond that.
+            "rust",
             Strategy::Baseline(B {
                 order: Order::Caller,
-                per_request: None,
-                stagger_ns: None,
+                per_request: 8,
+                admission: Admission::Unlimited,
+                fd_limit: None,
+                address_timeout_ns: 10 * S,
+                request_timeout_ns: None,
+                go_backoff: false,
+                black_holes: None,
             }),
         ),
         (
-            // The seed's dialer as js-libp2p shipped it: tokens, caller order, nothing
-            // learned. The core with both learning tables switched off is exactly that.
+            // js-libp2p today (`packages/libp2p/src/connection-manager/dial-queue.ts`):
+            // one address at a time per peer, relayed addresses after direct ones (the
+            // default address sorter); MAX_PARALLEL_DIALS = 100 jobs at once
+            // (`constants.ts`), MAX_DIAL_QUEUE_LENGTH = 500 waiting, refused when full,
+            // DIAL_TIMEOUT = 10 s per request including the wait (`constants.defaults.ts`);
+            // 6 s per address (the brief's figure; not found in the stored sources).
+            "js",
+            Strategy::Baseline(B {
+                order: Order::CallerRelayLast,
+                per_request: 1,
+                admission: Admission::Pool {
+                    tokens: 100,
+                    queue: Some(500),
+                },
+                fd_limit: None,
+                address_timeout_ns: 6 * S,
+                request_timeout_ns: Some(10 * S),
+                go_backoff: false,
+                black_holes: None,
+            }),
+        ),
+        (
+            // The seed's dialer (tokens, caller order, nothing learned): the core with
+            // `Config::seed()`.
             "js_token",
-            Strategy::Core(
-                core_config(None)
-                    .with_confidence_capacity(0)
-                    .with_deny_list_capacity(0)
-                    .with_head_start(None),
-            ),
+            Strategy::Core(core_config(Config::seed())),
+        ),
+        ("ours", Strategy::Core(ours.clone())),
+        (
+            "ours_no_adaptive",
+            Strategy::Core(ours.clone().with_adaptive_timeout(None)),
         ),
         (
-            "go_ranked",
-            Strategy::Baseline(B {
-                order: Order::Ranked,
-                per_request: Some(PER_PEER),
-                stagger_ns: Some(STAGGER_NS),
-            }),
+            "ours_no_backoff",
+            Strategy::Core(ours.clone().with_deny_growth(1)),
         ),
         (
-            // Not a figure: the defaults without the head start, i.e. the seed's
-            // literal parallel start, to show what the head start changes.
-            "ours_parallel",
-            Strategy::Core(core_config(None).with_head_start(None)),
+            "ours_no_blackhole",
+            Strategy::Core(ours.clone().with_black_holes(BlackHoles::off())),
+        ),
+        (
+            "ours_no_interleave",
+            Strategy::Core(ours.clone().with_interleave(false)),
+        ),
+        (
+            // The seed's literal parallel start (was `ours_parallel`).
+            "ours_no_headstart",
+            Strategy::Core(ours.with_head_start(None)),
         ),
         (
             // Cross-check: js_token written by hand on the baseline engine. It must land
             // on the same numbers as `js_token`, or the engine and the core disagree about
             // the model and the comparison is void.
-            "js_token_engine",
+            CROSS_CHECK,
             Strategy::Baseline(B {
                 order: Order::Caller,
-                per_request: Some(PER_PEER),
-                stagger_ns: None,
+                per_request: PER_PEER,
+                admission: Admission::Pool {
+                    tokens: MAX_TOKENS,
+                    queue: None,
+                },
+                fd_limit: None,
+                address_timeout_ns: ADDRESS_TIMEOUT_NS,
+                request_timeout_ns: Some(REQUEST_TIMEOUT_NS),
+                go_backoff: false,
+                black_holes: None,
             }),
         ),
     ]
 }
 
-/// The named strategies (in report order) and the cross-check.
-pub(crate) const KEYS: [&str; 6] = [
-    "ours",
-    "ours_stagger",
-    "sequential",
-    "all_at_once",
+/// The row that must equal `js_token`.
+pub(crate) const CROSS_CHECK: &str = "js_token_engine";
+
+/// The named strategies, in report order.
+pub(crate) const KEYS: [&str; 10] = [
+    "go",
+    "rust",
+    "js",
     "js_token",
-    "go_ranked",
+    "ours",
+    "ours_no_adaptive",
+    "ours_no_backoff",
+    "ours_no_blackhole",
+    "ours_no_interleave",
+    "ours_no_headstart",
 ];
 
-pub(crate) struct Report {
+/// One world's run.
+pub(crate) struct WorldReport {
     pub(crate) figures: Vec<Figures>,
     pub(crate) population: Population,
     pub(crate) params: Params,
+    /// `js_token_engine` landed on `js_token`'s tallies.
+    pub(crate) cross_check_agrees: bool,
 }
 
-pub(crate) fn run(params: Params) -> Report {
+pub(crate) struct Report {
+    pub(crate) worlds: Vec<WorldReport>,
+}
+
+fn run_world(params: Params) -> WorldReport {
     let population = Population::new(&params);
-    let figures = strategies()
+    let figures: Vec<Figures> = strategies()
         .into_iter()
         .map(|(key, strategy)| {
             let tally = match strategy {
@@ -250,9 +385,45 @@ pub(crate) fn run(params: Params) -> Report {
             Figures::new(key, tally)
         })
         .collect();
-    Report {
+    let same = |a: &Bucket, b: &Bucket| {
+        (a.requests, a.rejected, a.succeeded, a.dials, a.first_try)
+            == (b.requests, b.rejected, b.succeeded, b.dials, b.first_try)
+    };
+    let find = |k: &str| figures.iter().find(|f| f.key == k).map(|f| &f.tally);
+    let cross_check_agrees = match (find("js_token"), find(CROSS_CHECK)) {
+        (Some(a), Some(b)) => same(&a.later, &b.later) && same(&a.round1, &b.round1),
+        _ => false,
+    };
+    WorldReport {
         figures,
         population,
         params,
+        cross_check_agrees,
+    }
+}
+
+/// Runs every world, two at a time (the machines have 2 cores); each is deterministic.
+pub(crate) fn run(quick: bool) -> Report {
+    let worlds: Vec<Params> = World::ALL
+        .iter()
+        .map(|w| Params::standard(quick).in_world(*w))
+        .collect();
+    let mut out: Vec<Option<WorldReport>> = worlds.iter().map(|_| None).collect();
+    for (chunk, slots) in worlds.chunks(2).zip(out.chunks_mut(2)) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|p| {
+                    let p = p.clone();
+                    scope.spawn(move || run_world(p))
+                })
+                .collect();
+            for (slot, h) in slots.iter_mut().zip(handles) {
+                *slot = Some(h.join().expect("a world's run panicked"));
+            }
+        });
+    }
+    Report {
+        worlds: out.into_iter().flatten().collect(),
     }
 }

@@ -2,12 +2,17 @@
 //! and when each request arrives. Everything derives from one seed, and every strategy
 //! runs against the very same world (same addresses, same answers, same latencies, same
 //! arrival times), so the strategies differ only by what they choose to dial.
+//!
+//! The addresses are public-range names (`16.0.0.0/8`, `2600:1f00::/24`, see
+//! [`crate::addrs`]) so that the core's black-hole detection sees them; nothing is ever
+//! dialed: every answer comes from [`Population::outcome`].
 
 #![forbid(unsafe_code)]
 
 use dialer_core::Multiaddr;
+use multiaddr::Protocol;
 
-use crate::addrs::Class;
+use crate::addrs::{public_ip4, public_ip6};
 use crate::rng::{mix, unit, Rng};
 
 const MS: f64 = 1e6;
@@ -31,6 +36,149 @@ pub(crate) enum Outcome {
     Hang,
 }
 
+/// Address classes, in go-libp2p's rank order (`dial_ranker.go`, `score`: QUIC IPv6,
+/// QUIC IPv4, TCP IPv6, TCP IPv4; relayed addresses are a group of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Class {
+    /// `/ip6/A/udp/P/quic-v1`
+    Quic6,
+    /// `/ip4/A/udp/P/quic-v1`
+    Quic4,
+    /// `/ip6/A/tcp/P`
+    Tcp6,
+    /// `/ip4/A/tcp/P`
+    Tcp4,
+    /// `/ip4/R/tcp/P/p2p-circuit`: through one of a few relays (the relay's and the
+    /// target's `/p2p/` ids are left out; the port tells the targets apart).
+    Relay,
+}
+
+impl Class {
+    pub(crate) const ALL: [Class; 5] = [
+        Class::Quic6,
+        Class::Quic4,
+        Class::Tcp6,
+        Class::Tcp4,
+        Class::Relay,
+    ];
+
+    /// Over UDP (what go's UDP black-hole detector watches).
+    pub(crate) fn udp(self) -> bool {
+        matches!(self, Class::Quic6 | Class::Quic4)
+    }
+
+    /// Over IPv6 (what go's IPv6 black-hole detector watches).
+    pub(crate) fn ip6(self) -> bool {
+        matches!(self, Class::Quic6 | Class::Tcp6)
+    }
+
+    pub(crate) fn quic(self) -> bool {
+        self.udp()
+    }
+
+    pub(crate) fn relay(self) -> bool {
+        self == Class::Relay
+    }
+
+    /// Weight in the address mix, and connect latency factor over the peer's round trip
+    /// (QUIC: 1 RTT; TCP plus its security handshake more; a relayed dial goes through
+    /// the relay and back).
+    fn profile(self) -> (f64, f64) {
+        match self {
+            Class::Quic6 => (15.0, 1.0),
+            Class::Quic4 => (30.0, 1.0),
+            Class::Tcp6 => (15.0, 1.5),
+            Class::Tcp4 => (35.0, 1.5),
+            Class::Relay => (5.0, 3.0),
+        }
+    }
+}
+
+/// Relay servers the relayed addresses go through.
+const RELAYS: u32 = 64;
+
+/// A world: how the node's network differs from the typical one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct World {
+    pub(crate) name: &'static str,
+    /// Every `/ip6` address hangs: the node has no IPv6 route.
+    pub(crate) ip6_hangs: bool,
+    /// Every QUIC (`/udp`) address hangs: UDP is blocked.
+    pub(crate) udp_hangs: bool,
+    /// Each dial of a good address refuses with this probability, independently per
+    /// dial (a hash of address, round and attempt number).
+    pub(crate) flaky_refuse: f64,
+    /// Share of reachable peers whose only good address takes 2–5 s to connect.
+    pub(crate) slow_peers: f64,
+}
+
+impl World {
+    pub(crate) const TYPICAL: World = World {
+        name: "typical",
+        ip6_hangs: false,
+        udp_hangs: false,
+        flaky_refuse: 0.0,
+        slow_peers: 0.0,
+    };
+
+    /// Every world the simulator runs, in report order.
+    pub(crate) const ALL: [World; 5] = [
+        World::TYPICAL,
+        World {
+            name: "no_ipv6",
+            ip6_hangs: true,
+            ..World::TYPICAL
+        },
+        World {
+            name: "udp_blocked",
+            udp_hangs: true,
+            ..World::TYPICAL
+        },
+        World {
+            name: "flaky",
+            flaky_refuse: 0.2,
+            ..World::TYPICAL
+        },
+        World {
+            name: "slow",
+            slow_peers: 0.1,
+            ..World::TYPICAL
+        },
+    ];
+
+    fn blocked(&self, class: Class) -> bool {
+        (self.ip6_hangs && class.ip6()) || (self.udp_hangs && class.udp())
+    }
+
+    /// One line on what sets this world apart.
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.ip6_hangs {
+            parts.push("every /ip6 address hangs (no IPv6 route)".to_owned());
+        }
+        if self.udp_hangs {
+            parts.push("every QUIC (udp) address hangs (UDP blocked)".to_owned());
+        }
+        if self.flaky_refuse > 0.0 {
+            parts.push(format!(
+                "each dial of a good address refuses with p = {:.0}%, per dial",
+                self.flaky_refuse * 100.0
+            ));
+        }
+        if self.slow_peers > 0.0 {
+            parts.push(format!(
+                "{:.0}% of reachable peers have one good address, connecting in 2-5 s",
+                self.slow_peers * 100.0
+            ));
+        }
+        if parts.is_empty() {
+            "the base world".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// The knobs of the world. Proportions are per address unless said otherwise.
 #[derive(Debug, Clone)]
 pub(crate) struct Params {
@@ -42,26 +190,41 @@ pub(crate) struct Params {
     pub(crate) rate_per_s: f64,
     /// Peers none of whose addresses ever connect.
     pub(crate) unreachable: f64,
-    /// Share of a reachable peer's addresses that change kind between two rounds.
+    /// Of a reachable peer's addresses: share that hang, and share that refuse (the rest
+    /// connect). A reachable peer keeps at least one good address.
+    pub(crate) reachable_hang: f64,
+    pub(crate) reachable_refuse: f64,
+    /// Of an unreachable peer's addresses, the share that refuses (the rest hang).
+    pub(crate) unreachable_refuse: f64,
+    /// Share of a peer's addresses that change kind between two rounds.
     pub(crate) churn: f64,
-    /// Quiet time between rounds, longer than the request timeout so no request spans two.
+    /// Quiet time between rounds, longer than every strategy's request timeout so no
+    /// request spans two.
     pub(crate) round_gap_s: f64,
+    pub(crate) world: World,
 }
 
 impl Params {
-    /// The world every run simulates, quick or full: it takes seconds either way.
-    pub(crate) fn standard() -> Self {
+    /// The typical world; `quick` (CI) has fewer peers and rounds at the same load.
+    pub(crate) fn standard(quick: bool) -> Self {
         Self {
             seed: 0x5EED_D1A1,
-            peers: 10_000,
-            rounds: 4,
-            // The load at which the seed's dialer (`js_token`) starts to see NoTokens a
-            // few percent of the time: the pool matters, without drowning every strategy.
-            rate_per_s: 16.0,
-            unreachable: 0.15,
+            peers: if quick { 2_000 } else { 10_000 },
+            rounds: if quick { 3 } else { 5 },
+            rate_per_s: 25.0,
+            unreachable: 0.30,
+            reachable_hang: 1.0 / 3.0,
+            reachable_refuse: 1.0 / 6.0,
+            unreachable_refuse: 0.3,
             churn: 0.03,
             round_gap_s: 90.0,
+            world: World::TYPICAL,
         }
+    }
+
+    pub(crate) fn in_world(mut self, world: World) -> Self {
+        self.world = world;
+        self
     }
 }
 
@@ -69,8 +232,12 @@ impl Params {
 pub(crate) struct Addr {
     pub(crate) multiaddr: Multiaddr,
     pub(crate) class: Class,
-    /// Connect latency when good, time to refusal when refusing (ms, before jitter).
+    /// The port, go's ranker's tie-break (lowest first).
+    pub(crate) port: u16,
+    /// Connect latency when good (ms, before jitter).
     base_ms: f64,
+    /// Time to a refusal (ms, before jitter): about one round trip.
+    refuse_ms: f64,
 }
 
 /// One request: `peer` asks to be dialed at `at_ns` in `round`.
@@ -84,37 +251,28 @@ pub(crate) struct Arrival {
 #[derive(Debug)]
 pub(crate) struct Population {
     seed: u64,
+    flaky_refuse: f64,
     pub(crate) addrs: Vec<Addr>,
     /// Each peer's addresses, in the order the caller passes them (the peer store's order,
     /// which knows nothing about which work).
     pub(crate) peers: Vec<Vec<u32>>,
     /// `kinds[round][addr]`.
     kinds: Vec<Vec<Kind>>,
+    /// `reachable[round][peer]`: the peer has a good address in that round.
+    reachable: Vec<Vec<bool>>,
     pub(crate) arrivals: Vec<Arrival>,
-    /// Population facts for the report.
+    /// Population facts for the report (round 1).
     pub(crate) unreachable_peers: usize,
+    pub(crate) slow_peers: usize,
     pub(crate) kind_counts: [usize; 3],
-}
-
-/// Class mix of addresses (weights), and per class: share of good addresses on reachable
-/// peers, and connect latency factor over the peer's round trip (QUIC: 1 RTT; TCP needs
-/// more; DNS adds a lookup; WebSocket adds an upgrade).
-fn class_profile(class: Class) -> (f64, f64, f64) {
-    match class {
-        Class::Quic6 => (10.0, 0.35, 1.0),
-        Class::Quic4 => (25.0, 0.50, 1.0),
-        Class::Tcp6 => (15.0, 0.35, 1.5),
-        Class::Tcp4 => (35.0, 0.55, 1.5),
-        Class::DnsTcp => (5.0, 0.50, 1.8),
-        Class::Ws4 => (10.0, 0.50, 2.0),
-    }
+    pub(crate) class_counts: [usize; 5],
 }
 
 fn pick_class(rng: &mut Rng) -> Class {
-    let total: f64 = Class::ALL.iter().map(|c| class_profile(*c).0).sum();
+    let total: f64 = Class::ALL.iter().map(|c| c.profile().0).sum();
     let mut x = rng.f64() * total;
     for class in Class::ALL {
-        x -= class_profile(class).0;
+        x -= class.profile().0;
         if x < 0.0 {
             return class;
         }
@@ -122,32 +280,51 @@ fn pick_class(rng: &mut Rng) -> Class {
     Class::Tcp4
 }
 
-/// Of the addresses that do not connect, this share refuses; the rest hang (firewalls,
-/// NAT, stale addresses mostly drop packets).
-const REFUSE_SHARE_REACHABLE: f64 = 0.4;
-const REFUSE_SHARE_UNREACHABLE: f64 = 0.3;
-
-fn draw_kind(rng: &mut Rng, class: Class, reachable: bool) -> Kind {
-    let refuse_share = if reachable {
-        if rng.f64() < class_profile(class).1 {
-            return Kind::Good;
+impl Params {
+    fn draw_kind(&self, rng: &mut Rng, class: Class, reachable: bool, slow: bool) -> Kind {
+        let kind = if reachable {
+            let x = rng.f64();
+            if x < self.reachable_hang {
+                Kind::Hang
+            } else if x < self.reachable_hang + self.reachable_refuse {
+                Kind::Refuse
+            } else if slow {
+                // A slow peer's one good address is chosen by `ensure_reachable`.
+                if rng.f64() < 0.5 {
+                    Kind::Hang
+                } else {
+                    Kind::Refuse
+                }
+            } else {
+                Kind::Good
+            }
+        } else if rng.f64() < self.unreachable_refuse {
+            Kind::Refuse
+        } else {
+            Kind::Hang
+        };
+        if kind == Kind::Good && self.world.blocked(class) {
+            Kind::Hang
+        } else {
+            kind
         }
-        REFUSE_SHARE_REACHABLE
-    } else {
-        REFUSE_SHARE_UNREACHABLE
-    };
-    if rng.f64() < refuse_share {
-        Kind::Refuse
-    } else {
-        Kind::Hang
     }
-}
 
-/// A reachable peer keeps at least one good address.
-fn ensure_reachable(rng: &mut Rng, kinds: &mut [Kind], addrs: &[u32]) {
-    if !addrs.iter().any(|&a| kinds[a as usize] == Kind::Good) {
-        let a = addrs[rng.below(addrs.len())];
-        kinds[a as usize] = Kind::Good;
+    /// A reachable peer keeps at least one good address among those the world does not
+    /// block; a peer whose addresses are all blocked is unreachable in this world.
+    fn ensure_reachable(&self, rng: &mut Rng, kinds: &mut [Kind], list: &[u32], addrs: &[Addr]) {
+        if list.iter().any(|&a| kinds[a as usize] == Kind::Good) {
+            return;
+        }
+        let open: Vec<u32> = list
+            .iter()
+            .copied()
+            .filter(|&a| !self.world.blocked(addrs[a as usize].class))
+            .collect();
+        if !open.is_empty() {
+            let a = open[rng.below(open.len())];
+            kinds[a as usize] = Kind::Good;
+        }
     }
 }
 
@@ -157,12 +334,13 @@ impl Population {
         // Addresses per peer, 1..=8: most peers advertise a handful.
         const COUNT_WEIGHTS: [f64; 8] = [10.0, 15.0, 15.0, 15.0, 15.0, 10.0, 10.0, 10.0];
         let count_total: f64 = COUNT_WEIGHTS.iter().sum();
-        let mut per_class = [0usize; 6];
-        let mut addrs = Vec::new();
+        let mut addrs: Vec<Addr> = Vec::new();
         let mut peers = Vec::with_capacity(p.peers);
         let mut reachable = Vec::with_capacity(p.peers);
+        let mut slow = Vec::with_capacity(p.peers);
         let mut first_kinds = Vec::new();
-        for _ in 0..p.peers {
+        assert!(p.peers < 1 << 24, "one IPv4 address per peer in 16.0.0.0/8");
+        for peer in 0..p.peers {
             let mut x = rng.f64() * count_total;
             let mut n = 8;
             for (i, w) in COUNT_WEIGHTS.iter().enumerate() {
@@ -175,36 +353,58 @@ impl Population {
             // Round trip to the peer: log-normal, median 40 ms, clamped to 4..200 ms.
             let rtt = (40.0 * (0.8 * rng.normal()).exp()).clamp(4.0, 200.0);
             let is_reachable = rng.f64() >= p.unreachable;
+            let is_slow = is_reachable && rng.f64() < p.world.slow_peers;
+            // The peer's own IPs: its TCP and QUIC addresses share them.
+            let host = peer as u32 + 1;
+            let ip4 = public_ip4(host);
+            let ip6 = public_ip6(host);
             let mut list = Vec::with_capacity(n);
-            for _ in 0..n {
+            for k in 0..n {
                 let class = pick_class(&mut rng);
-                let slot = &mut per_class[class as usize];
-                let multiaddr = class.addr(*slot);
-                *slot += 1;
-                let (_, _, factor) = class_profile(class);
-                let kind = draw_kind(&mut rng, class, is_reachable);
-                let base_ms = match kind {
-                    Kind::Refuse => rtt * (1.0 + 0.2 * rng.f64()),
-                    _ => (rtt * factor * (1.0 + 0.4 * rng.f64())).clamp(5.0, 300.0),
+                let port = 4001 + k as u16;
+                let multiaddr = match class {
+                    Class::Quic6 => Multiaddr::from(ip6)
+                        .with(Protocol::Udp(port))
+                        .with(Protocol::QuicV1),
+                    Class::Quic4 => Multiaddr::from(ip4)
+                        .with(Protocol::Udp(port))
+                        .with(Protocol::QuicV1),
+                    Class::Tcp6 => Multiaddr::from(ip6).with(Protocol::Tcp(port)),
+                    Class::Tcp4 => Multiaddr::from(ip4).with(Protocol::Tcp(port)),
+                    Class::Relay => {
+                        // 16.255.0.r: one of the relays; the port names the target.
+                        let relay = public_ip4(0x00FF_0000 | (host % RELAYS));
+                        let port = 1024 + (host / RELAYS) as u16 * 8 + k as u16;
+                        Multiaddr::from(relay)
+                            .with(Protocol::Tcp(port))
+                            .with(Protocol::P2pCircuit)
+                    }
                 };
+                let (_, factor) = class.profile();
+                let kind = p.draw_kind(&mut rng, class, is_reachable, is_slow);
+                let base_ms = if is_slow {
+                    2_000.0 + 3_000.0 * rng.f64()
+                } else {
+                    (rtt * factor * (1.0 + 0.4 * rng.f64())).clamp(5.0, 600.0)
+                };
+                let refuse_ms = rtt * (1.0 + 0.2 * rng.f64());
                 list.push(addrs.len() as u32);
                 first_kinds.push(kind);
                 addrs.push(Addr {
                     multiaddr,
                     class,
+                    port,
                     base_ms,
+                    refuse_ms,
                 });
             }
             if is_reachable {
-                ensure_reachable(&mut rng, &mut first_kinds, &list);
+                p.ensure_reachable(&mut rng, &mut first_kinds, &list, &addrs);
             }
             peers.push(list);
             reachable.push(is_reachable);
+            slow.push(is_slow);
         }
-        assert!(
-            per_class.iter().all(|&n| n < 65_535),
-            "more addresses per class than distinct loopback ports"
-        );
 
         // Later rounds: a few addresses change kind (a node moved, a NAT mapping expired).
         let mut kinds = vec![first_kinds];
@@ -214,15 +414,24 @@ impl Population {
                 for &a in list {
                     if rng.f64() < p.churn {
                         let class = addrs[a as usize].class;
-                        next[a as usize] = draw_kind(&mut rng, class, reachable[peer]);
+                        next[a as usize] = p.draw_kind(&mut rng, class, reachable[peer], false);
                     }
                 }
                 if reachable[peer] {
-                    ensure_reachable(&mut rng, &mut next, list);
+                    p.ensure_reachable(&mut rng, &mut next, list, &addrs);
                 }
             }
             kinds.push(next);
         }
+        let reachable_in: Vec<Vec<bool>> = kinds
+            .iter()
+            .map(|k| {
+                peers
+                    .iter()
+                    .map(|list| list.iter().any(|&a| k[a as usize] == Kind::Good))
+                    .collect()
+            })
+            .collect();
 
         // Arrivals: every peer once per round, in a fresh random order, Poisson in time.
         let mut arrivals = Vec::with_capacity(p.peers * p.rounds);
@@ -245,29 +454,55 @@ impl Population {
         for k in &kinds[0] {
             kind_counts[*k as usize] += 1;
         }
+        let mut class_counts = [0usize; 5];
+        for a in &addrs {
+            class_counts[a.class as usize] += 1;
+        }
         Self {
             seed: p.seed,
+            flaky_refuse: p.world.flaky_refuse,
             addrs,
             peers,
             kinds,
+            unreachable_peers: reachable_in[0].iter().filter(|r| !**r).count(),
+            reachable: reachable_in,
             arrivals,
-            unreachable_peers: reachable.iter().filter(|r| !**r).count(),
+            slow_peers: slow.iter().filter(|s| **s).count(),
             kind_counts,
+            class_counts,
         }
     }
 
-    /// How a dial of `addr` in `round` ends. The jitter is a function of (address,
-    /// round) only, so every strategy sees the same answer for the same dial.
-    pub(crate) fn outcome(&self, addr: u32, round: u8) -> Outcome {
+    /// How the `attempt`-th dial (0-based, counted per address and round by the strategy's
+    /// run, see [`Attempts`]) of `addr` in `round` ends. The jitter is a function of
+    /// (address, round) only and a flaky refusal one of (address, round, attempt), so every
+    /// strategy sees the same answers for the same sequence of dials.
+    pub(crate) fn outcome(&self, addr: u32, round: u8, attempt: u32) -> Outcome {
         let a = &self.addrs[addr as usize];
         let bits = mix(self.seed ^ (u64::from(addr) << 8) ^ u64::from(round));
         let jitter = 0.85 + 0.3 * unit(bits);
-        let ns = (a.base_ms * jitter * MS) as u64;
         match self.kinds[usize::from(round)][addr as usize] {
-            Kind::Good => Outcome::Connect(ns),
-            Kind::Refuse => Outcome::Refuse(ns),
+            Kind::Good => {
+                if self.flaky_refuse > 0.0 {
+                    let key = self.seed
+                        ^ 0xF1A4_u64.rotate_left(48)
+                        ^ (u64::from(addr) << 24)
+                        ^ (u64::from(round) << 16)
+                        ^ u64::from(attempt);
+                    if unit(mix(mix(key))) < self.flaky_refuse {
+                        return Outcome::Refuse((a.refuse_ms * jitter * MS) as u64);
+                    }
+                }
+                Outcome::Connect((a.base_ms * jitter * MS) as u64)
+            }
+            Kind::Refuse => Outcome::Refuse((a.refuse_ms * jitter * MS) as u64),
             Kind::Hang => Outcome::Hang,
         }
+    }
+
+    /// Whether `peer` has a good address in `round`.
+    pub(crate) fn reachable(&self, peer: u32, round: u8) -> bool {
+        self.reachable[usize::from(round)][peer as usize]
     }
 
     /// The index of `multiaddr` among `peer`'s addresses.
@@ -276,5 +511,25 @@ impl Population {
             .iter()
             .copied()
             .find(|&a| self.addrs[a as usize].multiaddr == *multiaddr)
+    }
+}
+
+/// Counts each strategy's dials per address and round: the attempt number of
+/// [`Population::outcome`].
+pub(crate) struct Attempts(Vec<(u8, u32)>);
+
+impl Attempts {
+    pub(crate) fn new(pop: &Population) -> Self {
+        Self(vec![(0, 0); pop.addrs.len()])
+    }
+
+    /// The attempt number of a dial of `addr` starting now in `round`.
+    pub(crate) fn next(&mut self, addr: u32, round: u8) -> u32 {
+        let slot = &mut self.0[addr as usize];
+        if slot.0 != round {
+            *slot = (round, 0);
+        }
+        slot.1 += 1;
+        slot.1 - 1
     }
 }
