@@ -41,6 +41,12 @@ pub(crate) struct Dial {
     pub(crate) overdraft: bool,
     /// Its deadline is an adaptive one, shorter than `address_timeout` (R-R6b).
     pub(crate) adaptive: bool,
+    /// Its address was cut short last time: spared at its adaptive deadline while the pool
+    /// has free tokens, even with other addresses waiting (R-R6b).
+    pub(crate) patient: bool,
+    /// It outlived its adaptive deadline on a token nobody wanted (R-R6b): the first to
+    /// go when a new request finds the pool short.
+    pub(crate) spared: bool,
 }
 
 /// The sans-IO token dialer. See the [crate documentation](crate) for the drive loop.
@@ -81,6 +87,8 @@ pub struct Dialer<P> {
     /// Recent connect times, for adaptive address timeouts (R-R6b).
     pub(crate) connect_times: ConnectTimes,
     pub(crate) black_holes: BlackHoleDetector,
+    /// Spared dials, oldest first (entries of dials that ended since are skipped).
+    spared: VecDeque<DialId>,
     /// Black-hole state changes of the current input, turned into events.
     changes: Vec<(AddrClass, BlackHoleState)>,
 }
@@ -142,6 +150,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             connect_times: ConnectTimes::new(config.adaptive_timeout),
             black_holes: BlackHoleDetector::new(config.black_holes.clone()),
             changes: Vec::new(),
+            spared: VecDeque::new(),
             config,
         })
     }
@@ -250,7 +259,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// The adaptive address timeout a dial of `addr` would get now (R-R6b), or the fixed
     /// `address_timeout` when adaptive timeouts are off or not yet measured.
     pub fn address_timeout_for(&self, addr: &Multiaddr) -> Duration {
-        self.timeout_for(addr).0
+        match self.timeout_for(addr) {
+            // A patient dial may run to the full timeout, on a lent token.
+            (_, _, true) => self.config.address_timeout,
+            (timeout, _, false) => timeout,
+        }
     }
 
     /// Every learned confidence, least recently used first (R-C6). Feed it to
@@ -305,7 +318,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             }
         }
         let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
-        let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
+        let (requested, granted) = self.take_tokens(now, admitted.len(), opts.priority)?;
         let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
@@ -469,25 +482,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     if self.spare(dial) {
                         continue;
                     }
-                    if let Some(d) = self.take_dial(dial) {
-                        self.stats.dials_timed_out += 1;
-                        let request = d.request;
-                        self.actions.push_back(Action::AbortDial(AbortDial {
-                            dial,
-                            request,
-                            reason: AbortReason::AddressTimeout,
-                        }));
-                        let reason = if d.adaptive {
-                            self.stats.dials_cut += 1;
-                            FailReason::AdaptiveTimeout {
-                                after: now.saturating_duration_since(d.started),
-                            }
-                        } else {
-                            FailReason::AddressTimeout
-                        };
-                        self.record_failure(d, reason, now);
-                        self.pump(request, now);
-                    }
+                    self.time_out_dial(dial, now, false);
                 }
                 Due::Stagger(request) => {
                     self.stagger_timers.pop_front();
@@ -550,23 +545,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// The timeout of a dial of `addr` started now, and whether it is an adaptive one
     /// shorter than `address_timeout` (R-R6b).
     #[inline]
-    fn timeout_for(&self, addr: &Multiaddr) -> (Duration, bool) {
+    fn timeout_for(&self, addr: &Multiaddr) -> (Duration, bool, bool) {
         let full = self.config.address_timeout;
         if self.connect_times.percentile().is_none() {
-            return (full, false);
+            return (full, false, false);
         }
         let (own, cut) = self.confidence.timing(addr);
-        if cut {
-            // Its last dial was cut short: this one gets the full time, so a slow but
-            // working address is found again.
-            return (full, false);
-        }
-        self.connect_times.timeout(own, full)
+        let (timeout, adaptive) = self.connect_times.timeout(own, full);
+        // Its last dial was cut short: this one is *patient*, spared at its adaptive
+        // deadline whenever the pool has a token to lend, so a slow but working address
+        // is found again without holding a token someone needs.
+        (timeout, adaptive, adaptive && cut)
     }
 
     /// R-R6b: an adaptive timeout does not cut a dial whose request has nothing else to
-    /// dial while the pool has free tokens (cutting frees a token nobody waits for, and
-    /// loses a slow peer): it runs on to the full `address_timeout`. Returns whether the
+    /// dial (or whose address was cut before) while the pool has free tokens (cutting
+    /// frees a token nobody waits for, and loses a slow peer): it runs on towards the full
+    /// `address_timeout`, until a new request needs its token ([`reclaim`](Self::reclaim)). Returns whether the
     /// dial was spared.
     fn spare(&mut self, dial: DialId) -> bool {
         let Some(d) = self.dials.get_mut(&dial) else {
@@ -576,15 +571,58 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return false;
         }
         let pending = self.requests.get(&d.request).map_or(0, |r| r.pending());
-        if pending > 0 || self.pool.available() == 0 {
+        if (pending > 0 && !d.patient) || self.pool.available() == 0 {
             return false;
         }
         d.adaptive = false;
+        d.spared = true;
         d.deadline = deadline_after(d.started, self.config.address_timeout);
         let deadline = d.deadline;
         self.dial_timers.push(deadline, dial);
+        self.spared.push_back(dial);
         self.stats.dials_spared += 1;
         true
+    }
+
+    /// Ends `dial` as timed out (R-R6a): aborted, a failure of its address, its token on to
+    /// the next address or back to the pool. `reclaimed`: a spared dial cut because a new
+    /// request needs its token (R-R6b), which counts as an adaptive cut.
+    fn time_out_dial(&mut self, dial: DialId, now: Instant, reclaimed: bool) {
+        let Some(d) = self.take_dial(dial) else {
+            return;
+        };
+        self.stats.dials_timed_out += 1;
+        let request = d.request;
+        self.actions.push_back(Action::AbortDial(AbortDial {
+            dial,
+            request,
+            reason: AbortReason::AddressTimeout,
+        }));
+        let reason = if d.adaptive || reclaimed {
+            self.stats.dials_cut += 1;
+            FailReason::AdaptiveTimeout {
+                after: now.saturating_duration_since(d.started),
+            }
+        } else {
+            FailReason::AddressTimeout
+        };
+        self.record_failure(d, reason, now);
+        self.pump(request, now);
+    }
+
+    /// R-R6b: a new request asks for `wanted` tokens and the pool has fewer: spared dials
+    /// (past their adaptive deadline on tokens nobody wanted then) are cut, oldest first,
+    /// until the pool has enough or none is left. Their tokens are wanted now.
+    fn reclaim(&mut self, now: Instant, wanted: usize) {
+        while self.pool.available() < wanted {
+            let Some(dial) = self.spared.pop_front() else {
+                return;
+            };
+            if self.dials.get(&dial).is_some_and(|d| d.spared) {
+                self.stats.dials_reclaimed += 1;
+                self.time_out_dial(dial, now, true);
+            }
+        }
     }
 
     /// Turns the black-hole state changes gathered during an input into events (R-B4).
@@ -747,10 +785,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     #[inline(always)]
     fn take_tokens(
         &mut self,
+        now: Instant,
         addresses: usize,
         priority: Priority,
     ) -> Result<(usize, usize), DialRefused> {
         let requested = self.config.max_per_peer_dials.min(addresses);
+        if self.pool.available() < requested && !self.spared.is_empty() {
+            self.reclaim(now, requested);
+        }
         let granted = self.pool.acquire(requested);
         if granted == 0 {
             if priority != Priority::High {
@@ -952,7 +994,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         ) else {
             return false;
         };
-        let (timeout, adaptive) = self.timeout_for(&addr);
+        let (timeout, adaptive, patient) = self.timeout_for(&addr);
         let deadline = deadline_after(now, timeout);
 
         // `timeout_for` borrowed the tables: look the request up again.
@@ -969,6 +1011,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 deadline,
                 overdraft: req.overdraft,
                 adaptive,
+                patient,
+                spared: false,
             },
         );
         if adaptive {
@@ -1228,6 +1272,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.adaptive_timers.compact(dials.len(), |t, id| {
             dials.get(&id).is_some_and(|d| d.deadline == t)
         });
+        if self.spared.len() > 2 * dials.len() + 64 {
+            self.spared
+                .retain(|id| dials.get(id).is_some_and(|d| d.spared));
+        }
         self.stagger_timers.compact(requests.len(), |t, id| {
             requests.get(&id).is_some_and(|r| r.stagger_at == Some(t))
         });

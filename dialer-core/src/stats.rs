@@ -57,8 +57,11 @@ pub struct Stats {
     /// Dials cut short by the adaptive address timeout (R-R6b); also in `dials_timed_out`.
     pub dials_cut: u64,
     /// Adaptive timeouts that did not cut because the dial was its request's last hope
-    /// and the pool had free tokens (R-R6b): the dial ran on to `address_timeout`.
+    /// and the pool had free tokens (R-R6b): the dial runs on towards `address_timeout`.
     pub dials_spared: u64,
+    /// Spared dials cut later because a new request found the pool short of their
+    /// tokens (R-R6b); also in `dials_cut`.
+    pub dials_reclaimed: u64,
     /// Addresses pruned (R-C5).
     pub addresses_pruned: u64,
     /// Requests whose proven first address dialed alone first

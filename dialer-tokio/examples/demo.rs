@@ -302,14 +302,15 @@ async fn backoff(refusing: &Multiaddr) -> Result<(), Box<dyn std::error::Error>>
     println!(
         "\n## backoff: {UNREACHABLE} unreachable peers (their one address refuses), dialed every {gap:?}"
     );
-    println!("deny 200 ms that doubles with each failure in a row (the default growth) against a fixed 200 ms (the seed)");
+    println!("deny 200 ms that grows 8-fold with each failure in a row (the default growth) against a fixed 200 ms (the seed)");
     println!("round | dials (growing) | backed off (growing) | dials (fixed) | backed off (fixed)");
     let config = |growth| {
         Config::default()
             .with_deny_duration(Duration::from_millis(200))
             .with_deny_growth(growth)
+            .with_deny_max(Duration::from_secs(2))
     };
-    let growing = Dialer::new(config(2), TcpTransport::default())?;
+    let growing = Dialer::new(config(8), TcpTransport::default())?;
     let fixed = Dialer::new(config(1), TcpTransport::default())?;
     for round in 1..=BACKOFF_ROUNDS {
         let mut row = Vec::new();
