@@ -22,7 +22,7 @@ use crate::opts::{DialOpts, Priority};
 use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
 use crate::request::{
-    order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys,
+    order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys, Verdicts,
 };
 use crate::slab::IdSlab;
 use crate::stats::Stats;
@@ -987,9 +987,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             now,
             recheck,
             self.config.stagger,
-            &self.deny,
-            &self.confidence,
-            &self.black_holes,
+            Verdicts {
+                deny: &self.deny,
+                confidence: &self.confidence,
+                black_holes: &self.black_holes,
+            },
             &mut self.stats,
         ) else {
             return false;

@@ -67,6 +67,14 @@ impl<P> Request<P> {
     }
 }
 
+/// What the core has learned that can take a waiting address out of a request: the deny
+/// list (R-D), prune marks (R-C5) and black holes (R-B).
+pub(crate) struct Verdicts<'a, P> {
+    pub(crate) deny: &'a DenyList,
+    pub(crate) confidence: &'a ConfidenceTable<P>,
+    pub(crate) black_holes: &'a BlackHoleDetector,
+}
+
 impl<P: Clone + Eq> Request<P> {
     /// The next address this request may dial now, if it has a free token (R-R3, R-T7)
     /// and no stagger or head start holds it back (R-S1). Addresses deny-listed (unless the
@@ -78,11 +86,14 @@ impl<P: Clone + Eq> Request<P> {
         now: Instant,
         recheck: bool,
         stagger: Option<Duration>,
-        deny: &DenyList,
-        confidence: &ConfidenceTable<P>,
-        black_holes: &BlackHoleDetector,
+        verdicts: Verdicts<'_, P>,
         stats: &mut Stats,
     ) -> Option<Multiaddr> {
+        let Verdicts {
+            deny,
+            confidence,
+            black_holes,
+        } = verdicts;
         if self.in_flight.len() >= self.capacity() {
             return None;
         }
