@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 
 use dialer_core::check::{Drained, Violation};
 use dialer_core::{
-    AbortReason, Action, Attempt, CallerId, CancelError, Config, Connected, DialFailed, DialId,
-    DialRefused, Dialer, Event, FailReason, Multiaddr, Priority, ReportError, RequestId,
-    SkipReason, Skipped, INITIAL_CONFIDENCE, MAX_CONFIDENCE,
+    AbortReason, Action, AddrClass, Attempt, BlackHoleState, CallerId, CancelError, Config,
+    Connected, DialFailed, DialId, DialOpts, DialRefused, Dialer, Event, FailReason, Multiaddr,
+    Priority, ReportError, RequestId, SkipReason, Skipped, INITIAL_CONFIDENCE, MAX_CONFIDENCE,
 };
+use multiaddr::Protocol;
 
 use crate::ops::{address_pool, dialable, ensure, Coverage, Peer, PEERS};
 
@@ -61,11 +62,26 @@ pub(crate) enum DialPlan {
     /// A new request with these tokens and this dial order.
     New {
         requested: usize,
-        granted: usize,
         addrs: Vec<Multiaddr>,
+        ignore: bool,
+        probes: u8,
+        /// `NoTokens` is possible too (see `may_reclaim` in `plan_new`).
+        may_refuse: bool,
     },
     /// A new request or a refusal the model cannot predict exactly (deny list inexact).
-    Loose { given: usize, priority: Priority },
+    Loose {
+        given: usize,
+        priority: Priority,
+        ignore: bool,
+        probes: u8,
+    },
+    /// The peer's request is past its `dial_timeout` (its timer not yet handled): it times
+    /// out first, then a new request is planned from the state that leaves (issue item 0).
+    Restart {
+        old: RequestId,
+        addrs: Vec<Multiaddr>,
+        opts: DialOpts,
+    },
 }
 
 /// One input, its result, and what the model worked out beforehand.
@@ -87,12 +103,128 @@ pub(crate) enum Expected {
     },
     Timeout,
     Import(Vec<(Multiaddr, u8)>),
+    /// `handle_peer_connected` (R-D4a): nothing may come out.
+    Quiet,
+    /// `lift_prune` (R-C5a) and what it returned.
+    LiftPrune {
+        peer: Peer,
+        addr: Multiaddr,
+        result: bool,
+    },
+    /// `network_changed` (R-D4b).
+    NetworkChanged,
+}
+
+/// A failed attempt as the model knows it: `either` when it was a timeout of a dial that
+/// may have had an adaptive deadline and fired at or after the full `address_timeout`, so
+/// the core may call it `AddressTimeout` or `AdaptiveTimeout { after }` (R-R6b).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Att {
+    attempt: Attempt,
+    either: bool,
+}
+
+/// Whether the core's attempts match the model's.
+fn attempts_match(got: &[Attempt], want: &[Att]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            g == &w.attempt
+                || (w.either
+                    && g.addr == w.attempt.addr
+                    && matches!(g.reason, FailReason::AddressTimeout))
+        })
+}
+
+/// Whether the first component of `addr` is a public IP (R-B1), worked out from the rule's
+/// list: not loopback, private, shared (100.64/10), link-local, documentation, multicast,
+/// unspecified or reserved; names are never public.
+pub(crate) fn is_public(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => public4(ip),
+        Some(Protocol::Ip6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => public4(v4),
+            None => {
+                let s = ip.segments();
+                !(ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_multicast()
+                    || s[0] & 0xfe00 == 0xfc00
+                    || s[0] & 0xffc0 == 0xfe80
+                    || (s[0] == 0x2001 && s[1] == 0x0db8))
+            }
+        },
+        _ => false,
+    }
+}
+
+fn public4(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_unspecified()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19)))
+}
+
+/// Whether `addr` belongs to black-hole `class` (R-B1), public or not.
+fn in_class(addr: &Multiaddr, class: &AddrClass) -> bool {
+    addr.iter().any(|p| match class {
+        AddrClass::Ip6 => matches!(p, Protocol::Ip6(_)),
+        AddrClass::Udp => matches!(p, Protocol::Udp(_)),
+        AddrClass::Protocol(tag) => p.tag() == *tag,
+        _ => false,
+    })
+}
+
+/// R-R1a: IPv6 lane (`/ip6`, `/dns6` first) and relayed (`/p2p-circuit` anywhere).
+fn lane(addr: &Multiaddr) -> (bool, bool) {
+    let v6 = matches!(
+        addr.iter().next(),
+        Some(Protocol::Ip6(_) | Protocol::Dns6(_))
+    );
+    let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+    (v6, relayed)
+}
+
+/// R-D4: the deny time of the `failures`-th failure in a row, `base × growth^(n-1)` capped
+/// at `max(max, base)`, in integer nanoseconds.
+fn grown(base: Duration, growth: u32, max: Duration, failures: u8) -> Duration {
+    let cap = max.max(base).as_nanos();
+    let mut d = base.as_nanos();
+    let mut n = 1;
+    while n < failures && d < cap {
+        d = d.saturating_mul(u128::from(growth));
+        n += 1;
+    }
+    let d = d.min(cap);
+    Duration::new((d / 1_000_000_000) as u64, (d % 1_000_000_000) as u32)
+}
+
+/// The black-hole window of one class (R-B1 … R-B4).
+#[derive(Debug)]
+struct Hole {
+    class: AddrClass,
+    outcomes: std::collections::VecDeque<bool>,
+    state: BlackHoleState,
+    /// Requests that met the class blocked since it last changed state.
+    met: u32,
 }
 
 #[derive(Debug)]
 struct Entry {
     addr: Multiaddr,
     value: u8,
+    /// Failures in a row (R-D4), saturating; a success clears it (R-D5).
+    fails: u8,
+    /// Its last dial was cut by an adaptive timeout (R-R6b).
+    cut: bool,
     /// Peers it was pruned for (R-C5), with the instant each mark expires.
     pruned_for: Vec<(Peer, Instant)>,
 }
@@ -108,12 +240,19 @@ struct Req {
     skippable: HashSet<Multiaddr>,
     tokens: usize,
     overdraft: bool,
+    /// A caller asked to ignore the deny list and black holes (R-D7).
+    ignore: bool,
+    /// Bit `i`: it probes black-hole class `i` (R-B2).
+    probes: u8,
+    /// A join merged addresses (R-R1a) while some of its pending ones may already have
+    /// been passed over by the core: their ranks may differ, so only membership is checked.
+    loose_order: bool,
     deadline: Instant,
     callers: IdSet<CallerId>,
-    attempts: Vec<Attempt>,
+    attempts: Vec<Att>,
     last_start: Option<Instant>,
     /// The winning dial, its address and connect time, and the failures before it.
-    won: Option<(DialId, Multiaddr, Duration, Vec<Attempt>)>,
+    won: Option<(DialId, Multiaddr, Duration, Vec<Att>)>,
 }
 
 #[derive(Debug)]
@@ -121,7 +260,14 @@ struct OpenDial {
     request: RequestId,
     addr: Multiaddr,
     started: Instant,
+    /// `started + address_timeout`: the latest it may time out (R-R6a).
     deadline: Instant,
+    /// It may have an adaptive deadline (R-R6b): adaptive timeouts were measured when it
+    /// started.
+    adaptive: bool,
+    /// Its address's last dial was cut: spared at its adaptive deadline whenever the pool
+    /// has a free token (R-R6b).
+    patient: bool,
 }
 
 /// The reference model; see the [module documentation](self).
@@ -145,6 +291,15 @@ pub(crate) struct Model {
     overdrafts: u64,
     /// Prunes the model predicts in the current step, in order.
     prunes: Vec<(Peer, Multiaddr)>,
+    /// Successes since the start or the last `network_changed` (R-R6b: adaptive timeouts
+    /// apply once they reach `min_samples`).
+    connects: u32,
+    /// Black-hole windows, one per configured class (the first 8).
+    holes: Vec<Hole>,
+    /// Black-hole state changes the model predicts in the current step (R-B4).
+    changes: Vec<(AddrClass, BlackHoleState)>,
+    /// Processing what a `dial` did before its grant: cuts there are reclaims (R-R6b).
+    in_dial: bool,
     /// Steps observed, for the cadence of [`Model::compare_tables`].
     steps: u64,
     pub(crate) coverage: Coverage,
@@ -159,6 +314,18 @@ fn remember<T>(list: &mut Vec<T>, item: T) {
 
 impl Model {
     pub(crate) fn new(config: Config) -> Self {
+        let holes = config
+            .black_holes
+            .classes
+            .iter()
+            .take(8)
+            .map(|c| Hole {
+                class: *c,
+                outcomes: std::collections::VecDeque::new(),
+                state: BlackHoleState::Probing,
+                met: 0,
+            })
+            .collect();
         Self {
             available: config.max_tokens,
             config,
@@ -174,6 +341,10 @@ impl Model {
             aborted: Vec::new(),
             overdrafts: 0,
             prunes: Vec::new(),
+            connects: 0,
+            holes,
+            changes: Vec::new(),
+            in_dial: false,
             steps: 0,
             coverage: Coverage::default(),
         }
@@ -183,6 +354,21 @@ impl Model {
 
     pub(crate) fn open_dials(&self) -> IdMap<DialId, RequestId> {
         self.dials.iter().map(|(d, o)| (*d, o.request)).collect()
+    }
+
+    pub(crate) fn open_dial_addrs(&self) -> Vec<(DialId, Multiaddr)> {
+        self.dials
+            .iter()
+            .map(|(d, o)| (*d, o.addr.clone()))
+            .collect()
+    }
+
+    /// Every prune mark, live or expired, as (peer, address).
+    pub(crate) fn prune_marks(&self) -> Vec<(Peer, Multiaddr)> {
+        self.confidence
+            .iter()
+            .flat_map(|e| e.pruned_for.iter().map(|(p, _)| (*p, e.addr.clone())))
+            .collect()
     }
 
     pub(crate) fn peers_in_flight(&self) -> Vec<Peer> {
@@ -273,6 +459,8 @@ impl Model {
                 Entry {
                     addr: addr.clone(),
                     value: INITIAL_CONFIDENCE,
+                    fails: 0,
+                    cut: false,
                     pruned_for: Vec::new(),
                 },
             );
@@ -294,7 +482,7 @@ impl Model {
         self.deny.get(addr).is_some_and(|until| now < *until)
     }
 
-    fn deny(&mut self, addr: &Multiaddr, now: Instant) {
+    fn deny(&mut self, addr: &Multiaddr, now: Instant, fails: u8) {
         if self.config.deny_list_capacity == 0 {
             return;
         }
@@ -311,9 +499,149 @@ impl Model {
                 self.deny.remove(&oldest);
             }
         }
-        let until = Self::after(now, self.config.deny_duration);
+        let c = &self.config;
+        let duration = grown(c.deny_duration, c.deny_growth, c.deny_max, fails);
+        if fails >= 2 && duration > c.deny_duration {
+            self.coverage.grown_denies += 1;
+        }
+        let until = Self::after(now, duration);
         self.deny.insert(addr.clone(), until);
         self.mark_skippable(addr, None);
+    }
+
+    /// Failures in a row of `addr` (R-D4).
+    fn fails(&self, addr: &Multiaddr) -> u8 {
+        self.confidence
+            .iter()
+            .find(|e| &e.addr == addr)
+            .map_or(0, |e| e.fails)
+    }
+
+    /// R-D4a: `addr` leaves the deny list, its failures and cut mark are forgotten; its
+    /// recency is not touched.
+    fn forgive(&mut self, addr: &Multiaddr) {
+        self.deny.remove(addr);
+        if let Some(e) = self.confidence.iter_mut().find(|e| &e.addr == addr) {
+            e.fails = 0;
+            e.cut = false;
+        }
+    }
+
+    // ----- black holes (R-B) -----------------------------------------------------------
+
+    /// Bits of the classes `addr` is in, if it is public (R-B1); 0 otherwise.
+    fn classes_of(&self, addr: &Multiaddr) -> u8 {
+        if self.holes.is_empty() || !is_public(addr) {
+            return 0;
+        }
+        let mut bits = 0;
+        for (i, h) in self.holes.iter().enumerate() {
+            if in_class(addr, &h.class) {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+
+    fn blocked(&self) -> u8 {
+        let mut bits = 0;
+        for (i, h) in self.holes.iter().enumerate() {
+            if h.state == BlackHoleState::Blocked {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+
+    /// Whether a request that probes `probes` must leave `addr` out (R-B2).
+    fn black_holed(&self, addr: &Multiaddr, probes: u8) -> bool {
+        let blocked = self.blocked() & !probes;
+        blocked != 0 && self.classes_of(addr) & blocked != 0
+    }
+
+    /// R-B2: the blocked classes a new request with `input` probes: one request in
+    /// `window` among those that meet the class blocked.
+    fn probes_of(&mut self, input: &[Multiaddr], ignore: bool) -> u8 {
+        let blocked = self.blocked();
+        if blocked == 0 || ignore {
+            return 0;
+        }
+        let met = input
+            .iter()
+            .fold(0, |m, a| m | (self.classes_of(a) & blocked));
+        let window = u32::from(self.config.black_holes.window);
+        let mut probes = 0;
+        for (i, h) in self.holes.iter_mut().enumerate() {
+            if met & (1 << i) != 0 {
+                h.met += 1;
+                if h.met % window == 0 {
+                    probes |= 1 << i;
+                }
+            }
+        }
+        if probes != 0 {
+            self.coverage.black_hole_probes += 1;
+        }
+        probes
+    }
+
+    /// A completed dial of `addr` (R-B1: public addresses; no aborts).
+    fn outcome(&mut self, addr: &Multiaddr, success: bool) {
+        let bits = self.classes_of(addr);
+        if bits == 0 {
+            return;
+        }
+        let window = usize::from(self.config.black_holes.window);
+        let min = usize::from(self.config.black_holes.min_successes);
+        let mut newly_blocked = Vec::new();
+        for (i, h) in self.holes.iter_mut().enumerate() {
+            if bits & (1 << i) == 0 {
+                continue;
+            }
+            let before = h.state;
+            if success && before == BlackHoleState::Blocked {
+                // The route is back: a fresh window (R-B2).
+                h.outcomes.clear();
+            } else {
+                if h.outcomes.len() == window {
+                    h.outcomes.pop_front();
+                }
+                h.outcomes.push_back(success);
+            }
+            let successes = h.outcomes.iter().filter(|s| **s).count();
+            h.state = if h.outcomes.len() < window {
+                BlackHoleState::Probing
+            } else if successes < min {
+                BlackHoleState::Blocked
+            } else {
+                BlackHoleState::Allowed
+            };
+            if h.state != before {
+                h.met = 0;
+                self.changes.push((h.class, h.state));
+                match h.state {
+                    BlackHoleState::Blocked => {
+                        self.coverage.black_hole_blocked += 1;
+                        newly_blocked.push(h.class);
+                    }
+                    _ if before == BlackHoleState::Blocked => {
+                        self.coverage.black_hole_unblocked += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Pending public addresses of a class blocked now may be passed over (R-B2).
+        for class in newly_blocked {
+            for req in self.requests.values_mut() {
+                let rest: Vec<Multiaddr> = req.addrs[req.next..]
+                    .iter()
+                    .filter(|a| is_public(a) && in_class(a, &class))
+                    .cloned()
+                    .collect();
+                req.skippable.extend(rest);
+            }
+        }
     }
 
     /// `addr` became undialable for a while: requests waiting to dial it may skip it.
@@ -328,56 +656,93 @@ impl Model {
     // ----- outcomes --------------------------------------------------------------------
 
     /// A dial failed, a timeout included (R-C2, R-C4, R-D1, R-C5).
-    fn failure(&mut self, request: RequestId, addr: &Multiaddr, reason: FailReason, now: Instant) {
-        let value = match self.touch(addr) {
+    /// `either`: the core may name the reason `AddressTimeout` instead (see [`Att`]).
+    fn failure(
+        &mut self,
+        request: RequestId,
+        addr: &Multiaddr,
+        reason: FailReason,
+        either: bool,
+        now: Instant,
+    ) {
+        // Known to be a cut only without `either`; unsure, the model assumes it was not, so
+        // that the next dial's timeout is only checked loosely.
+        let cut = matches!(reason, FailReason::AdaptiveTimeout { .. }) && !either;
+        let (value, fails) = match self.touch(addr) {
             Some(e) => {
                 e.value = e.value.saturating_sub(1);
-                e.value
+                e.fails = e.fails.saturating_add(1);
+                // With `either` the core decides whether it was a cut; the model learns
+                // which from the attempt list, and until then does not know.
+                e.cut = cut;
+                (e.value, e.fails)
             }
-            None => INITIAL_CONFIDENCE,
+            None => (INITIAL_CONFIDENCE, 1),
         };
-        self.deny(addr, now);
+        self.deny(addr, now, fails);
+        self.outcome(addr, false);
         let Some(req) = self.requests.get(&request) else {
             return;
         };
         let peer = req.peer;
-        let better = req.addrs.iter().any(|a| self.confidence(a) > 0);
+        // R-C5: only after `prune_after_failures` in a row, and only against another
+        // address of the request that has proven itself (confidence above the start).
+        let proven = req
+            .addrs
+            .iter()
+            .any(|a| a != addr && self.confidence(a) > INITIAL_CONFIDENCE);
         if self.exact
             && value == 0
+            && fails >= self.config.prune_after_failures
             && !self.is_pruned(peer, addr, now)
-            && better
+            && proven
             && self.mark_pruned(peer, addr, now)
         {
             self.prunes.push((peer, addr.clone()));
             self.mark_skippable(addr, Some(peer));
         }
         if let Some(req) = self.requests.get_mut(&request) {
-            req.attempts.push(Attempt {
-                addr: addr.clone(),
-                reason,
+            req.attempts.push(Att {
+                attempt: Attempt {
+                    addr: addr.clone(),
+                    reason,
+                },
+                either,
             });
         }
     }
 
-    /// A dial connected (R-C3): confidence up, no longer pruned nor denied.
+    /// A dial connected (R-C3, R-D5): confidence up, no longer pruned nor denied, its
+    /// failures and cut mark cleared.
     fn success(&mut self, addr: &Multiaddr) {
         if let Some(e) = self.touch(addr) {
             e.value = (e.value + 1).min(MAX_CONFIDENCE);
+            e.fails = 0;
+            e.cut = false;
             e.pruned_for.clear();
         }
         self.deny.remove(addr);
+        self.connects = self.connects.saturating_add(1);
+        self.outcome(addr, true);
+    }
+
+    /// Whether dials started now may get an adaptive deadline (R-R6b).
+    fn adaptive_active(&self) -> bool {
+        self.config
+            .adaptive_timeout
+            .is_some_and(|a| self.connects >= a.min_samples.max(1))
     }
 
     // ----- dial ------------------------------------------------------------------------
 
-    /// Works out what `dial(now, peer, addrs, priority)` must do (R-R1, R-R2, R-R8, R-R9,
-    /// R-T2 … R-T4, R-P1).
+    /// Works out what `dial(now, peer, addrs, opts)` must do (R-R1, R-R1a, R-R2, R-R8,
+    /// R-R9, R-T2 … R-T4, R-P1, R-D6, R-D7, R-B2, R-B3).
     pub(crate) fn expect_dial(
         &mut self,
         now: Instant,
         peer: Peer,
         addrs: &[Multiaddr],
-        priority: Priority,
+        opts: DialOpts,
     ) -> DialPlan {
         let now = self.advance(now);
         let max = self.config.max_addrs_per_request;
@@ -391,15 +756,49 @@ impl Model {
             });
         }
         if let Some(&request) = self.by_peer.get(&peer) {
+            if self
+                .requests
+                .get(&request)
+                .is_some_and(|r| now >= r.deadline)
+            {
+                // Item 0: past its dial_timeout the request is over; this caller starts
+                // afresh (R-R6, R-R8).
+                return DialPlan::Restart {
+                    old: request,
+                    addrs: addrs.to_vec(),
+                    opts,
+                };
+            }
+            if let Some(req) = self.requests.get_mut(&request) {
+                req.ignore |= opts.ignore_backoff;
+            }
             return DialPlan::Join {
                 request,
                 added: self.exact.then(|| self.merge(request, addrs, now)),
             };
         }
+        self.plan_new(now, peer, addrs, opts, 0)
+    }
+
+    /// The plan of a new request for `peer` (no request in flight for it).
+    /// `extra`: tokens a request timed out just before will have released (item 0).
+    fn plan_new(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        addrs: &[Multiaddr],
+        opts: DialOpts,
+        extra: usize,
+    ) -> DialPlan {
+        let ignore = opts.ignore_backoff;
+        let priority = opts.priority;
+        let probes = self.probes_of(addrs, ignore);
         if !self.exact {
             return DialPlan::Loose {
                 given: addrs.len(),
                 priority,
+                ignore,
+                probes,
             };
         }
         let mut admitted: Vec<Multiaddr> = Vec::new();
@@ -409,8 +808,10 @@ impl Model {
                 Some(SkipReason::Duplicate)
             } else if !dialable(addr) {
                 Some(SkipReason::Undialable)
-            } else if self.is_denied(addr, now) {
+            } else if !ignore && self.is_denied(addr, now) {
                 Some(SkipReason::DenyListed)
+            } else if !ignore && self.black_holed(addr, probes) {
+                Some(SkipReason::BlackHoled)
             } else if let Some(until) = self.prune_mark(peer, addr) {
                 if now < until {
                     Some(SkipReason::Pruned)
@@ -430,34 +831,84 @@ impl Model {
             }
         }
         if admitted.is_empty() {
-            // R-D6: an address that is only deny-listed comes back at its expiry.
+            // R-D6: an address that is only deny-listed comes back at its (grown) expiry.
             let retry_at = skipped
                 .iter()
                 .filter(|s| s.reason == SkipReason::DenyListed)
                 .filter_map(|s| self.deny.get(&s.addr).copied())
                 .min();
+            let black_holed = skipped.iter().any(|s| s.reason == SkipReason::BlackHoled);
             return DialPlan::Refuse(match retry_at {
                 Some(retry_at) => DialRefused::BackedOff {
                     skipped,
                     retry_at,
                     retry_in: retry_at.saturating_duration_since(now),
                 },
+                // R-B3: only black holes (and other skips) left nothing.
+                None if black_holed => DialRefused::BlackHoled { skipped },
                 None => DialRefused::NoDialableAddresses { skipped },
             });
         }
-        // R-R1: highest confidence first; `sort_by_key` is stable, so ties keep the
-        // caller's order.
-        admitted.sort_by_key(|a| std::cmp::Reverse(self.confidence(a)));
+        let admitted = self.order(admitted);
         let requested = self.config.max_per_peer_dials.min(admitted.len());
-        let granted = requested.min(self.available);
-        if granted == 0 && priority == Priority::Normal {
+        let granted = requested.min(self.available + extra);
+        // R-R6b: a spared dial's token is lent; a short pool may take it back, but the
+        // model does not know which dials are spared.
+        let may_reclaim = granted < requested && self.dials.values().any(|d| d.adaptive);
+        if granted == 0 && priority == Priority::Normal && !may_reclaim {
             return DialPlan::Refuse(DialRefused::NoTokens);
         }
         DialPlan::New {
             requested,
-            granted,
             addrs: admitted,
+            ignore,
+            probes,
+            may_refuse: granted == 0 && priority == Priority::Normal,
         }
+    }
+
+    /// R-R1, R-R1a: the dial order of `addrs`. Highest confidence first; within one
+    /// confidence, with `interleave`, direct addresses before relayed ones, and within
+    /// those IPv6 and IPv4 alternating, IPv6 first, each family in the given order (names
+    /// other than `/dns6` go with IPv4). Without `interleave`, the given order among equals.
+    fn order(&self, addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
+        let mut levels: BTreeMap<std::cmp::Reverse<u8>, Vec<Multiaddr>> = BTreeMap::new();
+        for a in addrs {
+            levels
+                .entry(std::cmp::Reverse(self.confidence(&a)))
+                .or_default()
+                .push(a);
+        }
+        let mut out = Vec::new();
+        for (_, level) in levels {
+            if !self.config.interleave {
+                out.extend(level);
+                continue;
+            }
+            for relayed in [false, true] {
+                let (mut v6, mut v4) = (Vec::new(), Vec::new());
+                for a in &level {
+                    let (is6, is_relayed) = lane(a);
+                    if is_relayed == relayed {
+                        if is6 {
+                            v6.push(a.clone());
+                        } else {
+                            v4.push(a.clone());
+                        }
+                    }
+                }
+                let (mut v6, mut v4) = (v6.into_iter(), v4.into_iter());
+                loop {
+                    let (x, y) = (v6.next(), v4.next());
+                    if x.is_none() && y.is_none() {
+                        break;
+                    }
+                    out.extend(x);
+                    out.extend(y);
+                }
+            }
+        }
+        out
     }
 
     /// R-R8: merges a joining caller's addresses into `request`; returns how many.
@@ -465,28 +916,34 @@ impl Model {
         let Some(req) = self.requests.get(&request) else {
             return 0;
         };
-        let peer = req.peer;
+        let (peer, ignore, probes) = (req.peer, req.ignore, req.probes);
         let mut list = req.addrs.clone();
         let old = list.len();
         for addr in addrs {
             let skip = list.len() >= self.config.max_addrs_per_request
                 || list.contains(addr)
                 || !dialable(addr)
-                || self.is_denied(addr, now)
+                || (!ignore && self.is_denied(addr, now))
+                || (!ignore && self.black_holed(addr, probes))
                 || self.is_pruned(peer, addr, now);
             if !skip {
                 list.push(addr.clone());
             }
         }
         let added = list.len() - old;
+        let mut loose = false;
         if added > 0 {
             let next = req.next;
-            let mut rest = list.split_off(next);
-            rest.sort_by_key(|a| std::cmp::Reverse(self.confidence(a)));
-            list.extend(rest);
+            let rest = list.split_off(next);
+            // The core orders what it has not passed yet; an address it passed over as
+            // skipped still sits in the model's rest and would shift the interleave ranks.
+            loose = self.config.interleave
+                && rest[..old - next].iter().any(|a| req.skippable.contains(a));
+            list.extend(self.order(rest));
         }
         if let Some(req) = self.requests.get_mut(&request) {
             req.addrs = list;
+            req.loose_order |= loose;
         }
         added
     }
@@ -502,20 +959,92 @@ impl Model {
         drained: &Drained<Peer>,
     ) -> Result<(), Violation> {
         let now = match expected {
-            Expected::Import(_) => self.now.unwrap_or(now),
+            Expected::Import(_) | Expected::LiftPrune { .. } => self.now.unwrap_or(now),
             _ => self.advance(now),
         };
         self.prunes.clear();
+        self.changes.clear();
         let mut plan = None;
         let mut cancelled = None;
         let mut joined = None;
         let mut timeout = false;
+        let mut actions: &[Action<Peer>] = &drained.actions;
+        let mut events: &[Event<Peer>] = &drained.events;
+        let mut ended = Outcomes::new();
         match expected {
             Expected::Dial {
-                expected,
+                mut expected,
                 result,
                 peer,
             } => {
+                let mut extra = 0;
+                let mut restart = None;
+                if let DialPlan::Restart { old, addrs, opts } = expected {
+                    // Item 0: the old request's time-out comes first, then the new plan.
+                    self.coverage.restarts += 1;
+                    let split = actions
+                        .iter()
+                        .position(|a| !matches!(a, Action::AbortDial(x) if x.request == old))
+                        .unwrap_or(actions.len());
+                    let (old_actions, rest) = actions.split_at(split);
+                    actions = rest;
+                    for action in old_actions {
+                        self.action(action, now)?;
+                    }
+                    ensure!(
+                        !dialer.is_in_flight(old),
+                        "R-R6: {old}, past its dial_timeout, still in flight after a new caller"
+                    );
+                    if let Some(req) = self.requests.get(&old) {
+                        extra = req.tokens;
+                        self.by_peer.remove(&req.peer);
+                    }
+                    restart = Some(old);
+                    expected = self.plan_new(now, peer, &addrs, opts, extra);
+                }
+                if !matches!(expected, DialPlan::Join { .. }) {
+                    // R-R6b: spared dials may be cut to lend their tokens back (reclaim)
+                    // before the new request's grant; everything before that grant and
+                    // the new request's first dial belongs to other requests.
+                    let new = events.iter().find_map(|e| match e {
+                        Event::RequestTokens { request, .. }
+                            if !self.requests.contains_key(request) =>
+                        {
+                            Some(*request)
+                        }
+                        _ => None,
+                    });
+                    let split = actions
+                        .iter()
+                        .position(|a| match a {
+                            Action::StartDial(x) => Some(x.request) == new,
+                            Action::AbortDial(x) => Some(x.request) == new,
+                            _ => false,
+                        })
+                        .unwrap_or(actions.len());
+                    let (pre, rest) = actions.split_at(split);
+                    actions = rest;
+                    self.in_dial = true;
+                    for action in pre {
+                        self.action(action, now)?;
+                    }
+                    self.in_dial = false;
+                    let split = events
+                        .iter()
+                        .position(|e| matches!(e, Event::RequestTokens { request, .. } if Some(*request) == new))
+                        .unwrap_or(events.len());
+                    let (pre, rest) = events.split_at(split);
+                    events = rest;
+                    ended = self.events(pre, None)?;
+                    self.prunes.clear();
+                    self.changes.clear();
+                    if let Some(old) = restart {
+                        ensure!(
+                            ended.get(&old).is_some_and(|l| !l.is_empty()),
+                            "R-R6: {old}, past its dial_timeout, told no caller it timed out"
+                        );
+                    }
+                }
                 self.check_dial(&expected, &result)?;
                 if let Err(e) = &result {
                     self.count_refusal(e);
@@ -568,6 +1097,11 @@ impl Model {
                     None => self.coverage.refused_reports += 1,
                     Some(d) if ok => {
                         self.coverage.successes += 1;
+                        if d.adaptive && now >= Self::after(d.started, self.config.address_timeout)
+                        {
+                            // Spared, or its timer not handled yet (R-R6b).
+                            self.coverage.late_answers += 1;
+                        }
                         self.success(&d.addr);
                         if let Some(req) = self.requests.get_mut(&d.request) {
                             let took = now.saturating_duration_since(d.started);
@@ -580,6 +1114,7 @@ impl Model {
                             d.request,
                             &d.addr,
                             FailReason::Transport("connection refused".into()),
+                            false,
                             now,
                         );
                     }
@@ -590,21 +1125,96 @@ impl Model {
                 for (addr, value) in entries {
                     if let Some(e) = self.touch(&addr) {
                         e.value = value.min(MAX_CONFIDENCE);
+                        // R-C5a: an import lifts the address's prune marks.
+                        e.pruned_for.clear();
                     }
+                }
+            }
+            Expected::Quiet => {
+                ensure!(
+                    drained.actions.is_empty() && drained.events.is_empty(),
+                    "R-D4a: handle_peer_connected emitted {drained:?}"
+                );
+                if !self.exact {
+                    // A loose request's addresses are unknown to the model, and the core
+                    // forgave them too: read the counts back.
+                    for e in &mut self.confidence {
+                        if dialer.failures(&e.addr) == 0 {
+                            e.fails = 0;
+                            e.cut = false;
+                        }
+                    }
+                }
+            }
+            Expected::LiftPrune { peer, addr, result } => {
+                let had = match self.confidence.iter_mut().find(|e| e.addr == addr) {
+                    Some(e) => {
+                        let before = e.pruned_for.len();
+                        e.pruned_for.retain(|(p, _)| *p != peer);
+                        e.pruned_for.len() != before
+                    }
+                    None => false,
+                };
+                ensure!(
+                    had == result,
+                    "R-C5a: lift_prune({peer}, {addr}) returned {result}, the model says {had}"
+                );
+                self.coverage.prunes_lifted += u64::from(had);
+            }
+            Expected::NetworkChanged => {
+                // R-D4b: the old network's lessons go; confidence and prune marks stay.
+                self.deny.clear();
+                for e in &mut self.confidence {
+                    e.fails = 0;
+                    e.cut = false;
+                }
+                self.connects = 0;
+                for h in &mut self.holes {
+                    if h.state != BlackHoleState::Probing {
+                        self.changes.push((h.class, BlackHoleState::Probing));
+                    }
+                    h.outcomes.clear();
+                    h.state = BlackHoleState::Probing;
+                    h.met = 0;
+                }
+                // An empty deny list is the same in the core and the model again.
+                if !self.exact && self.requests.is_empty() {
+                    self.exact = true;
                 }
             }
         }
 
-        self.grants(&drained.events, plan, joined, now)?;
-        for action in &drained.actions {
+        self.grants(events, plan, joined, now)?;
+        for action in actions {
             self.action(action, now)?;
         }
-        let ended = self.events(&drained.events, cancelled)?;
+        let rest = self.events(events, cancelled)?;
+        for (request, list) in rest {
+            ended.entry_or_insert_with(request, Vec::new).extend(list);
+        }
         self.reconcile(dialer, now, &ended)?;
         if timeout {
             self.nothing_overdue(now)?;
         }
         Ok(())
+    }
+
+    /// R-D4a: `handle_peer_connected(now, peer, addrs)`.
+    pub(crate) fn peer_connected(&mut self, now: Instant, peer: Peer, addrs: &[Multiaddr]) {
+        self.advance(now);
+        for addr in addrs {
+            self.forgive(addr);
+        }
+        let in_flight: Vec<Multiaddr> = self
+            .by_peer
+            .get(&peer)
+            .and_then(|r| self.requests.get(r))
+            .map(|r| r.addrs.clone())
+            .unwrap_or_default();
+        for addr in &in_flight {
+            self.forgive(addr);
+        }
+        self.coverage.peer_connected += 1;
     }
 
     fn check_dial(
@@ -616,16 +1226,34 @@ impl Model {
             (DialPlan::Refuse(want), Err(got)) => {
                 ensure!(want == got, "dial: expected {want:?}, got {got:?}");
             }
+            (
+                DialPlan::New {
+                    may_refuse: true, ..
+                },
+                Err(DialRefused::NoTokens),
+            ) => {
+                ensure!(
+                    self.available == 0,
+                    "R-T4: NoTokens with {} tokens available",
+                    self.available
+                );
+            }
             (DialPlan::Refuse(want), Ok(c)) => {
                 return Err(Violation(format!("dial: expected {want:?}, got {c}")));
             }
-            (DialPlan::Loose { given, priority }, Err(got)) => match got {
+            (
+                DialPlan::Loose {
+                    given, priority, ..
+                },
+                Err(got),
+            ) => match got {
                 DialRefused::NoTokens => ensure!(
                     self.available == 0 && *priority == Priority::Normal,
                     "R-T4: NoTokens with {} tokens available, {priority:?}",
                     self.available
                 ),
                 DialRefused::NoDialableAddresses { skipped }
+                | DialRefused::BlackHoled { skipped }
                 | DialRefused::BackedOff { skipped, .. } => ensure!(
                     skipped.len() == *given,
                     "R-R2, R-D6: {} of {given} addresses listed as skipped",
@@ -647,6 +1275,7 @@ impl Model {
             DialRefused::BackedOff { .. } => self.coverage.backed_off += 1,
             DialRefused::NoDialableAddresses { .. } => self.coverage.no_dialable += 1,
             DialRefused::TooManyAddresses { .. } => self.coverage.too_many += 1,
+            DialRefused::BlackHoled { .. } => self.coverage.black_holed += 1,
             _ => {}
         }
     }
@@ -700,19 +1329,28 @@ impl Model {
                 overdraft == (granted == 0),
                 "R-P1: new {request} granted {granted}, overdraft {overdraft}"
             );
-            let addrs = match expected {
+            let (addrs, ignore, probes) = match expected {
                 DialPlan::New {
                     requested: r,
-                    granted: g,
                     addrs,
+                    ignore,
+                    probes,
+                    ..
                 } => {
+                    // The grant itself was checked above (R-T3), against the pool after
+                    // any reclaim.
                     ensure!(
-                        (r, g) == (requested, granted),
-                        "R-T2/R-T3: {request} should ask {r} and get {g}, asked {requested} got {granted}"
+                        r == requested,
+                        "R-T2: {request} should ask {r}, asked {requested} (granted {granted})"
                     );
-                    addrs
+                    (addrs, ignore, probes)
                 }
-                DialPlan::Loose { priority, .. } => {
+                DialPlan::Loose {
+                    priority,
+                    ignore,
+                    probes,
+                    ..
+                } => {
                     ensure!(
                         requested >= 1 && requested <= self.config.max_per_peer_dials,
                         "R-T2: {request} asks {requested}"
@@ -721,7 +1359,7 @@ impl Model {
                         granted > 0 || priority == Priority::High,
                         "R-T4: a normal request proceeded without tokens"
                     );
-                    Vec::new()
+                    (Vec::new(), ignore, probes)
                 }
                 other => return Err(Violation(format!("new {request} but expected {other:?}"))),
             };
@@ -730,6 +1368,7 @@ impl Model {
                 self.coverage.overdrafts += 1;
             }
             self.coverage.requests += 1;
+            self.coverage.forced += u64::from(ignore);
             self.available -= granted;
             self.by_peer.insert(peer, *request);
             self.callers.insert(caller, *request);
@@ -742,6 +1381,9 @@ impl Model {
                     skippable: HashSet::default(),
                     tokens: granted,
                     overdraft,
+                    ignore,
+                    probes,
+                    loose_order: false,
                     deadline: Self::after(now, self.config.dial_timeout),
                     callers: IdSet::from([caller]),
                     attempts: Vec::new(),
@@ -764,13 +1406,27 @@ impl Model {
                 let exact = self.exact;
                 let stagger = self.config.stagger;
                 let has_open = self.dials.values().any(|d| d.request == start.request);
+                // What the core passes over now (R-R1, R-D7, R-B2, R-C5).
                 let denied: Vec<bool> = match self.requests.get(&start.request) {
                     Some(req) => req.addrs[req.next..]
                         .iter()
-                        .map(|a| self.is_denied(a, now) || self.is_pruned(req.peer, a, now))
+                        .map(|a| {
+                            (!req.ignore
+                                && (self.is_denied(a, now) || self.black_holed(a, req.probes)))
+                                || self.is_pruned(req.peer, a, now)
+                        })
                         .collect(),
                     None => Vec::new(),
                 };
+                // R-R6b: adaptive once measured, unless the address's last dial was cut.
+                let cut = self
+                    .confidence
+                    .iter()
+                    .find(|e| e.addr == start.addr)
+                    .is_some_and(|e| e.cut);
+                let adaptive = self.adaptive_active();
+                let patient = adaptive && cut;
+                self.coverage.full_after_cut += u64::from(patient);
                 let pruned = self.is_pruned(start.peer, &start.addr, now);
                 let Some(req) = self.requests.get_mut(&start.request) else {
                     return Err(Violation(format!(
@@ -799,14 +1455,24 @@ impl Model {
                             start.addr
                         )));
                     };
-                    for (i, a) in rest[..k].iter().enumerate() {
-                        ensure!(
-                            denied[i] || req.skippable.contains(a),
-                            "R-R1: dialed {} before {a} (order {rest:?})",
-                            start.addr
-                        );
+                    if !req.loose_order {
+                        for (i, a) in rest[..k].iter().enumerate() {
+                            ensure!(
+                                denied[i] || req.skippable.contains(a),
+                                "R-R1: dialed {} before {a} (order {rest:?})",
+                                start.addr
+                            );
+                        }
                     }
-                    req.next += k + 1;
+                    if req.loose_order {
+                        // What it passed may still be pending in the core: only the started
+                        // address leaves what is left.
+                        let next = req.next;
+                        req.addrs[next..=next + k].rotate_right(1);
+                        req.next += 1;
+                    } else {
+                        req.next += k + 1;
+                    }
                 }
                 if let (Some(stagger), Some(last), true) = (stagger, req.last_start, has_open) {
                     ensure!(
@@ -826,6 +1492,8 @@ impl Model {
                         addr: start.addr.clone(),
                         started: now,
                         deadline: Self::after(now, self.config.address_timeout),
+                        adaptive,
+                        patient,
                     },
                 );
             }
@@ -841,15 +1509,68 @@ impl Model {
                 );
                 remember(&mut self.aborted, abort.dial);
                 match abort.reason {
-                    AbortReason::AddressTimeout => {
-                        ensure!(
-                            now >= dial.deadline,
-                            "R-R6a: {} timed out {:?} early",
-                            abort.dial,
-                            dial.deadline.saturating_duration_since(now)
-                        );
+                    AbortReason::AddressTimeout if now >= dial.deadline => {
                         self.coverage.address_timeouts += 1;
-                        self.failure(dial.request, &dial.addr, FailReason::AddressTimeout, now);
+                        // A dial that may have been adaptive and fired late: the core
+                        // says which (R-R6b).
+                        let after = now.saturating_duration_since(dial.started);
+                        let (reason, either) = if dial.adaptive {
+                            (FailReason::AdaptiveTimeout { after }, true)
+                        } else {
+                            (FailReason::AddressTimeout, false)
+                        };
+                        self.failure(dial.request, &dial.addr, reason, either, now);
+                    }
+                    AbortReason::AddressTimeout => {
+                        // Before the full address_timeout: only an adaptive cut (R-R6b).
+                        let full = self.config.address_timeout;
+                        let floor = self
+                            .config
+                            .adaptive_timeout
+                            .map_or(full, |a| a.syn_retry.min(full));
+                        let after = now.saturating_duration_since(dial.started);
+                        ensure!(
+                            dial.adaptive,
+                            "R-R6a/R-R6b: {} ({}) timed out {after:?} after its start, before address_timeout {full:?}, without an adaptive deadline (adaptive measured: {}, its last dial cut: {})",
+                            abort.dial,
+                            dial.addr,
+                            self.adaptive_active(),
+                            self.confidence.iter().any(|e| e.addr == dial.addr && e.cut)
+                        );
+                        ensure!(
+                            after >= floor,
+                            "R-R6b: {} cut after {after:?}, below the floor {floor:?}",
+                            abort.dial
+                        );
+                        // R-R6b: never cut while its request has nothing pending and the pool
+                        // has free tokens (within a handle_timeout tokens only come back, so
+                        // the step's start is a lower bound on what is free now).
+                        let pending = self
+                            .requests
+                            .get(&dial.request)
+                            .map_or(0, |r| r.addrs.len() - r.next);
+                        // A patient dial (its address was cut last time) is spared whenever
+                        // tokens are free. In a `dial`, a spared dial is reclaimed instead.
+                        ensure!(
+                            self.in_dial
+                                || !((dial.patient || (self.exact && pending == 0))
+                                    && self.available > 0),
+                            "R-R6b: {} cut with {pending} pending in {} (patient: {}) and {} tokens free",
+                            abort.dial,
+                            dial.request,
+                            dial.patient,
+                            self.available
+                        );
+                        self.coverage.reclaims += u64::from(self.in_dial);
+                        self.coverage.address_timeouts += 1;
+                        self.coverage.cuts += 1;
+                        self.failure(
+                            dial.request,
+                            &dial.addr,
+                            FailReason::AdaptiveTimeout { after },
+                            false,
+                            now,
+                        );
                     }
                     AbortReason::RequestTimeout => {
                         let deadline = self.requests.get(&dial.request).map(|r| r.deadline);
@@ -858,7 +1579,13 @@ impl Model {
                             "R-R6: {} aborted for a request timeout before its deadline",
                             abort.dial
                         );
-                        self.failure(dial.request, &dial.addr, FailReason::RequestTimeout, now);
+                        self.failure(
+                            dial.request,
+                            &dial.addr,
+                            FailReason::RequestTimeout,
+                            false,
+                            now,
+                        );
                     }
                     // R-C4: aborts change nothing.
                     AbortReason::Superseded | AbortReason::Cancelled => {}
@@ -878,6 +1605,7 @@ impl Model {
     ) -> Result<Outcomes, Violation> {
         let mut results: IdMap<RequestId, Vec<_>> = IdMap::new();
         let mut pruned = Vec::new();
+        let mut changes = Vec::new();
         let mut cancel_seen = false;
         for event in events {
             match event {
@@ -923,12 +1651,18 @@ impl Model {
                     }
                 }
                 Event::Pruned { peer, addr } => pruned.push((*peer, addr.clone())),
+                Event::BlackHole { class, state } => changes.push((*class, *state)),
                 other => return Err(Violation(format!("unexpected output {other:?}"))),
             }
         }
         ensure!(
             cancelled.is_none() || cancel_seen,
             "R-R7: an accepted cancel emitted no Finished"
+        );
+        ensure!(
+            changes == self.changes,
+            "R-B4: black-hole changes {changes:?}, the model expected {:?}",
+            self.changes
         );
         self.coverage.prunes += pruned.len() as u64;
         if self.exact {
@@ -972,7 +1706,10 @@ impl Model {
             let Some(req) = self.requests.remove(&request) else {
                 continue;
             };
-            self.by_peer.remove(&req.peer);
+            // A request that timed out for a new caller (item 0) left its peer to it.
+            if self.by_peer.get(&req.peer) == Some(&request) {
+                self.by_peer.remove(&req.peer);
+            }
             ensure!(
                 req.callers.is_empty(),
                 "invariant 5: {request} ended without telling {:?}",
@@ -1004,20 +1741,19 @@ impl Model {
             }
             match first {
                 Ok(connected) => ensure!(
-                    req.won
-                        == Some((
-                            connected.dial,
-                            connected.addr.clone(),
-                            connected.connect_time,
-                            connected.failed.clone()
-                        )),
+                    req.won.as_ref().is_some_and(|(d, a, t, failed)| {
+                        *d == connected.dial
+                            && *a == connected.addr
+                            && *t == connected.connect_time
+                            && attempts_match(&connected.failed, failed)
+                    }),
                     "R-R4: {request} completed with {connected:?}, but the winner was {:?}",
                     req.won
                 ),
                 Err(DialFailed::AllFailed { attempts }) => {
                     self.coverage.all_failed += 1;
                     ensure!(
-                        req.won.is_none() && *attempts == req.attempts,
+                        req.won.is_none() && attempts_match(attempts, &req.attempts),
                         "R-R5: {request} lists {attempts:?}, the model saw {:?}",
                         req.attempts
                     );
@@ -1029,7 +1765,7 @@ impl Model {
                         "R-R6: {request} timed out before its deadline"
                     );
                     ensure!(
-                        *attempts == req.attempts,
+                        attempts_match(attempts, &req.attempts),
                         "R-R6: {request} lists {attempts:?}, the model saw {:?}",
                         req.attempts
                     );
@@ -1089,6 +1825,30 @@ impl Model {
             "R-C: the core's confidence table {export:?}, the model's {:?}",
             self.export()
         );
+        for h in &self.holes {
+            ensure!(
+                dialer.black_hole_state(h.class) == Some(h.state)
+                    || self.holes.iter().filter(|o| o.class == h.class).count() > 1,
+                "R-B4: {:?} is {:?} in the core, {:?} in the model",
+                h.class,
+                dialer.black_hole_state(h.class),
+                h.state
+            );
+        }
+        for addr in address_pool() {
+            ensure!(
+                dialer.failures(addr) == self.fails(addr),
+                "R-D4: {addr} failed {} times in a row for the core, {} for the model",
+                dialer.failures(addr),
+                self.fails(addr)
+            );
+            ensure!(
+                dialer.is_black_holed(addr) == self.black_holed(addr, 0),
+                "R-B2: {addr} black-holed: core {}, model {}",
+                dialer.is_black_holed(addr),
+                self.black_holed(addr, 0)
+            );
+        }
         if self.exact {
             for addr in address_pool() {
                 ensure!(

@@ -8,8 +8,11 @@
 //! admitted and their order, confidence, deny list, pruning, timeouts, outcomes).
 //! At the end it runs time past every deadline and checks that nothing is left over.
 //!
-//! The vocabulary is deliberately small so that random sequences collide: 4 peers and 10
-//! addresses, two of which the dialable predicate rejects (QUIC on a TCP transport).
+//! The vocabulary is deliberately small so that random sequences collide: 4 peers and 18
+//! addresses: private and loopback ones (never evidence for black holes), public IPv4,
+//! IPv6 and QUIC ones and a relayed one (so that black holes, R-B, and the interleaved
+//! order, R-R1a, are exercised), and two the dialable predicate rejects (QUIC to a
+//! private address).
 
 use crate::idmap::IdMap;
 use std::sync::OnceLock;
@@ -18,11 +21,12 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use dialer_core::check::{Drained, Monitor, Violation};
 use dialer_core::{
-    CallerId, Config, DialId, Dialer, HeadStart, Multiaddr, Priority, RequestId, Stats,
+    AdaptiveTimeout, AddrClass, BlackHoles, CallerId, Config, DialId, DialOpts, Dialer, HeadStart,
+    Multiaddr, Priority, RequestId, Stats,
 };
 use multiaddr::Protocol;
 
-use crate::model::{Expected, Model};
+use crate::model::{is_public, Expected, Model};
 
 /// Peer ids in the interpreter: small integers, so that requests for one peer collide.
 pub type Peer = u8;
@@ -42,7 +46,7 @@ const MAX_DRAIN_STEPS: usize = 100_000;
 /// further, to the last deadline.
 const MAX_CLOCK: Duration = Duration::from_secs(1 << 40);
 
-const POOL: [&str; 10] = [
+const POOL: [&str; 18] = [
     "/ip4/10.0.0.1/tcp/4001",
     "/ip4/10.0.0.2/tcp/4001",
     "/ip4/10.0.0.3/tcp/4002",
@@ -53,6 +57,14 @@ const POOL: [&str; 10] = [
     "/ip4/10.0.0.9/tcp/9",
     "/ip4/10.0.0.1/udp/4001/quic-v1",
     "/ip6/::1/udp/4001/quic-v1",
+    "/ip4/16.0.0.1/tcp/4001",
+    "/ip6/2600::1/tcp/4001",
+    "/ip4/16.0.0.2/tcp/4001",
+    "/ip6/2600::2/tcp/4001",
+    "/ip6/2600::1/udp/4001/quic-v1",
+    "/ip4/16.0.0.3/udp/4001/quic-v1",
+    "/ip6/2600::3/udp/4002/quic-v1",
+    "/ip4/16.0.0.1/tcp/1/p2p-circuit",
 ];
 
 /// The address pool the ops pick from (by index modulo its length).
@@ -65,9 +77,20 @@ pub fn address_pool() -> &'static [Multiaddr] {
     })
 }
 
-/// The interpreter's transport: TCP only, as the default adapters (R-A2).
+/// The interpreter's transport: TCP anywhere, QUIC to public addresses only (R-A2).
 pub fn dialable(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+        || (addr.iter().any(|p| matches!(p, Protocol::QuicV1)) && is_public(addr))
+}
+
+/// The classes [`Op::Dark`] can take down: public IPv6, and public UDP.
+fn dark_class(addr: &Multiaddr) -> u8 {
+    if !is_public(addr) {
+        return 0;
+    }
+    let v6 = addr.iter().any(|p| matches!(p, Protocol::Ip6(_)));
+    let udp = addr.iter().any(|p| matches!(p, Protocol::Udp(_)));
+    u8::from(v6) | u8::from(udp) << 1
 }
 
 /// A count setting: tiny, the default, or as large as `usize` goes.
@@ -216,6 +239,160 @@ pub struct ConfigSpec {
     pub confidence_capacity: Cap,
     /// `deny_list_capacity`.
     pub deny_list_capacity: Cap,
+    /// `deny_growth` (R-D4).
+    pub deny_growth: Growth,
+    /// `deny_max` (R-D4).
+    pub deny_max: Span,
+    /// `prune_after_failures` (R-C5).
+    pub prune_after_failures: PruneAfter,
+    /// `adaptive_timeout` (R-R6b).
+    pub adaptive: AdaptiveSpec,
+    /// `black_holes` (R-B).
+    pub black_holes: BlackHoleSpec,
+    /// `interleave` (R-R1a).
+    pub interleave: bool,
+}
+
+/// A `deny_growth` setting (R-D4), always valid (at least 1).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// 1: no growth, the seed's fixed deny time.
+    One,
+    /// 2, the default.
+    Default,
+    /// 1 ..= 16.
+    Small(u8),
+    /// `u32::MAX`: the second failure in a row is already at `deny_max`.
+    Huge,
+}
+
+impl Growth {
+    fn get(self) -> u32 {
+        match self {
+            Self::One => 1,
+            Self::Default => 2,
+            Self::Small(n) => 1 + u32::from(n % 16),
+            Self::Huge => u32::MAX,
+        }
+    }
+}
+
+/// A `prune_after_failures` setting (R-C5).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneAfter {
+    /// 0: the first failure to confidence 0 can prune.
+    Zero,
+    /// 1.
+    One,
+    /// 2, the default.
+    Default,
+    /// Any value (255: never in a short run).
+    Any(u8),
+}
+
+impl PruneAfter {
+    fn get(self) -> u8 {
+        match self {
+            Self::Zero => 0,
+            Self::One => 1,
+            Self::Default => 2,
+            Self::Any(n) => n,
+        }
+    }
+}
+
+/// An `adaptive_timeout` setting (R-R6b), always valid.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdaptiveSpec {
+    /// `None`: every dial has the fixed `address_timeout`.
+    Off,
+    /// [`AdaptiveTimeout::default`] (32 samples first: rarely reached in a short run).
+    Default,
+    /// Measured after a few connects already, so that short inputs reach it.
+    Quick {
+        /// `min_samples`, 0 ..= 7.
+        min_samples: u8,
+        /// `percentile`, 1 ..= 100.
+        percentile: u8,
+        /// `margin`, 1 ..= 4.
+        margin: u8,
+        /// `syn_retry`.
+        syn_retry: Span,
+        /// `window`, 1 ..= 64.
+        window: u8,
+    },
+}
+
+impl AdaptiveSpec {
+    fn get(self) -> Option<AdaptiveTimeout> {
+        match self {
+            Self::Off => None,
+            Self::Default => Some(AdaptiveTimeout::default()),
+            Self::Quick {
+                min_samples,
+                percentile,
+                margin,
+                syn_retry,
+                window,
+            } => Some(AdaptiveTimeout {
+                percentile: 1 + percentile % 100,
+                margin: 1 + u32::from(margin % 4),
+                syn_retry: syn_retry.get(Duration::from_secs(1)),
+                min_samples: u32::from(min_samples % 8),
+                window: 1 + u32::from(window % 64),
+            }),
+        }
+    }
+}
+
+/// A `black_holes` setting (R-B), always valid.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlackHoleSpec {
+    /// [`BlackHoles::default`]: IPv6 and UDP, window 100 (rarely full in a short run).
+    Default,
+    /// [`BlackHoles::off`].
+    Off,
+    /// Small windows, so that a short run fills them.
+    Small {
+        /// Bit 0 IPv6, 1 UDP, 2 `quic-v1`, 3 `p2p-circuit`; none: detection off.
+        classes: u8,
+        /// The window, 1 ..= 8.
+        window: u8,
+        /// Successes it needs, 0 ..= window.
+        min_successes: u8,
+    },
+}
+
+impl BlackHoleSpec {
+    fn get(self) -> BlackHoles {
+        match self {
+            Self::Default => BlackHoles::default(),
+            Self::Off => BlackHoles::off(),
+            Self::Small {
+                classes,
+                window,
+                min_successes,
+            } => {
+                let all = [
+                    AddrClass::Ip6,
+                    AddrClass::Udp,
+                    AddrClass::Protocol("quic-v1"),
+                    AddrClass::Protocol("p2p-circuit"),
+                ];
+                let window = 1 + window % 8;
+                BlackHoles {
+                    classes: all
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| classes & (1 << i) != 0)
+                        .map(|(_, c)| *c)
+                        .collect(),
+                    window: u16::from(window),
+                    min_successes: u16::from(min_successes % (window + 1)),
+                }
+            }
+        }
+    }
 }
 
 impl Default for ConfigSpec {
@@ -233,6 +410,12 @@ impl Default for ConfigSpec {
             head_start: HeadStartSpec::Default,
             confidence_capacity: Cap::Default,
             deny_list_capacity: Cap::Default,
+            deny_growth: Growth::Default,
+            deny_max: Span::Default,
+            prune_after_failures: PruneAfter::Default,
+            adaptive: AdaptiveSpec::Default,
+            black_holes: BlackHoleSpec::Default,
+            interleave: true,
         }
     }
 }
@@ -253,6 +436,12 @@ impl ConfigSpec {
             .with_head_start(self.head_start.get())
             .with_confidence_capacity(self.confidence_capacity.get(d.confidence_capacity))
             .with_deny_list_capacity(self.deny_list_capacity.get(d.deny_list_capacity))
+            .with_deny_growth(self.deny_growth.get())
+            .with_deny_max(self.deny_max.get(d.deny_max))
+            .with_prune_after_failures(self.prune_after_failures.get())
+            .with_adaptive_timeout(self.adaptive.get())
+            .with_black_holes(self.black_holes.get())
+            .with_interleave(self.interleave)
     }
 }
 
@@ -353,6 +542,56 @@ pub enum Op {
         /// The value.
         value: u8,
     },
+    /// A dial with `DialOpts::ignore_backoff` (R-D7): a new request, or a join that
+    /// upgrades the request in flight.
+    Force {
+        /// Peer, modulo [`PEERS`].
+        peer: u8,
+        /// Indices into [`address_pool`].
+        addrs: Vec<u8>,
+    },
+    /// A class of the pool goes dark (bit 0: public IPv6, bit 1: public UDP): until
+    /// [`Op::Light`], reported outcomes of its dials are failures (`hang`: reports of
+    /// its dials are held back, so they time out).
+    Dark {
+        /// Which classes.
+        classes: u8,
+        /// Hang instead of failing.
+        hang: bool,
+    },
+    /// Dark classes come back.
+    Light {
+        /// Which classes.
+        classes: u8,
+    },
+    /// Every open dial of a dark class fails now (unless it hangs).
+    FailDark,
+    /// A slow answer: the clock moves on by `millis` (near an adaptive timeout, R-R6b),
+    /// `handle_timeout` runs there or not, then an open dial connects.
+    Late {
+        /// Which open dial.
+        pick: u8,
+        /// How late, in milliseconds.
+        millis: u16,
+        /// Handle the timers first (the dial may be cut or spared).
+        timeout_first: bool,
+    },
+    /// `network_changed` (R-D4b).
+    NetworkChanged,
+    /// `handle_peer_connected` (R-D4a), for a peer in flight or any.
+    PeerConnected {
+        /// Which peer (in flight first).
+        pick: u8,
+        /// Indices into [`address_pool`].
+        addrs: Vec<u8>,
+    },
+    /// `lift_prune` (R-C5a): of a prune mark the model knows (even `peer`), or of any pair.
+    LiftPrune {
+        /// Peer, modulo [`PEERS`]; even: lift a known mark.
+        peer: u8,
+        /// Which mark, or index into [`address_pool`].
+        addr: u8,
+    },
 }
 
 /// How often the interesting paths were taken in a run, so tests can assert that their
@@ -398,6 +637,37 @@ pub struct Coverage {
     pub head_starts: u64,
     /// Addresses admitted again after their prune mark expired (`prune_duration`).
     pub prunes_expired: u64,
+    /// Deny entries longer than `deny_duration`: a failure beyond the first in a row (R-D4).
+    pub grown_denies: u64,
+    /// Black-hole classes blocked (R-B2).
+    pub black_hole_blocked: u64,
+    /// Requests that probe a blocked class (R-B2).
+    pub black_hole_probes: u64,
+    /// Blocked classes unblocked by a success (R-B2).
+    pub black_hole_unblocked: u64,
+    /// `BlackHoled` refusals (R-B3).
+    pub black_holed: u64,
+    /// Dials cut by an adaptive timeout before `address_timeout` (R-R6b).
+    pub cuts: u64,
+    /// Dials spared at their adaptive deadline (`Stats::dials_spared`, R-R6b).
+    pub spares: u64,
+    /// Patient dials: their address's last dial was cut (R-R6b).
+    pub full_after_cut: u64,
+    /// Spared dials cut to lend their token to a new request (R-R6b).
+    pub reclaims: u64,
+    /// Successes of possibly adaptive dials at or after `address_timeout` (R-R6b).
+    pub late_answers: u64,
+    /// Callers that found their peer's request past its dial_timeout and started a new one
+    /// (issue item 0).
+    pub restarts: u64,
+    /// Requests started with `ignore_backoff` (R-D7).
+    pub forced: u64,
+    /// `handle_peer_connected` calls (R-D4a).
+    pub peer_connected: u64,
+    /// `network_changed` calls (R-D4b).
+    pub network_changes: u64,
+    /// Prune marks lifted by `lift_prune` (R-C5a).
+    pub prunes_lifted: u64,
 }
 
 impl Coverage {
@@ -422,6 +692,21 @@ impl Coverage {
         self.staggered += other.staggered;
         self.head_starts += other.head_starts;
         self.prunes_expired += other.prunes_expired;
+        self.grown_denies += other.grown_denies;
+        self.black_hole_blocked += other.black_hole_blocked;
+        self.black_hole_probes += other.black_hole_probes;
+        self.black_hole_unblocked += other.black_hole_unblocked;
+        self.black_holed += other.black_holed;
+        self.cuts += other.cuts;
+        self.spares += other.spares;
+        self.full_after_cut += other.full_after_cut;
+        self.reclaims += other.reclaims;
+        self.late_answers += other.late_answers;
+        self.restarts += other.restarts;
+        self.forced += other.forced;
+        self.peer_connected += other.peer_connected;
+        self.network_changes += other.network_changes;
+        self.prunes_lifted += other.prunes_lifted;
     }
 }
 
@@ -444,6 +729,10 @@ pub struct Harness {
     clock: Duration,
     /// The latest clock ever given to the core (the clock itself may have been rewound).
     high: Duration,
+    /// Dark classes (see [`Op::Dark`]): bit 0 public IPv6, bit 1 public UDP.
+    dark: u8,
+    /// Of those, the ones whose dials hang rather than fail.
+    hang: u8,
 }
 
 fn pick<T: Copy>(items: impl ExactSizeIterator<Item = T>, pick: u8) -> Option<T> {
@@ -478,6 +767,8 @@ impl Harness {
             base: Instant::now(),
             clock: Duration::ZERO,
             high: Duration::ZERO,
+            dark: 0,
+            hang: 0,
         })
     }
 
@@ -518,11 +809,11 @@ impl Harness {
                 } else {
                     Priority::Normal
                 };
-                self.dial(peer % PEERS, &addresses(addrs), priority)
+                self.dial(peer % PEERS, &addresses(addrs), priority.into())
             }
             Op::Join { pick: p, addrs } => {
                 let peer = pick(self.model.peers_in_flight().into_iter(), *p).unwrap_or(p % PEERS);
-                self.dial(peer, &addresses(addrs), Priority::Normal)
+                self.dial(peer, &addresses(addrs), DialOpts::default())
             }
             Op::Cancel { pick: p } => {
                 let caller = pick(self.model.waiting_callers().into_iter(), *p)
@@ -544,11 +835,11 @@ impl Harness {
             }
             Op::Succeed { pick: p } => {
                 let dial = self.pick_open(*p);
-                self.report(dial, true)
+                self.outcome(dial, true)
             }
             Op::Fail { pick: p } => {
                 let dial = self.pick_open(*p);
-                self.report(dial, false)
+                self.outcome(dial, false)
             }
             Op::ReportTwice {
                 pick: p,
@@ -556,7 +847,11 @@ impl Harness {
                 second_ok,
             } => {
                 let dial = self.pick_open(*p);
-                self.report(dial, *first_ok)?;
+                if self.hangs(dial) {
+                    return Ok(());
+                }
+                let first_ok = *first_ok && !self.is_dark(dial);
+                self.report(dial, first_ok)?;
                 self.report(dial, *second_ok)
             }
             Op::ReportAborted { pick: p, ok } => {
@@ -603,7 +898,106 @@ impl Harness {
                 self.settle(Expected::Import(vec![(addr, *value)]))
                     .map(drop)
             }
+            Op::Force { peer, addrs } => self.dial(
+                peer % PEERS,
+                &addresses(addrs),
+                DialOpts::default().with_ignore_backoff(true),
+            ),
+            Op::Dark { classes, hang } => {
+                let classes = classes & 3;
+                self.dark |= classes;
+                if *hang {
+                    self.hang |= classes;
+                } else {
+                    self.hang &= !classes;
+                }
+                Ok(())
+            }
+            Op::Light { classes } => {
+                self.dark &= !classes;
+                self.hang &= !classes;
+                Ok(())
+            }
+            Op::FailDark => {
+                let dark: Vec<DialId> = self
+                    .model
+                    .open_dial_addrs()
+                    .into_iter()
+                    .filter(|(_, a)| dark_class(a) & self.dark & !self.hang != 0)
+                    .map(|(d, _)| d)
+                    .collect();
+                for dial in dark {
+                    // An earlier failure may have ended the request (and aborted this).
+                    if self.model.open_dials().contains_key(&dial) {
+                        self.report(dial, false)?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Late {
+                pick: p,
+                millis,
+                timeout_first,
+            } => {
+                let dial = self.pick_open(*p);
+                self.forward(Duration::from_millis(u64::from(*millis)));
+                if *timeout_first {
+                    self.timeout()?;
+                }
+                self.outcome(dial, true)
+            }
+            Op::NetworkChanged => {
+                self.dialer.network_changed(self.now());
+                self.model.coverage.network_changes += 1;
+                self.settle(Expected::NetworkChanged).map(drop)
+            }
+            Op::PeerConnected { pick: p, addrs } => {
+                let peer = pick(self.model.peers_in_flight().into_iter(), *p).unwrap_or(p % PEERS);
+                let addrs = addresses(addrs);
+                let now = self.now();
+                self.dialer.handle_peer_connected(now, &peer, addrs.iter());
+                self.model.peer_connected(now, peer, &addrs);
+                self.settle(Expected::Quiet).map(drop)
+            }
+            Op::LiftPrune { peer, addr } => {
+                // A live or expired mark if there is one, else any pair.
+                let marks = self.model.prune_marks();
+                let pool = address_pool();
+                let (peer, addr) = match marks.get(usize::from(*addr) % marks.len().max(1)) {
+                    Some(mark) if peer % 2 == 0 => mark.clone(),
+                    _ => (peer % PEERS, pool[usize::from(*addr) % pool.len()].clone()),
+                };
+                let result = self.dialer.lift_prune(&peer, &addr);
+                self.settle(Expected::LiftPrune { peer, addr, result })
+                    .map(drop)
+            }
         }
+    }
+
+    /// Whether `dial`'s address is in a dark class (see [`Op::Dark`]).
+    fn is_dark(&self, dial: DialId) -> bool {
+        self.model
+            .open_dial_addrs()
+            .into_iter()
+            .any(|(d, a)| d == dial && dark_class(&a) & self.dark != 0)
+    }
+
+    /// Whether `dial`'s address is in a dark class that hangs.
+    fn hangs(&self, dial: DialId) -> bool {
+        self.model
+            .open_dial_addrs()
+            .into_iter()
+            .any(|(d, a)| d == dial && dark_class(&a) & self.hang != 0)
+    }
+
+    /// The runtime's answer for `dial`: `ok` unless its class is dark (a failure), or
+    /// none at all if its class hangs.
+    fn outcome(&mut self, dial: DialId, ok: bool) -> Result<(), Violation> {
+        if self.hangs(dial) {
+            return Ok(());
+        }
+        let ok = ok && !self.is_dark(dial);
+        self.report(dial, ok)
     }
 
     fn pick_open(&self, p: u8) -> DialId {
@@ -620,17 +1014,12 @@ impl Harness {
         self.high = self.high.max(clock);
     }
 
-    fn dial(
-        &mut self,
-        peer: Peer,
-        addrs: &[Multiaddr],
-        priority: Priority,
-    ) -> Result<(), Violation> {
+    fn dial(&mut self, peer: Peer, addrs: &[Multiaddr], opts: DialOpts) -> Result<(), Violation> {
         let now = self.now();
-        let expected = self.model.expect_dial(now, peer, addrs, priority);
+        let expected = self.model.expect_dial(now, peer, addrs, opts);
         let result = self
             .dialer
-            .dial(now, peer, addrs.iter().cloned(), priority.into())
+            .dial(now, peer, addrs.iter().cloned(), opts)
             .map(|dialing| dialing.caller);
         if let Ok(caller) = &result {
             self.monitor.issued(*caller)?;
@@ -759,7 +1148,19 @@ impl Harness {
         let now = self.now();
         self.model.compare_tables(&self.dialer, now)?;
         self.model.coverage.head_starts = self.dialer.stats().head_starts;
-        let deny = self.dialer.config().deny_duration;
+        self.model.coverage.spares = self.dialer.stats().dials_spared;
+        ensure!(
+            self.dialer.stats().dials_cut >= self.model.coverage.cuts,
+            "R-R6b: {} dials cut before address_timeout, the core counts {}",
+            self.model.coverage.cuts,
+            self.dialer.stats().dials_cut
+        );
+        // Grown deny entries (R-D4) last up to max(deny_max, deny_duration).
+        let deny = self
+            .dialer
+            .config()
+            .deny_max
+            .max(self.dialer.config().deny_duration);
         self.set_clock(self.high + deny + Duration::from_nanos(1));
         self.timeout()?;
         let left = self.dialer.stats().deny_list_entries;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use dialer_core::check::{Monitor, Violation};
 use dialer_core::{
-    Action, Config, ConfigError, DialId, DialRefused, Dialer, Event, HeadStart, Multiaddr, Priority,
+    Action, AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, DialId, DialRefused,
+    Dialer, Event, HeadStart, Multiaddr, Priority,
 };
 
 use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
@@ -95,6 +96,14 @@ struct RawConfig {
     head_start: Option<(u32, RawSpan, RawSpan)>,
     confidence_capacity: RawCount,
     deny_list_capacity: RawCount,
+    deny_growth: u32,
+    deny_max: RawSpan,
+    prune_after_failures: u8,
+    /// percentile, margin, syn_retry, min_samples, window.
+    adaptive: Option<(u8, u32, RawSpan, u32, u32)>,
+    /// class bits (IPv6, UDP, quic-v1), window, min_successes.
+    black_holes: (u8, u16, u16),
+    interleave: bool,
 }
 
 impl RawConfig {
@@ -115,6 +124,37 @@ impl RawConfig {
             }))
             .with_confidence_capacity(self.confidence_capacity.get())
             .with_deny_list_capacity(self.deny_list_capacity.get())
+            .with_deny_growth(self.deny_growth)
+            .with_deny_max(self.deny_max.get())
+            .with_prune_after_failures(self.prune_after_failures)
+            .with_adaptive_timeout(self.adaptive.map(
+                |(percentile, margin, syn_retry, min_samples, window)| AdaptiveTimeout {
+                    percentile,
+                    margin,
+                    syn_retry: syn_retry.get(),
+                    min_samples,
+                    window,
+                },
+            ))
+            .with_black_holes({
+                let (bits, window, min_successes) = self.black_holes;
+                let all = [
+                    AddrClass::Ip6,
+                    AddrClass::Udp,
+                    AddrClass::Protocol("quic-v1"),
+                ];
+                BlackHoles {
+                    classes: all
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| bits & (1 << i) != 0)
+                        .map(|(_, c)| *c)
+                        .collect(),
+                    window,
+                    min_successes,
+                }
+            })
+            .with_interleave(self.interleave)
     }
 }
 
@@ -136,6 +176,11 @@ fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
         ("address_timeout", Some(config.address_timeout)),
         ("deny_duration", Some(config.deny_duration)),
         ("prune_duration", Some(config.prune_duration)),
+        ("deny_max", Some(config.deny_max)),
+        (
+            "adaptive_timeout.syn_retry",
+            config.adaptive_timeout.map(|a| a.syn_retry),
+        ),
         ("stagger", config.stagger),
         ("head_start.min", config.head_start.map(|h| h.min)),
         ("head_start.max", config.head_start.map(|h| h.max)),
@@ -150,6 +195,21 @@ fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
         if h.min > h.max || h.rtt_factor == 0 {
             return Err(ConfigError::HeadStartRange);
         }
+    }
+    // R-D4: growth 1 is "none"; 0 would make every repeated deny instant.
+    if config.deny_growth < 1 {
+        return Err(ConfigError::DenyGrowth);
+    }
+    // R-R6b: a percentile is 1..=100; margin and window at least 1.
+    if let Some(a) = config.adaptive_timeout {
+        if a.percentile < 1 || a.percentile > 100 || a.margin < 1 || a.window < 1 {
+            return Err(ConfigError::AdaptiveRange);
+        }
+    }
+    // R-B: N in 1..=1024, M at most N.
+    let b = &config.black_holes;
+    if b.window < 1 || b.window > 1024 || b.min_successes > b.window {
+        return Err(ConfigError::BlackHoleRange);
     }
     Ok(())
 }
@@ -292,6 +352,7 @@ pub fn config_and_addrs(data: &[u8]) -> Result<(), Violation> {
                         addrs.len()
                     ),
                     DialRefused::NoDialableAddresses { skipped }
+                    | DialRefused::BlackHoled { skipped }
                     | DialRefused::BackedOff { skipped, .. } => ensure!(
                         skipped.len() == addrs.len()
                             && skipped.iter().zip(&addrs).all(|(s, a)| &s.addr == a),
