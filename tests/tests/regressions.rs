@@ -103,3 +103,73 @@ fn deny_queue_stays_bounded_when_successes_lift_entries() {
     }
     apply(ConfigSpec::default().config(), &ops).expect("no violation");
 }
+
+/// Issue item 0 (R-R6, R-R8), through the reference model: with the default config, a
+/// second caller for peer 7 arriving 30.001 s after the first, before the request's timer
+/// was handled, must not inherit its timeout: the old request times out, and the second
+/// caller's own address is dialed in a new request.
+#[test]
+fn a_join_past_the_dial_timeout_starts_a_new_request() {
+    let mut dialer = Dialer::<u8>::new(Config::default()).expect("valid config");
+    let t0 = std::time::Instant::now();
+    let first: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().expect("valid");
+    let second: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().expect("valid");
+    let old = dialer
+        .dial(t0, 7, [first], DialOpts::default())
+        .expect("request starts");
+    while dialer.poll_action().is_some() {}
+    while dialer.poll_event().is_some() {}
+    let late = t0 + Duration::from_millis(30_001);
+    let new = dialer
+        .dial(late, 7, [second.clone()], DialOpts::default())
+        .expect("a new request, not a refusal");
+    assert!(
+        !new.joined,
+        "past its deadline the old request is not joined"
+    );
+    assert_ne!(new.request, old.request);
+    let mut started = Vec::new();
+    while let Some(action) = dialer.poll_action() {
+        if let Action::StartDial(start) = action {
+            started.push(start.addr);
+        }
+    }
+    assert_eq!(
+        started,
+        [second],
+        "the second caller's own address is dialed"
+    );
+    let mut timed_out = Vec::new();
+    while let Some(event) = dialer.poll_event() {
+        if let dialer_core::Event::Finished { caller, result, .. } = event {
+            timed_out.push((caller, result.is_err()));
+        }
+    }
+    assert_eq!(
+        timed_out,
+        [(old.caller, true)],
+        "only the first caller times out"
+    );
+    assert!(dialer.is_in_flight(new.request));
+}
+
+/// Issue item 0 through the interpreter and its model (which must handle the old request
+/// ending and the new one starting in one step).
+#[test]
+fn item_0_through_the_model() {
+    let ops = [
+        Op::Dial {
+            peer: 0,
+            addrs: vec![0],
+            high: false,
+        },
+        Op::Advance { millis: 30_001 },
+        Op::Dial {
+            peer: 0,
+            addrs: vec![1],
+            high: false,
+        },
+        Op::Succeed { pick: 0 },
+    ];
+    apply(ConfigSpec::default().config(), &ops).expect("the model agrees");
+}
