@@ -738,13 +738,21 @@ async fn confidence_survives_export_and_import() {
 
 #[tokio::test(start_paused = true)]
 async fn pruned_addresses_reach_subscribers() {
-    // R-C5: `a` falls to 0 while `b` is better, so the core prunes it for the peer.
+    // R-C5: `a` falls to 0 beside `b`, which has proven itself (confidence 3), so the
+    // core prunes it for the peer (after one failure: the threshold is set to 1 here).
     let (a, b) = (addr(1), addr(2));
     let (transport, _) = Scripted::new(&[
         (&a, Script::Fail(MS, "refused")),
         (&b, Script::Connect(2 * MS)),
     ]);
-    let dialer = dialer(Config::default(), transport);
+    let config = Config::default()
+        .with_prune_after_failures(1)
+        .with_head_start(None);
+    let dialer = dialer(config, transport);
+    dialer
+        .import_confidence(vec![(b.clone(), 3)])
+        .await
+        .expect("driver running");
     let mut pruned = dialer.pruned().expect("driver running");
     dialer.dial(7, [a.clone(), b]).await.expect("connected");
     assert_eq!(pruned.next().await, Some((7, a)));
