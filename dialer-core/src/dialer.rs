@@ -600,11 +600,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }));
         let reason = if d.adaptive || reclaimed {
             self.stats.dials_cut += 1;
-            // The timeout it had, not how late `handle_timeout` came; a reclaimed dial is
-            // cut now, before its deadline.
-            let end = if reclaimed { now } else { d.deadline };
+            // How long it ran: with a late `handle_timeout`, longer than its timeout.
             FailReason::AdaptiveTimeout {
-                after: end.saturating_duration_since(d.started),
+                after: now.saturating_duration_since(d.started),
             }
         } else {
             FailReason::AddressTimeout
