@@ -613,33 +613,19 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// R-R6b: a new request asks for `wanted` tokens and the pool has fewer: spared dials
     /// (past their adaptive deadline on tokens nobody wanted then) are cut, oldest first,
-    /// until the pool has enough or none is left. Only dials whose request has nothing
-    /// else to dial are cut, so that every cut frees a token for the newcomer (a cut that
-    /// moved the token to its own request's next address would spend a failure and give
-    /// nothing); a spared dial of a request with addresses waiting stays.
+    /// until the pool has enough or none is left: the pool is short, so patience ends. A
+    /// cut whose request has other addresses waiting moves its token to the next of them
+    /// (which has an adaptive timeout) rather than to the newcomer, so the newcomer may
+    /// still be refused; the cuts were due anyway, the tokens were only lent.
     fn reclaim(&mut self, now: Instant, wanted: usize) {
-        let mut kept = VecDeque::new();
         while self.pool.available() < wanted {
             let Some(dial) = self.spared.pop_front() else {
-                break;
+                return;
             };
-            let Some(d) = self.dials.get(&dial).filter(|d| d.spared) else {
-                continue;
-            };
-            let frees = self
-                .requests
-                .get(&d.request)
-                .is_some_and(|r| r.pending() == 0 && !r.overdraft);
-            if frees {
+            if self.dials.get(&dial).is_some_and(|d| d.spared) {
                 self.stats.dials_reclaimed += 1;
                 self.time_out_dial(dial, now, true);
-            } else {
-                kept.push_back(dial);
             }
-        }
-        // Those passed over keep their place at the front.
-        while let Some(dial) = kept.pop_back() {
-            self.spared.push_front(dial);
         }
     }
 
