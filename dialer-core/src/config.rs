@@ -201,8 +201,9 @@ setters! {
 /// has free tokens: cutting it
 /// would free a token nobody waits for and only lose a slow peer. It runs on towards the
 /// full `address_timeout` on a token that is only lent: the moment a new request finds
-/// the pool short, spared dials are cut (oldest first) to give it their tokens, so a
-/// spared dial never makes a request fail with `NoTokens`.
+/// the pool short, spared dials are cut (oldest first) to give it their tokens. A cut
+/// whose request still has addresses waiting passes its token to the next of them
+/// instead, so the new request can still be refused; the cut was due anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdaptiveTimeout {
     /// Which percentile of recent connect times sizes the timeout, 1..=100. Default 90: in the
