@@ -213,6 +213,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.requests.contains_key(&request)
     }
 
+    /// The request in flight for `peer`, if any (the one a new caller would join, R-R8).
+    pub fn request_for(&self, peer: &P) -> Option<RequestId> {
+        self.by_peer.get(peer).copied()
+    }
+
     /// The request a caller is waiting on, while it waits.
     pub fn request_of(&self, caller: CallerId) -> Option<RequestId> {
         self.callers.get(&caller).copied()
