@@ -322,8 +322,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 });
             }
         }
+        // A pool short of what this request may ask for takes back lent tokens first
+        // (R-R6b), before admission: a cut deny-lists its address, which this request
+        // must then not dial (invariant 4).
+        let wanted = self.config.max_per_peer_dials.min(input.len());
+        if self.pool.available() < wanted && !self.spared.is_empty() {
+            self.reclaim(now, wanted);
+        }
         let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
-        let (requested, granted) = self.take_tokens(now, admitted.len(), opts.priority)?;
+        let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
         let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
@@ -794,14 +801,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     #[inline(always)]
     fn take_tokens(
         &mut self,
-        now: Instant,
         addresses: usize,
         priority: Priority,
     ) -> Result<(usize, usize), DialRefused> {
         let requested = self.config.max_per_peer_dials.min(addresses);
-        if self.pool.available() < requested && !self.spared.is_empty() {
-            self.reclaim(now, requested);
-        }
         let granted = self.pool.acquire(requested);
         if granted == 0 {
             if priority != Priority::High {
