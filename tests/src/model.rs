@@ -291,9 +291,10 @@ pub(crate) struct Model {
     overdrafts: u64,
     /// Prunes the model predicts in the current step, in order.
     prunes: Vec<(Peer, Multiaddr)>,
-    /// Prune marks mirrored from the core's events while the model was inexact: what
-    /// `lift_prune` answers for them is not predicted (see `Expected::LiftPrune`).
-    mirrored_marks: HashSet<(Peer, Multiaddr)>,
+    /// Prune marks mirrored from the core's events in this step while the model was
+    /// inexact, checked against the core at the end of the step: a mark the core made can
+    /// be gone by then, with its entry evicted by a later failure of the same step (R-C6).
+    just_mirrored: Vec<(Peer, Multiaddr)>,
     /// Successes since the start or the last `network_changed` (R-R6b: adaptive timeouts
     /// apply once they reach `min_samples`).
     connects: u32,
@@ -344,7 +345,7 @@ impl Model {
             aborted: Vec::new(),
             overdrafts: 0,
             prunes: Vec::new(),
-            mirrored_marks: HashSet::default(),
+            just_mirrored: Vec::new(),
             connects: 0,
             holes,
             changes: Vec::new(),
@@ -1159,12 +1160,8 @@ impl Model {
                     }
                     None => false,
                 };
-                // A mark mirrored while the model was inexact (after an eviction it could
-                // not predict) may be gone from the core by a path the model does not
-                // follow; for those, the core's answer stands.
-                let mirrored = self.mirrored_marks.remove(&(peer, addr.clone()));
                 ensure!(
-                    had == result || (mirrored && had && !result),
+                    had == result,
                     "R-C5a: lift_prune({peer}, {addr}) returned {result}, the model says {had}"
                 );
                 self.coverage.prunes_lifted += u64::from(had);
@@ -1684,7 +1681,7 @@ impl Model {
             if let Some(now) = self.now {
                 for (peer, addr) in pruned {
                     self.mark_pruned(peer, &addr, now);
-                    self.mirrored_marks.insert((peer, addr));
+                    self.just_mirrored.push((peer, addr));
                 }
             }
         }
@@ -1698,6 +1695,16 @@ impl Model {
         now: Instant,
         results: &Outcomes,
     ) -> Result<(), Violation> {
+        // Marks mirrored this step whose entry the core evicted later in the same step
+        // (the model mirrors at the end of the step, not at the event's place in it).
+        let clock = self.now.unwrap_or(now);
+        for (peer, addr) in std::mem::take(&mut self.just_mirrored) {
+            if !dialer.is_pruned(clock, &peer, &addr) {
+                if let Some(e) = self.confidence.iter_mut().find(|e| e.addr == addr) {
+                    e.pruned_for.retain(|(p, _)| *p != peer);
+                }
+            }
+        }
         let ended: Vec<RequestId> = self
             .requests
             .keys()
