@@ -322,22 +322,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 });
             }
         }
-        // A pool short of what this request may ask for takes back lent tokens first
-        // (R-R6b), before admission: a cut deny-lists its address, which this request
-        // must then not dial (invariant 4).
-        let wanted = self.config.max_per_peer_dials.min(input.len());
+        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
+        // A pool short of what this request asks for takes back lent tokens (R-R6b).
+        let reclaims = self.stats.dials_reclaimed;
+        let wanted = self.config.max_per_peer_dials.min(admitted.len());
         if self.pool.available() < wanted && !self.spared.is_empty() {
             self.reclaim(now, wanted);
         }
-        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
         let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
         let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
         }
         // Every address was checked against the deny list and prune marks just now, and
-        // nothing can have changed them since: the first pump need not check again.
-        self.pump_from(dialing.request, now, false);
+        // unless a reclaim cut a dial (which deny-lists its address) nothing can have
+        // changed them since: the first pump need not check again.
+        let recheck = self.stats.dials_reclaimed != reclaims;
+        self.pump_from(dialing.request, now, recheck);
         self.compact_timers();
         Ok(dialing)
     }
