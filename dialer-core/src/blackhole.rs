@@ -249,6 +249,19 @@ impl BlackHoleDetector {
         self.blocked
     }
 
+    /// Whether a request that probes the classes `probes` skips `addr` (R-B2): it is
+    /// public and in a blocked class the request does not probe. Reads the address only
+    /// while some class is blocked.
+    #[inline(always)]
+    pub(crate) fn skips(&self, addr: &Multiaddr, probes: u8) -> bool {
+        let blocked = self.blocked & !probes;
+        if blocked == 0 {
+            return false;
+        }
+        let t = Traits::of(addr, self.classes());
+        t.public && t.classes & blocked != 0
+    }
+
     /// The state of `class`, if it is watched.
     pub(crate) fn state(&self, class: AddrClass) -> Option<BlackHoleState> {
         self.classes

@@ -253,12 +253,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// Whether a new request would skip `addr` as black-holed now (R-B2): it is public
     /// and in a blocked class (a probe request still dials it).
     pub fn is_black_holed(&self, addr: &Multiaddr) -> bool {
-        let blocked = self.black_holes.blocked();
-        if blocked == 0 {
-            return false;
-        }
-        let t = Traits::of(addr, self.black_holes.classes());
-        t.public && t.classes & blocked != 0
+        self.black_holes.skips(addr, 0)
     }
 
     /// The adaptive address timeout a dial of `addr` would get now (R-R6b), or the fixed
@@ -668,24 +663,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             Err(SkipReason::Undialable)
         } else if !ignore_deny && self.deny.contains(addr, now) {
             Err(SkipReason::DenyListed)
-        } else if !ignore_deny && self.black_holed_for(addr, probes) {
+        } else if !ignore_deny && self.black_holes.skips(addr, probes) {
             Err(SkipReason::BlackHoled)
         } else {
             self.confidence
                 .admit(addr, peer, now)
                 .ok_or(SkipReason::Pruned)
         }
-    }
-
-    /// Whether `addr` is public and in a blocked class this request does not probe.
-    #[inline(always)]
-    fn black_holed_for(&self, addr: &Multiaddr, probes: u8) -> bool {
-        let blocked = self.black_holes.blocked() & !probes;
-        if blocked == 0 {
-            return false;
-        }
-        let t = Traits::of(addr, self.black_holes.classes());
-        t.public && t.classes & blocked != 0
     }
 
     /// The blocked classes a new request with `input` probes (R-B2): one request in
@@ -904,10 +888,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 || req.addrs.contains(&addr)
                 || !(self.dialable)(&addr)
                 || (!req.ignore_deny && self.deny.contains(&addr, now))
-                || (!req.ignore_deny && self.black_holes.blocked() & !req.probes != 0 && {
-                    let t = Traits::of(&addr, self.black_holes.classes());
-                    t.public && t.classes & self.black_holes.blocked() & !req.probes != 0
-                })
+                || (!req.ignore_deny && self.black_holes.skips(&addr, req.probes))
                 || self.confidence.is_pruned(&addr, &req.peer, now);
             if skip {
                 self.stats.addresses_skipped += 1;

@@ -119,14 +119,10 @@ impl<P: Clone + Eq> Request<P> {
             }
             // A class blocked since the address was admitted (R-B2), unless this request
             // probes it or ignores black holes (R-D7).
-            let blocked = black_holes.blocked() & !self.probes;
-            if recheck && blocked != 0 && !self.ignore_deny {
-                let t = Traits::of(candidate, black_holes.classes());
-                if t.public && t.classes & blocked != 0 {
-                    stats.addresses_skipped += 1;
-                    stats.addresses_black_holed += 1;
-                    continue;
-                }
+            if recheck && !self.ignore_deny && black_holes.skips(candidate, self.probes) {
+                stats.addresses_skipped += 1;
+                stats.addresses_black_holed += 1;
+                continue;
             }
             return Some(candidate.clone());
         }
