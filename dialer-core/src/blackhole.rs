@@ -40,6 +40,7 @@ fn varint2(bytes: &[u8]) -> Option<(usize, usize)> {
 /// Whether the encoded multiaddr has a `/p2p-circuit` component, walking the components
 /// by their known sizes; `None` at a protocol this walk does not know (the caller then
 /// parses).
+#[inline]
 fn walk_for_circuit(bytes: &[u8]) -> Option<bool> {
     let mut i = 0;
     while i < bytes.len() {

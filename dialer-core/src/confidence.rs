@@ -44,6 +44,24 @@ impl<P> Entry<P> {
     }
 }
 
+/// The bit of a dial rank that says the address has connected before (its connect time
+/// is known): among addresses of equal confidence, a proven one dials first (R-R1a).
+pub(crate) const PROVEN: u8 = 0x80;
+
+/// A dial rank: an address's confidence, with [`PROVEN`] set if it ever connected while
+/// in the table.
+#[inline]
+pub(crate) fn rank_of(value: u8, proven: bool) -> u8 {
+    value | if proven { PROVEN } else { 0 }
+}
+
+impl<P> Entry<P> {
+    #[inline]
+    fn rank(&self) -> u8 {
+        rank_of(self.value, self.connect_us > 0)
+    }
+}
+
 /// Whether `marks` holds a live mark for `peer` at `now`.
 fn marked<P: Eq>(marks: &[(P, Instant)], peer: &P, now: Instant) -> bool {
     marks.iter().any(|(p, until)| p == peer && now < *until)
@@ -107,21 +125,26 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         self.lru.peek(addr).map_or(INITIAL_CONFIDENCE, |e| e.value)
     }
 
-    /// Confidence of `addr`, or `None` if it is pruned for `peer` at `now` (R-C5): what
-    /// admitting an address to a request needs, in one lookup.
+    /// The dial rank of `addr` (see [`rank_of`]), or `None` if it is pruned for `peer` at
+    /// `now` (R-C5): what admitting an address to a request needs, in one lookup.
     pub(crate) fn admit(&self, addr: &Multiaddr, peer: &P, now: Instant) -> Option<u8> {
         match self.lru.peek(addr) {
             None => Some(INITIAL_CONFIDENCE),
-            Some(e) => (!marked(&e.pruned_for, peer, now)).then_some(e.value),
+            Some(e) => (!marked(&e.pruned_for, peer, now)).then(|| e.rank()),
         }
     }
 
-    /// The smoothed connect time of `addr`'s successful dials, if any was measured.
-    pub(crate) fn connect_time(&self, addr: &Multiaddr) -> Option<Duration> {
-        match self.lru.peek(addr)?.connect_us {
-            0 => None,
-            us => Some(Duration::from_micros(u64::from(us))),
-        }
+    /// The dial rank of `addr` (see [`rank_of`]), without touching its recency.
+    pub(crate) fn rank(&self, addr: &Multiaddr) -> u8 {
+        self.lru.peek(addr).map_or(INITIAL_CONFIDENCE, Entry::rank)
+    }
+
+    /// The smoothed connect time of `addr` if it is proven: it connected, and its
+    /// confidence is not below the start value (what a head start needs).
+    pub(crate) fn proven_connect_time(&self, addr: &Multiaddr) -> Option<Duration> {
+        let e = self.lru.peek(addr)?;
+        (e.value >= INITIAL_CONFIDENCE && e.connect_us > 0)
+            .then(|| Duration::from_micros(u64::from(e.connect_us)))
     }
 
     /// What sizes the timeout of a dial of `addr` (R-R6b): its smoothed connect time, if

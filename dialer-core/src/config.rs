@@ -301,16 +301,21 @@ impl BlackHoles {
 /// The head start a request's best address gets when the core has seen it connect.
 ///
 /// Without learned knowledge a request dials its addresses in parallel, one per token
-/// (R-R3), because it cannot tell which of them works. Once an address has connected more
-/// often than it failed (confidence above the start value of 1, R-C), dialing three more
-/// alongside it mostly opens sockets that are aborted a moment later, and those aborted
-/// dials teach nothing (R-C4). So when the first address of a new request (the most
-/// confident, R-R1) is *proven* like this and the core has measured how long it takes to
-/// connect, it dials alone first, for `max(min, rtt_factor × its connect time)`. If it
-/// connects in that time, the request needed one dial. If it fails first, or the head
-/// start runs out, the remaining addresses start in parallel as usual, so a proven
-/// address that has died costs at most one head start. This is RFC 8305's connection
-/// attempt delay, tuned by historical connect times as its section 5 suggests.
+/// (R-R3), because it cannot tell which of them works. Once an address has connected,
+/// dialing three more alongside it mostly opens sockets that are aborted a moment later,
+/// and those aborted dials teach nothing (R-C4). An address is *proven* when the core has
+/// seen it connect (so it knows how long that takes) and its confidence has not fallen
+/// below the start value of 1 since (R-C): one failure of a good address does not unmake
+/// it. When the first address of a new request (the most confident, R-R1; among equal
+/// confidence a proven address comes first) is proven, it dials alone first, for
+/// `max(min, rtt_factor × its connect time)`. If it connects in that time, the request
+/// needed one dial. If the head start runs out, the remaining addresses start in parallel
+/// as usual, so a proven address that has died costs at most one head start. If it fails
+/// first, the next address starts at once, and gets a head start of its own if it is
+/// proven too (the head start passes down the list: with a good address that refuses now
+/// and then, racing every address left would spend three dials where one usually does);
+/// an unproven one races the rest as before. This is RFC 8305's connection attempt delay,
+/// tuned by historical connect times as its section 5 suggests.
 ///
 /// No head start is given:
 /// - when `rtt_factor × connect time` exceeds `max`: when the best known address is that

@@ -820,16 +820,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let deadline = deadline_after(now, self.config.dial_timeout);
         let overdraft = granted == 0;
         // A proven best address dials alone first (HeadStart); a single token has
-        // nothing to hold back.
-        let head_start = match self.config.head_start {
-            Some(h)
-                if granted > 1 && crate::request::confidence_of(keys[0]) > INITIAL_CONFIDENCE =>
-            {
-                self.confidence
-                    .connect_time(&addrs[0])
-                    .and_then(|t| h.delay(t))
-            }
-            _ => None,
+        // nothing to hold back. Its key says whether it connected before, so an unproven
+        // one costs no lookup.
+        let head_start = if granted > 1 && crate::request::proven_of(keys[0]) {
+            self.head_start_of(&addrs[0])
+        } else {
+            None
         };
         let mut callers = SmallVec::new();
         callers.push(caller);
@@ -977,6 +973,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
         };
+        // A dial that starts with none of its request's in flight, after the first: the
+        // one before it ended (a refusal, a timeout) and this one opens the next wave.
+        let reopens = req.next > 0 && req.in_flight.is_empty() && req.capacity() > 1;
         let Some(addr) = req.next_to_dial(
             now,
             recheck,
@@ -992,6 +991,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         let (timeout, adaptive, patient) = self.timeout_for(&addr);
         let deadline = deadline_after(now, timeout);
+        // The head start passes down the list: a proven address that opens a new wave
+        // dials alone first too, as the request's first did, instead of racing every
+        // address left (with one good address failing now and then, a race of three
+        // spends three dials where one usually does).
+        let head_start = if reopens {
+            self.head_start_of(&addr)
+        } else {
+            None
+        };
 
         // `timeout_for` borrowed the tables: look the request up again.
         let Some(req) = self.requests.get_mut(&request) else {
@@ -1028,7 +1036,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             addr,
         }));
         // The first dial may have a head start; with a stagger too, the longer wins.
-        let gap = match (req.head_start.take(), self.config.stagger) {
+        let head = req.head_start.take().or(head_start);
+        let gap = match (head, self.config.stagger) {
             (Some(head), Some(stagger)) => Some(head.max(stagger)),
             (head, stagger) => head.or(stagger),
         };
@@ -1040,6 +1049,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.stagger_timers.push(at, request);
         }
         true
+    }
+
+    /// The head start a dial of `addr` gets before the dials after it start: some if
+    /// head starts are on and `addr` is proven (it connected, and its confidence is not
+    /// below the start value) and quick enough (see [`HeadStart`](crate::HeadStart)).
+    fn head_start_of(&self, addr: &Multiaddr) -> Option<Duration> {
+        let h = self.config.head_start?;
+        self.confidence
+            .proven_connect_time(addr)
+            .and_then(|t| h.delay(t))
     }
 
     /// Releases the tokens `request` can no longer use (R-T7, R-T8), and fails it when

@@ -6,7 +6,7 @@ use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
 use crate::blackhole::{BlackHoleDetector, Traits};
-use crate::confidence::{ConfidenceTable, MAX_CONFIDENCE};
+use crate::confidence::{ConfidenceTable, MAX_CONFIDENCE, PROVEN};
 use crate::deny::DenyList;
 use crate::error::Attempt;
 use crate::ids::{CallerId, DialId};
@@ -130,39 +130,52 @@ impl<P: Clone + Eq> Request<P> {
     }
 }
 
-/// The confidence a dial-order key was built from.
+/// Whether the address of a dial-order key has connected before (see
+/// [`PROVEN`](crate::confidence::PROVEN)).
 #[inline]
-pub(crate) fn confidence_of(key: u32) -> u8 {
-    (key >> 24) as u8
+pub(crate) fn proven_of(key: u32) -> bool {
+    key & (1 << 23) != 0
 }
 
-/// Dial-order keys for `addrs`, whose confidences are `confidence` (R-R1, R-R1a): higher
-/// confidence first; among equals, with `interleave`, direct before relayed
+/// Dial-order keys for `addrs`, whose dial ranks (confidence, and whether the address
+/// connected before: [`rank_of`](crate::confidence::rank_of)) are `ranks` (R-R1, R-R1a):
+/// higher confidence first, and among equal confidence proven addresses (that connected
+/// before) first; among equals, with `interleave`, direct before relayed
 /// (`/p2p-circuit`), and IPv6 and IPv4 alternating, IPv6 first (RFC 8305 section 4), each
 /// family in the caller's order. Addresses that are neither (names other than `/dns6`)
 /// take the IPv4 lane. Without `interleave` equals keep the caller's order (a stable sort
-/// on confidence alone).
-pub(crate) fn order_keys(addrs: &[Multiaddr], confidence: &[u8], interleave: bool) -> SortKeys {
-    let n = addrs.len().min(confidence.len());
+/// on the rank alone).
+pub(crate) fn order_keys(addrs: &[Multiaddr], ranks: &[u8], interleave: bool) -> SortKeys {
+    let n = addrs.len().min(ranks.len());
     let mut keys = SortKeys::new();
     if !interleave || n < 2 {
-        for &c in &confidence[..n] {
-            keys.push(u32::from(c) << 24);
+        for &r in &ranks[..n] {
+            let (c, proven) = (r & !PROVEN, r & PROVEN != 0);
+            keys.push(u32::from(c) << 24 | u32::from(proven) << 23);
         }
         return keys;
     }
-    // How many addresses of each lane (confidence 0..=10, IPv6, relayed) came before.
-    let mut seen = [0u32; (MAX_CONFIDENCE as usize + 1) * 4];
-    for (addr, &c) in addrs.iter().zip(confidence).take(n) {
+    // How many addresses of each lane (confidence 0..=10, proven, IPv6, relayed) came
+    // before.
+    let mut seen = [0u32; (MAX_CONFIDENCE as usize + 1) * 8];
+    for (addr, &r) in addrs.iter().zip(ranks).take(n) {
+        let (c, proven) = ((r & !PROVEN).min(MAX_CONFIDENCE), r & PROVEN != 0);
         let (v6, relayed) = Traits::family_v6(addr);
-        let lane =
-            usize::from(c.min(MAX_CONFIDENCE)) * 4 + usize::from(v6) * 2 + usize::from(relayed);
+        let lane = usize::from(c) * 8
+            + usize::from(proven) * 4
+            + usize::from(v6) * 2
+            + usize::from(relayed);
         // The k-th address of its lane sits at rank 2k (IPv6) or 2k + 1 (IPv4), so the
         // families alternate among equals.
         let k = seen[lane];
         seen[lane] += 1;
-        let rank = (2 * k + u32::from(!v6)).min(0x7F_FFFF);
-        keys.push(u32::from(c) << 24 | u32::from(!relayed) << 23 | (0x7F_FFFF - rank));
+        let rank = (2 * k + u32::from(!v6)).min(0x3F_FFFF);
+        keys.push(
+            u32::from(c) << 24
+                | u32::from(proven) << 23
+                | u32::from(!relayed) << 22
+                | (0x3F_FFFF - rank),
+        );
     }
     keys
 }
@@ -177,7 +190,7 @@ pub(crate) fn sort_by_confidence<P: Clone + Eq>(
     if addrs.len() < 2 {
         return;
     }
-    let values: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.get(a)).collect();
+    let values: SmallVec<[u8; 32]> = addrs.iter().map(|a| confidence.rank(a)).collect();
     let mut keys = order_keys(addrs, &values, interleave);
     sort_by_keys(addrs, &mut keys);
 }

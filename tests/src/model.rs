@@ -225,6 +225,8 @@ struct Entry {
     fails: u8,
     /// Its last dial was cut by an adaptive timeout (R-R6b).
     cut: bool,
+    /// It connected since its entry was made: among equal confidence it dials first (R-R1).
+    proven: bool,
     /// Peers it was pruned for (R-C5), with the instant each mark expires.
     pruned_for: Vec<(Peer, Instant)>,
 }
@@ -414,6 +416,15 @@ impl Model {
             .map_or(INITIAL_CONFIDENCE, |e| e.value)
     }
 
+    /// R-R1: whether `addr` connected since its entry was made (it then dials before the
+    /// unproven addresses of its confidence).
+    fn proven(&self, addr: &Multiaddr) -> bool {
+        self.confidence
+            .iter()
+            .find(|e| &e.addr == addr)
+            .is_some_and(|e| e.proven)
+    }
+
     /// When `peer`'s prune mark on `addr` expires, if it has one (live or expired).
     fn prune_mark(&self, peer: Peer, addr: &Multiaddr) -> Option<Instant> {
         let entry = self.confidence.iter().find(|e| &e.addr == addr)?;
@@ -466,6 +477,7 @@ impl Model {
                     value: INITIAL_CONFIDENCE,
                     fails: 0,
                     cut: false,
+                    proven: false,
                     pruned_for: Vec::new(),
                 },
             );
@@ -724,6 +736,7 @@ impl Model {
             e.value = (e.value + 1).min(MAX_CONFIDENCE);
             e.fails = 0;
             e.cut = false;
+            e.proven = true;
             e.pruned_for.clear();
         }
         self.deny.remove(addr);
@@ -872,15 +885,16 @@ impl Model {
         }
     }
 
-    /// R-R1, R-R1a: the dial order of `addrs`. Highest confidence first; within one
-    /// confidence, with `interleave`, direct addresses before relayed ones, and within
+    /// R-R1, R-R1a: the dial order of `addrs`. Highest confidence first, and within one
+    /// confidence proven addresses (that connected) first; within those, with
+    /// `interleave`, direct addresses before relayed ones, and within
     /// those IPv6 and IPv4 alternating, IPv6 first, each family in the given order (names
     /// other than `/dns6` go with IPv4). Without `interleave`, the given order among equals.
     fn order(&self, addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
-        let mut levels: BTreeMap<std::cmp::Reverse<u8>, Vec<Multiaddr>> = BTreeMap::new();
+        let mut levels: BTreeMap<std::cmp::Reverse<(u8, bool)>, Vec<Multiaddr>> = BTreeMap::new();
         for a in addrs {
             levels
-                .entry(std::cmp::Reverse(self.confidence(&a)))
+                .entry(std::cmp::Reverse((self.confidence(&a), self.proven(&a))))
                 .or_default()
                 .push(a);
         }

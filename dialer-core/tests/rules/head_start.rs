@@ -97,6 +97,55 @@ fn a_proven_address_that_fails_lets_the_rest_start_at_once() {
     sim.finish();
 }
 
+// Head start, R-R3, R-T7: the head start passes down the list. When the proven first
+// address fails, the next address opens a new wave; if it is proven too, it dials alone
+// for its own head start instead of racing everything left.
+#[test]
+fn a_proven_address_that_opens_a_new_wave_dials_alone_too() {
+    let mut sim = Sim::new(Config::default());
+    learn(&mut sim, 80);
+    // Address 3 proves itself too, in 40 ms (a single address: no head start).
+    sim.script(&addr(3), Outcome::Succeed(ms(40)));
+    sim.dial(2, &[addr(3)]).expect("dial");
+    sim.run();
+    assert_eq!(sim.dialer.confidence(&addr(3)), 2);
+    let t0 = sim.elapsed();
+    sim.take();
+    sim.script(&addr(2), Outcome::Fail(ms(30), "refused"));
+    sim.script(&addr(3), Outcome::Hang);
+    sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
+    sim.run_for(ms(1_000));
+    // 2 alone for 160 ms, refused at 30 ms; 3 alone for 100 ms (2 × 40 ms, floored at
+    // 100 ms); then 1. Racing would have started 1 and 3 together at 30 ms.
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (30, 3), (130, 1)]);
+    sim.finish();
+}
+
+// Head start, R-R1: among equal confidence an address that has connected dials first,
+// and it keeps its head start after one failure (confidence back at the start value, its
+// connect time still measured).
+#[test]
+fn a_proven_address_leads_its_confidence_level_and_keeps_its_head_start() {
+    let mut sim = Sim::new(Config::default());
+    learn(&mut sim, 80);
+    sim.script(&addr(2), Outcome::Fail(ms(10), "refused"));
+    sim.script(&addr(3), Outcome::Succeed(ms(20)));
+    sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
+    sim.run();
+    assert_eq!(sim.dialer.confidence(&addr(2)), 1);
+    // Past the deny time of that failure (R-D1), 3 and 2 are proven and 1 is not.
+    sim.run_for(ms(61_000));
+    let t0 = sim.elapsed();
+    sim.take();
+    sim.script(&addr(2), Outcome::Hang);
+    sim.dial(4, &addrs(&[1, 2])).expect("dial");
+    sim.run_for(ms(1_000));
+    // 2 first though the caller put 1 first at the same confidence, alone for
+    // 2 × 80 ms (a later success would smooth that time, a failure leaves it).
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (160, 1)]);
+    sim.finish();
+}
+
 // Head start: `min` floors it, `max` decides whether there is one at all.
 #[test]
 fn the_head_start_is_floored_at_min_and_none_past_max() {
