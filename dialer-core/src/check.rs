@@ -9,7 +9,8 @@
 //! 2. per request: dials in flight ≤ tokens held ≤ `max_per_peer_dials` (1 for an
 //!    overdraft), tokens ≤ addresses, addresses ≤ `max_addrs_per_request`; tokens ≤ dials
 //!    in flight + addresses left (R-T7), and without a stagger or a head start no token
-//!    idles while an address waits (R-R3);
+//!    idles while an address waits (R-R3); a request waiting for tokens (R-Q1) holds
+//!    none and dials nothing, at most `queue` wait, and only while the pool is empty;
 //! 3. every `StartDial` ends exactly once (a report the core accepted, or an `AbortDial`):
 //!    the monitor's set of open dials equals the core's after every drain, and a report
 //!    is accepted exactly when the monitor has the dial open ([`Monitor::reported`]);
@@ -180,7 +181,11 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         }
         // Deadlines of live requests, to check that nothing starts past one (R-R6).
         for (id, req) in dialer.requests.iter() {
-            self.deadlines.entry(id).or_insert(req.deadline);
+            // A queued request's deadline is the end of its wait (R-Q1); its dial_timeout
+            // is armed when its turn comes, and that is the one its dials must respect.
+            if req.queued_since.is_none() {
+                self.deadlines.entry(id).or_insert(req.deadline);
+            }
             if req.ignore_deny {
                 self.ignore_deny.insert(id);
             }
@@ -381,6 +386,7 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
     let mut in_flight = 0;
     let mut callers = 0;
     let mut overdraft = 0;
+    let mut waiting = 0;
     let live_deadlines: HashSet<(Instant, RequestId)> =
         dialer.request_timers.iter().copied().collect();
     for (id, req) in dialer.requests.iter() {
@@ -437,10 +443,25 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             req.next <= req.addrs.len(),
             "{id} cursor past its addresses"
         );
-        ensure!(
-            !req.in_flight.is_empty(),
-            "{id} is live with nothing in flight"
-        );
+        if req.queued_since.is_some() {
+            waiting += 1;
+            // R-Q1: a waiting request holds nothing and dials nothing.
+            ensure!(
+                req.tokens == 0 && req.in_flight.is_empty() && req.next == 0 && !req.overdraft,
+                "{id} waits for tokens but holds {} tokens and {} dials",
+                req.tokens,
+                req.in_flight.len()
+            );
+            ensure!(
+                dialer.queue.contains(id),
+                "{id} waits but is not in the queue"
+            );
+        } else {
+            ensure!(
+                !req.in_flight.is_empty(),
+                "{id} is live with nothing in flight"
+            );
+        }
         ensure!(!req.callers.is_empty(), "{id} is live with no caller");
         ensure!(
             dialer.by_peer.get(&req.peer) == Some(id),
@@ -464,6 +485,26 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             }
         }
     }
+    ensure!(
+        waiting == dialer.waiting,
+        "{waiting} requests wait, the core counts {}",
+        dialer.waiting
+    );
+    // R-Q1: at most `queue` wait, and only while the pool is empty (a release goes to the
+    // queue at once, R-T8).
+    ensure!(
+        dialer
+            .config
+            .wait_for_tokens
+            .map_or(waiting == 0, |w| waiting <= w.queue),
+        "{waiting} requests wait with {:?}",
+        dialer.config.wait_for_tokens
+    );
+    ensure!(
+        waiting == 0 || pool.available() == 0,
+        "{waiting} requests wait while {} tokens are free",
+        pool.available()
+    );
     ensure!(
         held == pool.in_use(),
         "requests hold {held} tokens, pool says {}",

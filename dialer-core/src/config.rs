@@ -38,6 +38,7 @@ use std::time::Duration;
 /// | `adaptive_timeout` | on: [`AdaptiveTimeout::default`] | R-R6b |
 /// | `black_holes` | IPv6 and UDP, 100 / 5: [`BlackHoles::default`] | R-B1 … R-B4 |
 /// | `interleave` | on | R-R1a: equal confidence alternates IPv6 / IPv4, relayed last |
+/// | `wait_for_tokens` | off: fail fast | R-Q1: wait in a bounded FIFO queue instead (see [`WaitForTokens`]) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -96,6 +97,10 @@ pub struct Config {
     /// relayed (`/p2p-circuit`) addresses after direct ones (R-R1a, RFC 8305 section 4).
     /// `false` keeps the caller's order among equals (R-R1).
     pub interleave: bool,
+    /// What a normal-priority request does when the pool has no token (R-Q1): `None`
+    /// fails it at once with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens)
+    /// (the seed's fail-fast, R-T4); `Some` queues it (see [`WaitForTokens`]).
+    pub wait_for_tokens: Option<WaitForTokens>,
 }
 
 impl Default for Config {
@@ -124,6 +129,7 @@ impl Default for Config {
             adaptive_timeout: Some(AdaptiveTimeout::default()),
             black_holes: BlackHoles::default(),
             interleave: true,
+            wait_for_tokens: None,
         }
     }
 }
@@ -178,6 +184,7 @@ setters! {
     with_adaptive_timeout => adaptive_timeout: Option<AdaptiveTimeout>,
     with_black_holes => black_holes: BlackHoles,
     with_interleave => interleave: bool,
+    with_wait_for_tokens => wait_for_tokens: Option<WaitForTokens>,
 }
 
 /// How address timeouts adapt to measured connect times (R-R6b).
@@ -372,6 +379,37 @@ impl HeadStart {
     }
 }
 
+/// Waiting for tokens instead of failing fast (R-Q1); off by default.
+///
+/// A normal-priority request that finds the pool empty joins a FIFO queue of at most
+/// `queue` requests and gets its tokens the moment some are released (R-T8), oldest
+/// first. It waits at most `max_wait` (and never past its own `dial_timeout`): then it
+/// ends with [`DialFailed::NoTokensInTime`](crate::DialFailed::NoTokensInTime) (or
+/// [`Timeout`](crate::DialFailed::Timeout) if `dial_timeout` came first). A full queue
+/// refuses with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens) as before. A
+/// high-priority request never queues: it proceeds at once (R-P1), and a high-priority
+/// caller that joins a queued request takes it out of the queue the same way. A queued
+/// request can be joined (R-R8) and cancelled (R-R7) like any other.
+///
+/// While requests wait the pool stays empty: a newcomer queues behind them even if a
+/// release is due, so the queue is served strictly in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitForTokens {
+    /// Most requests waiting at once. Default 500 (js-libp2p's `maxDialQueueLength`).
+    pub queue: usize,
+    /// Longest wait for a token. Default 10 s.
+    pub max_wait: Duration,
+}
+
+impl Default for WaitForTokens {
+    fn default() -> Self {
+        Self {
+            queue: 500,
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Why a [`Config`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -401,6 +439,9 @@ pub enum ConfigError {
     /// A [`BlackHoles`] window outside 1..=1024, or `min_successes` above the window.
     #[error("black_holes needs window in 1..=1024 and min_successes <= window")]
     BlackHoleRange,
+    /// `wait_for_tokens.queue` is 0: use `None` to fail fast.
+    #[error("wait_for_tokens.queue must be at least 1 (None fails fast)")]
+    ZeroQueue,
     /// A duration so large that `now + duration` cannot be represented.
     #[error("{0} is too large to add to an Instant")]
     DurationTooLarge(&'static str),
@@ -434,6 +475,10 @@ impl Config {
             ("stagger", self.stagger),
             ("head_start.min", self.head_start.map(|h| h.min)),
             ("head_start.max", self.head_start.map(|h| h.max)),
+            (
+                "wait_for_tokens.max_wait",
+                self.wait_for_tokens.map(|w| w.max_wait),
+            ),
         ];
         for (name, value) in durations {
             match value {
@@ -449,6 +494,9 @@ impl Config {
         }
         if self.deny_growth == 0 {
             return Err(ConfigError::DenyGrowth);
+        }
+        if self.wait_for_tokens.is_some_and(|w| w.queue == 0) {
+            return Err(ConfigError::ZeroQueue);
         }
         if let Some(a) = self.adaptive_timeout {
             if !(1..=100).contains(&a.percentile) || a.margin == 0 || a.window == 0 {

@@ -91,6 +91,12 @@ pub struct Dialer<P> {
     spared: VecDeque<DialId>,
     /// Black-hole state changes of the current input, turned into events.
     changes: Vec<(AddrClass, BlackHoleState)>,
+    /// Requests waiting for tokens (R-Q1), oldest first; entries of requests that left
+    /// the queue since (served, cancelled, timed out, taken out by a high-priority join)
+    /// are skipped.
+    pub(crate) queue: VecDeque<RequestId>,
+    /// Requests waiting now: the live entries of `queue`.
+    pub(crate) waiting: usize,
 }
 
 impl<P: fmt::Debug> fmt::Debug for Dialer<P> {
@@ -151,6 +157,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             black_holes: BlackHoleDetector::new(config.black_holes.clone()),
             changes: Vec::new(),
             spared: VecDeque::new(),
+            queue: VecDeque::new(),
+            waiting: 0,
             config,
         })
     }
@@ -180,6 +188,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             tokens_available: self.pool.available(),
             overdraft_dials_in_flight: self.overdraft_in_flight,
             requests_in_flight: self.requests.len(),
+            requests_waiting: self.waiting,
             dials_in_flight: self.dials.len(),
             confidence_entries: self.confidence.len(),
             deny_list_entries: self.deny.len(),
@@ -301,6 +310,24 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         addrs: impl IntoIterator<Item = Multiaddr>,
         opts: DialOpts,
     ) -> Result<Dialing, DialRefused> {
+        let result = self.dial_inner(now, peer, addrs, opts);
+        if self.waiting > 0 {
+            // Tokens the call freed (an expired request, a first pump that had more
+            // tokens than addresses) go to the queue (R-Q1, R-T8).
+            let now = self.effective(now);
+            self.serve_queue(now);
+        }
+        result
+    }
+
+    #[inline(always)]
+    fn dial_inner(
+        &mut self,
+        now: Instant,
+        peer: P,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+        opts: DialOpts,
+    ) -> Result<Dialing, DialRefused> {
         let now = self.advance(now);
         let input = self.bounded_input(addrs)?;
         if let Some(&request) = self.by_peer.get(&peer) {
@@ -318,11 +345,21 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             }
         }
         let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
+        // R-Q1: behind requests that wait already, a normal one waits too (FIFO).
+        if self.waiting > 0 && opts.priority == Priority::Normal {
+            return self.enqueue(now, peer, admitted, &keys, opts, probes);
+        }
         // A pool short of what this request asks for takes back lent tokens (R-R6b).
         let reclaims = self.stats.dials_reclaimed;
         let wanted = self.config.max_per_peer_dials.min(admitted.len());
         if self.pool.available() < wanted && !self.spared.is_empty() {
             self.reclaim(now, wanted);
+        }
+        if self.pool.available() == 0
+            && opts.priority == Priority::Normal
+            && self.config.wait_for_tokens.is_some()
+        {
+            return self.enqueue(now, peer, admitted, &keys, opts, probes);
         }
         let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
         let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
@@ -360,6 +397,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         });
         if last {
             self.finish(request, Err(DialFailed::Cancelled), AbortReason::Cancelled);
+            self.serve_queue(now);
         }
         self.compact_timers();
         Ok(())
@@ -442,6 +480,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             failed,
         };
         self.finish(d.request, Ok(connected), AbortReason::Superseded);
+        self.serve_queue(now);
         self.compact_timers();
         Ok(())
     }
@@ -463,6 +502,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let request = d.request;
         self.record_failure(d, FailReason::Transport(error.into()), now);
         self.pump(request, now);
+        self.serve_queue(now);
         self.compact_timers();
         Ok(())
     }
@@ -500,6 +540,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     self.pump(request, now);
                 }
             }
+            // Tokens a timeout freed go to the queue before a later deadline (a wait
+            // that would run out at the same instant) is handled (R-Q1, R-T8).
+            self.serve_queue(now);
         }
         self.deny.expire(now);
         self.compact_timers();
@@ -851,6 +894,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 deadline,
                 stagger_at: None,
                 head_start,
+                queued_since: None,
                 attempts: Vec::new(),
             },
         );
@@ -878,6 +922,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.stats.requests_joined += 1;
         req.callers.push(caller);
         req.ignore_deny |= opts.ignore_backoff;
+        if opts.priority == Priority::High && req.queued_since.is_some() {
+            // R-Q1, R-P1: high priority never waits; the request proceeds as an overdraft.
+            self.unqueue(request, now, 0);
+            self.stats.overdraft_requests += 1;
+        }
+        let Some(req) = self.requests.get_mut(&request) else {
+            return caller;
+        };
         let old_len = req.addrs.len();
         for addr in input {
             let skip = req.addrs.len() >= max_addrs
@@ -913,7 +965,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
-        if req.overdraft {
+        if req.overdraft || req.queued_since.is_some() {
             return;
         }
         let wanted = self
@@ -1051,6 +1103,121 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         true
     }
 
+    /// R-Q1: a new request that found no token waits in the queue, or is refused with
+    /// `NoTokens` when the queue is full. Its deadline is the end of its wait (or its
+    /// `dial_timeout`, if sooner); its dials start when [`serve_queue`](Self::serve_queue)
+    /// gives it tokens.
+    #[cold]
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        peer: P,
+        admitted: Addrs,
+        keys: &[u32],
+        opts: DialOpts,
+        probes: u8,
+    ) -> Result<Dialing, DialRefused> {
+        let Some(wait) = self.config.wait_for_tokens else {
+            self.stats.requests_rejected_no_tokens += 1;
+            return Err(DialRefused::NoTokens);
+        };
+        if self.waiting >= wait.queue {
+            self.stats.requests_rejected_no_tokens += 1;
+            return Err(DialRefused::NoTokens);
+        }
+        let requested = self.config.max_per_peer_dials.min(admitted.len());
+        let dialing = self.start_request(now, peer, admitted, keys, opts, requested, 0);
+        // `start_request` announced a token grant; a waiting request has none yet.
+        if let Some(Event::RequestTokens { .. }) = self.events.back() {
+            self.events.pop_back();
+        }
+        let wait_until = deadline_after(now, wait.max_wait.min(self.config.dial_timeout));
+        if let Some(req) = self.requests.get_mut(&dialing.request) {
+            req.probes = probes;
+            req.overdraft = false;
+            req.head_start = None;
+            req.queued_since = Some(now);
+            req.deadline = wait_until;
+        }
+        self.request_timers.push(wait_until, dialing.request);
+        self.events.push_back(Event::Queued {
+            request: dialing.request,
+            ahead: self.waiting,
+        });
+        self.queue.push_back(dialing.request);
+        self.waiting += 1;
+        self.stats.requests_queued += 1;
+        Ok(dialing)
+    }
+
+    /// Takes `request` out of the queue with `granted` tokens (0: a high-priority
+    /// overdraft, R-P1) and starts its dials; its deadline becomes its `dial_timeout`
+    /// from when it was asked for. Its queue entry goes stale.
+    fn unqueue(&mut self, request: RequestId, now: Instant, granted: usize) {
+        let dial_timeout = self.config.dial_timeout;
+        let Some(req) = self.requests.get_mut(&request) else {
+            return;
+        };
+        let Some(since) = req.queued_since.take() else {
+            return;
+        };
+        self.waiting -= 1;
+        let requested = self.config.max_per_peer_dials.min(req.pending());
+        req.tokens = granted;
+        req.overdraft = granted == 0;
+        req.deadline = deadline_after(since, dial_timeout);
+        let deadline = req.deadline;
+        // The head start a proven best address gets, as any new request's.
+        let head = req.addrs.first().cloned();
+        self.request_timers.push(deadline, request);
+        self.events.push_back(Event::RequestTokens {
+            request,
+            requested,
+            granted,
+            overdraft: granted == 0,
+        });
+        if now >= deadline {
+            // Its dial_timeout ran out while it waited (R-R6): over, without a dial.
+            self.time_out_request(request, now);
+            return;
+        }
+        if granted > 1 {
+            let head_start = head.and_then(|a| self.head_start_of(&a));
+            if let Some(req) = self.requests.get_mut(&request) {
+                req.head_start = head_start;
+            }
+            self.stats.head_starts += u64::from(head_start.is_some());
+        }
+        self.pump(request, now);
+    }
+
+    /// R-Q1, R-T8: hands released tokens to the queued requests, oldest first, while the
+    /// pool has any. A request served may end at once (everything it had was deny-listed
+    /// meanwhile) and free its tokens for the next.
+    #[inline]
+    fn serve_queue(&mut self, now: Instant) {
+        while self.waiting > 0 && self.pool.available() > 0 {
+            let Some(request) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(wanted) = self
+                .requests
+                .get(&request)
+                .filter(|r| r.queued_since.is_some())
+                .map(|r| self.config.max_per_peer_dials.min(r.pending()))
+            else {
+                continue;
+            };
+            let granted = self.pool.acquire(wanted.max(1));
+            self.unqueue(request, now, granted);
+        }
+        if self.queue.len() > 2 * self.waiting + 64 {
+            let requests = &self.requests;
+            self.queue
+                .retain(|id| requests.get(id).is_some_and(|r| r.queued_since.is_some()));
+        }
+    }
+
     /// The head start a dial of `addr` gets before the dials after it start: some if
     /// head starts are on and `addr` is proven (it connected, and its confidence is not
     /// below the start value) and quick enough (see [`HeadStart`](crate::HeadStart)).
@@ -1154,6 +1321,21 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get(&request) else {
             return;
         };
+        if let Some(since) = req.queued_since {
+            // R-Q1: the wait ran out, or the request's own dial_timeout came first.
+            let result = if now >= deadline_after(since, self.config.dial_timeout) {
+                DialFailed::Timeout {
+                    attempts: Vec::new(),
+                }
+            } else {
+                self.stats.requests_wait_timed_out += 1;
+                DialFailed::NoTokensInTime {
+                    waited: now.saturating_duration_since(since),
+                }
+            };
+            self.finish(request, Err(result), AbortReason::RequestTimeout);
+            return;
+        }
         let in_flight = req.in_flight.clone();
         for dial in in_flight {
             if let Some(d) = self.take_dial(dial) {
@@ -1189,6 +1371,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(mut req) = self.requests.remove(&request) else {
             return;
         };
+        if req.queued_since.is_some() {
+            self.waiting -= 1;
+        }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),
         // so the entry is this request's; put back anything else, to stay correct anyway.
         if let Some(other) = self.by_peer.remove(&req.peer) {

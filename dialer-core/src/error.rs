@@ -84,6 +84,13 @@ pub enum DialFailed {
     /// The caller cancelled (R-R7).
     #[error("dial request cancelled")]
     Cancelled,
+    /// The request waited for a token (R-Q1) for `max_wait` and got none; nothing was
+    /// dialed.
+    #[error("no token within {waited:?} of waiting")]
+    NoTokensInTime {
+        /// How long it waited.
+        waited: Duration,
+    },
 }
 
 impl DialFailed {
@@ -91,7 +98,7 @@ impl DialFailed {
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             Self::AllFailed { attempts } | Self::Timeout { attempts } => attempts,
-            Self::Cancelled => &[],
+            Self::Cancelled | Self::NoTokensInTime { .. } => &[],
         }
     }
 }

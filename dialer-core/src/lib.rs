@@ -154,7 +154,9 @@ pub mod check;
 
 pub use blackhole::BlackHoleState;
 pub use confidence::{INITIAL_CONFIDENCE, MAX_CONFIDENCE};
-pub use config::{AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, HeadStart};
+pub use config::{
+    AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, HeadStart, WaitForTokens,
+};
 pub use dialer::Dialer;
 pub use error::{
     Attempt, CancelError, DialFailed, DialRefused, ErrorClass, FailReason, ReportError, SkipReason,

@@ -120,6 +120,15 @@ pub enum Event<P> {
         /// Proceeding outside the pool.
         overdraft: bool,
     },
+    /// A request found the pool empty and waits for tokens (R-Q1, with
+    /// [`Config::wait_for_tokens`](crate::Config::wait_for_tokens) set), behind `ahead`
+    /// others. Its [`RequestTokens`](Self::RequestTokens) follows when its turn comes.
+    Queued {
+        /// The request.
+        request: RequestId,
+        /// Requests waiting before it.
+        ahead: usize,
+    },
     /// A request gave `count` tokens back to the pool (R-T7, R-T8).
     Release {
         /// The request.

@@ -48,6 +48,8 @@ pub(crate) struct Request<P> {
     /// The head start its first dial gets (see [`HeadStart`](crate::HeadStart)), until
     /// that dial starts.
     pub(crate) head_start: Option<Duration>,
+    /// Waiting for tokens since then (R-Q1): it holds none and dials nothing yet.
+    pub(crate) queued_since: Option<Instant>,
     /// Failed attempts, for the error of R-R5 / R-R6.
     pub(crate) attempts: Vec<Attempt>,
 }
@@ -55,7 +57,9 @@ pub(crate) struct Request<P> {
 impl<P> Request<P> {
     /// The most dials this request may have in flight.
     pub(crate) fn capacity(&self) -> usize {
-        if self.overdraft {
+        if self.queued_since.is_some() {
+            0
+        } else if self.overdraft {
             1
         } else {
             self.tokens

@@ -8,13 +8,15 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Requests that obtained tokens (or an overdraft) and started dialing.
+    /// Requests that obtained tokens (or an overdraft) and started dialing, or a place in
+    /// the wait queue (R-Q1).
     pub requests_started: u64,
     /// Callers that joined a request already in flight for their peer (R-R8).
     pub requests_joined: u64,
     /// Requests that ended with a connection.
     pub requests_succeeded: u64,
-    /// Requests that ended because every address failed (R-R5).
+    /// Requests that ended because every address failed (R-R5), or because a wait for
+    /// tokens ran out (R-Q1).
     pub requests_failed: u64,
     /// Requests that ended at `dial_timeout` (R-R6).
     pub requests_timed_out: u64,
@@ -22,7 +24,13 @@ pub struct Stats {
     pub requests_cancelled: u64,
     /// Callers that cancelled their wait, whether or not the request went on for others.
     pub callers_cancelled: u64,
-    /// Requests refused at once because the pool was empty (R-T4).
+    /// Requests that found the pool empty and waited in the queue (R-Q1).
+    pub requests_queued: u64,
+    /// Queued requests that got no token within `max_wait` (R-Q1); also in
+    /// `requests_failed`.
+    pub requests_wait_timed_out: u64,
+    /// Requests refused at once because the pool was empty (R-T4), or with a wait queue
+    /// (R-Q1) because the queue was full too.
     pub requests_rejected_no_tokens: u64,
     /// Requests refused at once because nothing was left to dial (R-R2).
     pub requests_rejected_no_addresses: u64,
@@ -75,8 +83,10 @@ pub struct Stats {
     pub tokens_available: usize,
     /// Gauge: dials in flight outside the pool, for high-priority requests (R-P1).
     pub overdraft_dials_in_flight: usize,
-    /// Gauge: requests in flight.
+    /// Gauge: requests in flight, queued ones included.
     pub requests_in_flight: usize,
+    /// Gauge: requests waiting for tokens (R-Q1).
+    pub requests_waiting: usize,
     /// Gauge: dials in flight.
     pub dials_in_flight: usize,
     /// Gauge: entries in the confidence table.

@@ -14,6 +14,7 @@ mod head_start;
 mod learning;
 mod network;
 mod observability;
+mod queue;
 mod requests;
 mod stagger_priority;
 mod time;
