@@ -49,7 +49,7 @@ use dialer_driver::tcp::TcpConnect;
 
 pub use dialer_core::{
     Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
-    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError,
+    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError, WaitForTokens,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};

@@ -74,6 +74,9 @@ pub(crate) struct Throughput {
     /// Connections per second, median over the runs.
     pub(crate) ours_cps: f64,
     pub(crate) raw_cps: f64,
+    /// Ours with waiting on (R-Q1): twice `parallel` requests at once through `parallel`
+    /// tokens and a queue of `parallel`, so half of them wait for a token.
+    pub(crate) waiting_cps: f64,
     pub(crate) requests: usize,
     pub(crate) parallel: usize,
     pub(crate) runs: usize,
@@ -82,6 +85,11 @@ pub(crate) struct Throughput {
 impl Throughput {
     pub(crate) fn ratio(&self) -> f64 {
         self.ours_cps / self.raw_cps
+    }
+
+    /// Waiting on against the semaphore of `parallel` permits.
+    pub(crate) fn waiting_ratio(&self) -> f64 {
+        self.waiting_cps / self.raw_cps
     }
 }
 
@@ -274,10 +282,10 @@ async fn throughput_run(
     dialer: Option<&dialer_tokio::Dialer<u64>>,
     targets: &Arc<Vec<(SocketAddr, Multiaddr)>>,
     requests: usize,
-    parallel: usize,
+    permits: usize,
     peer_base: u64,
 ) -> Result<f64> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let permits = Arc::new(tokio::sync::Semaphore::new(permits));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(requests);
     for i in 0..requests {
@@ -316,33 +324,38 @@ fn tokio_throughput(plan: &Plan, peers: &Peers) -> Result<Throughput> {
     );
     let plan = *plan;
     let task = rt.spawn(async move {
-        let config = Config::default().with_max_tokens(plan.throughput_parallel);
-        let dialer =
-            dialer_tokio::Dialer::<u64>::new(config, dialer_tokio::TcpTransport::default())?;
-        let mut ours = Vec::new();
-        let mut raw = Vec::new();
+        let parallel = plan.throughput_parallel;
+        let config = Config::default().with_max_tokens(parallel);
+        let dialer = dialer_tokio::Dialer::<u64>::new(
+            config.clone(),
+            dialer_tokio::TcpTransport::default(),
+        )?;
+        let waiting = dialer_tokio::Dialer::<u64>::new(
+            config.with_wait_for_tokens(Some(dialer_core::WaitForTokens {
+                queue: parallel,
+                max_wait: std::time::Duration::from_secs(30),
+            })),
+            dialer_tokio::TcpTransport::default(),
+        )?;
+        let (mut ours, mut raw, mut wait) = (Vec::new(), Vec::new(), Vec::new());
         let mut peer_base = 0u64;
-        // ABBA: ours, raw, raw, ours, ours, raw, …
-        for i in 0..2 * plan.throughput_runs {
-            let ours_now = matches!(i % 4, 0 | 3);
-            let cps = throughput_run(
-                ours_now.then_some(&dialer),
-                &targets,
-                plan.throughput_requests,
-                plan.throughput_parallel,
-                peer_base,
-            )
-            .await?;
+        // ABCCBA: ours, raw, waiting, waiting, raw, ours, …
+        for i in 0..3 * plan.throughput_runs {
+            let arm = [0, 1, 2, 2, 1, 0][i % 6];
+            let (with, permits) = match arm {
+                0 => (Some(&dialer), parallel),
+                1 => (None, parallel),
+                _ => (Some(&waiting), 2 * parallel),
+            };
+            let cps = throughput_run(with, &targets, plan.throughput_requests, permits, peer_base)
+                .await?;
             peer_base += plan.throughput_requests as u64;
-            if ours_now {
-                ours.push(cps);
-            } else {
-                raw.push(cps);
-            }
+            [&mut ours, &mut raw, &mut wait][arm].push(cps);
         }
         Ok::<_, Box<dyn Error + Send + Sync>>(Throughput {
             ours_cps: median(&mut ours),
             raw_cps: median(&mut raw),
+            waiting_cps: median(&mut wait),
             requests: plan.throughput_requests,
             parallel: plan.throughput_parallel,
             runs: plan.throughput_runs,

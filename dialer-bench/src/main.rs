@@ -287,7 +287,7 @@ fn main() -> ExitCode {
             let _ = writeln!(
                 out,
                 "  {:<37}  {:>8.0} c/s  {:>8.0} c/s  {:>7.3}   ({} connections, {} at once, \
-                 {} runs each, ABBA)",
+                 {} runs each, ABCCBA with the next line)",
                 "tokio: throughput vs semaphore",
                 t.ours_cps,
                 t.raw_cps,
@@ -295,6 +295,18 @@ fn main() -> ExitCode {
                 t.requests,
                 t.parallel,
                 t.runs
+            );
+            let _ = writeln!(
+                out,
+                "  {:<37}  {:>8.0} c/s  {:>8.0} c/s  {:>7.3}   ({} at once through {} tokens \
+                 and a queue of {}: half wait, R-Q1)",
+                "tokio: throughput, waiting on",
+                t.waiting_cps,
+                t.raw_cps,
+                t.waiting_ratio(),
+                2 * t.parallel,
+                t.parallel,
+                t.parallel
             );
         }
         if let Ok(b) = &a.tokio_blackhole {
@@ -345,6 +357,16 @@ fn main() -> ExitCode {
         throughput,
         3,
         Goal::AtLeast(0.85),
+    ));
+    // Beside it, the same with waiting on (R-Q1): a diagnostic, no goal.
+    let waiting = a
+        .and_then(|a| a.tokio_throughput.as_ref().ok())
+        .map(|t| t.waiting_ratio());
+    figures.push(Figure::new(
+        "tokio_throughput_waiting_ratio",
+        waiting,
+        3,
+        Goal::None,
     ));
     let blackhole = measured(
         &mut out,

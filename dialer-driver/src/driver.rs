@@ -399,6 +399,9 @@ where
             Event::Release { request, count } => {
                 in_span(request, &|| debug!(count, "tokens released"));
             }
+            Event::Queued { request, ahead } => {
+                in_span(request, &|| debug!(ahead, "waiting for tokens"));
+            }
             Event::BlackHole { class, state } => {
                 info!(
                     class = class.name(),

@@ -121,6 +121,7 @@ mod traits;
 pub use dialer_core::{
     Attempt, CallerId, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
     FailReason, HeadStart, Priority, RequestId, SkipReason, Skipped, Stats, TransportError,
+    WaitForTokens,
 };
 pub use error::{Dialed, Error};
 pub use handle::Dialer;

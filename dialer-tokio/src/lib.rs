@@ -45,7 +45,7 @@ use tokio::net::TcpStream;
 
 pub use dialer_core::{
     Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
-    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError,
+    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError, WaitForTokens,
 };
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};

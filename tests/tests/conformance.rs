@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use dialer_driver::tcp::TcpError;
 use dialer_driver::{
     Config, DialFailed, DialOpts, DialRefused, Dialed, Dialer, Error, ErrorClass, FailReason,
-    HeadStart, Multiaddr, Priority, SkipReason, Skipped, Stats, Transport,
+    HeadStart, Multiaddr, Priority, SkipReason, Skipped, Stats, Transport, WaitForTokens,
 };
 use dialer_testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_tests::doubles::{Greeted, LateTransport, ReadByte, Recording};
@@ -487,6 +487,64 @@ async fn empty_pool_fails_at_once_with_no_tokens<H: Harness>() {
     assert_eq!(good.accepts(), 0);
 }
 
+// R-Q1, R-T8, R-R7: with waiting on, a request that finds every token held waits instead
+// of failing, and the token a cancelled holder frees goes to it at once.
+async fn a_waiting_request_gets_the_first_free_token<H: Harness>() {
+    let pits = tarpits::<2>();
+    let good = Listener::accepting().expect("listener");
+    let (transport, log) = Recording::new(H::tcp());
+    let config = two_tokens().with_wait_for_tokens(Some(WaitForTokens {
+        queue: 1,
+        max_wait: Duration::from_secs(10),
+    }));
+    let dialer = H::dialer(config, transport);
+    let mut first = Box::pin(dialer.dial(101, [pits[0].multiaddr()]));
+    let mut second = Box::pin(dialer.dial(102, [pits[1].multiaddr()]));
+    let holders = async {
+        let _ = future::join(&mut first, &mut second).await;
+    };
+    let connecting = log.connecting.wait_until(|v, _| v == 2);
+    match future::select(
+        Box::pin(holders),
+        Box::pin(within::<H, _>(LIMIT, "holders connecting", connecting)),
+    )
+    .await
+    {
+        Either::Left(_) => panic!("{}: a tarpit dial ended", H::NAME),
+        Either::Right(_) => {}
+    }
+    let mut waiter = Box::pin(dialer.dial(3, [good.multiaddr()]));
+    assert!(futures::poll!(&mut waiter).is_pending());
+    // The driver takes commands in order: this answer comes after the dial was handled.
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!(
+        (s.requests_waiting, s.requests_queued),
+        (1, 1),
+        "{}",
+        H::NAME
+    );
+    assert_eq!(
+        log.dials_to(&good.multiaddr()),
+        0,
+        "a waiting request dials nothing"
+    );
+    // A second waiter finds the queue (of 1) full.
+    assert_eq!(
+        refused(dialer.dial(4, [good.multiaddr()]).await),
+        DialRefused::NoTokens
+    );
+    drop(first);
+    let dialed = within::<H, _>(LIMIT, "the waiting dial", waiter)
+        .await
+        .expect("connected with the freed token");
+    assert_eq!(dialed.addr, good.multiaddr());
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!(s.requests_waiting, 0);
+    assert_eq!(s.requests_rejected_no_tokens, 1);
+    drop(second);
+    assert_eq!(accepts(&good, 1), 1);
+}
+
 // R-P1: a high-priority request that finds the pool empty proceeds outside it, one address
 // at a time, and is counted as an overdraft.
 async fn high_priority_proceeds_without_tokens<H: Harness>() {
@@ -953,6 +1011,7 @@ conformance!(
     concurrent_dials_share_one_request,
     a_joined_caller_can_leave_alone,
     empty_pool_fails_at_once_with_no_tokens,
+    a_waiting_request_gets_the_first_free_token,
     high_priority_proceeds_without_tokens,
     confidence_puts_the_good_address_first,
     deny_listed_addresses_are_skipped,

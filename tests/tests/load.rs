@@ -1,6 +1,7 @@
 //! Load test of the runtime adapters (R-T6, R-T4, R-A1): 2,000 concurrent requests for
 //! distinct peers through a pool of 64 tokens, against loopback peers that accept, refuse
-//! and hang, on tokio, async-std and smol in turn.
+//! and hang, on tokio, async-std and smol in turn; then, with waiting on (R-Q1), 10,000
+//! at once through 100 tokens and a queue of 1,000 on tokio.
 //!
 //! It checks that the sockets in flight never exceed the pool, that every request ends
 //! with a connection or a typed error of the expected kind, and that the process's open
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use dialer_driver::{Config, DialFailed, DialRefused, Error, Multiaddr, Runtime};
+use dialer_driver::{Config, DialFailed, DialRefused, Error, Multiaddr, Runtime, WaitForTokens};
 use dialer_testing::{open_fds, Listener, Refusing, Tarpit};
 use dialer_tests::doubles::Recording;
 use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
@@ -305,4 +306,153 @@ fn two_thousand_requests_through_64_tokens() {
             f.runtime
         );
     }
+    ten_thousand_requests_wait_for_100_tokens();
+}
+
+/// The figures of the run with waiting on.
+#[derive(Debug, Default)]
+struct WaitFigures {
+    max_connecting: usize,
+    connected: usize,
+    failed: usize,
+    no_tokens_in_time: usize,
+    no_tokens: usize,
+    queued: u64,
+    refused_no_tokens: u64,
+    elapsed: Duration,
+    fds_before: usize,
+    fds_after: usize,
+}
+
+const WAIT_REQUESTS: u32 = 10_000;
+const WAIT_TOKENS: usize = 100;
+const WAIT_QUEUE: usize = 1_000;
+
+/// 10,000 requests at once through 100 tokens with a queue of 1,000 (R-Q1), on tokio:
+/// each request is made once (no retry), so what is refused is what the full queue
+/// refused.
+fn run_waiting() -> WaitFigures {
+    Tokio::block_on(async {
+        let peers = Peers::new();
+        {
+            let warm = Tokio::dialer(Config::default(), Tokio::tcp());
+            let dialed = within::<Tokio, _>(
+                LIMIT,
+                "warm-up dial",
+                warm.dial(u32::MAX, [peers.good[0].dns_multiaddr()]),
+            )
+            .await
+            .expect("warm-up connects");
+            drop(dialed);
+            assert_eq!(peers.good[0].wait_for_accepts(1, LIMIT), 1);
+        }
+        let fds_before = open_fds().expect("/proc/self/fd");
+        let (transport, log) = Recording::new(Tokio::tcp());
+        let config = Config::default()
+            .with_max_tokens(WAIT_TOKENS)
+            .with_address_timeout(ms(300))
+            .with_dial_timeout(Duration::from_secs(60))
+            .with_deny_list_capacity(0)
+            .with_confidence_capacity(0)
+            .with_wait_for_tokens(Some(WaitForTokens {
+                queue: WAIT_QUEUE,
+                max_wait: Duration::from_secs(60),
+            }));
+        let dialer = Tokio::dialer(config, transport);
+        let start = Instant::now();
+        let mut expected = Vec::new();
+        let calls = (0..WAIT_REQUESTS).map(|i| {
+            let (addrs, expect) = peers.addrs(i);
+            expected.push((addrs.clone(), expect));
+            let dialer = dialer.clone();
+            async move { dialer.dial(i, addrs).await.map(|d| d.addr) }
+        });
+        let outcomes = within::<Tokio, _>(LIMIT, "every request", future::join_all(calls)).await;
+        let mut f = WaitFigures {
+            elapsed: start.elapsed(),
+            fds_before,
+            ..WaitFigures::default()
+        };
+        for (outcome, (addrs, expect)) in outcomes.into_iter().zip(&expected) {
+            match (outcome, expect) {
+                (Ok(addr), Expect::Connect) => {
+                    assert!(addrs.contains(&addr));
+                    f.connected += 1;
+                }
+                (Err(Error::Refused(DialRefused::NoTokens)), _) => f.no_tokens += 1,
+                (Err(Error::Failed(DialFailed::NoTokensInTime { .. })), _) => {
+                    f.no_tokens_in_time += 1
+                }
+                (
+                    Err(Error::Failed(DialFailed::AllFailed { .. } | DialFailed::Timeout { .. })),
+                    Expect::Fail,
+                ) => f.failed += 1,
+                (outcome, expect) => panic!(
+                    "{addrs:?} expected {expect:?}, got {:?}",
+                    outcome.map_err(|e| e.to_string())
+                ),
+            }
+        }
+        f.max_connecting = log.connecting.max();
+        let stats = dialer.stats().await.expect("driver running");
+        f.queued = stats.requests_queued;
+        f.refused_no_tokens = stats.requests_rejected_no_tokens;
+        assert_eq!(stats.tokens_in_use, 0);
+        assert_eq!(stats.requests_waiting, 0);
+        drop(dialer);
+        within::<Tokio, _>(
+            LIMIT,
+            "dials dropped",
+            log.attempts.wait_until(|v, _| v == 0),
+        )
+        .await;
+        within::<Tokio, _>(
+            LIMIT,
+            "connections dropped",
+            log.connections.wait_until(|v, _| v == 0),
+        )
+        .await;
+        for pit in &peers.pits {
+            assert_eq!(pit.pending_connects().expect("/proc/net/tcp"), 0);
+        }
+        f.fds_after = open_fds().expect("/proc/self/fd");
+        f
+    })
+}
+
+// R-Q1, R-T6, R-A1: with waiting on, the pool still caps the sockets, a request is
+// refused only once the queue is full, every waiting request is served or times out,
+// and no descriptor is left behind. Run after the fail-fast runs, in the same test: the
+// descriptor counts need the process to themselves.
+fn ten_thousand_requests_wait_for_100_tokens() {
+    let f = run_waiting();
+    println!(
+        "load with waiting [tokio]: {WAIT_REQUESTS} requests, max_tokens {WAIT_TOKENS}, \
+         queue {WAIT_QUEUE}: max connecting {}, connected {}, failed {}, waited too long {}, \
+         NoTokens {}, queued {}, elapsed {:?}, fds before {} after {}",
+        f.max_connecting,
+        f.connected,
+        f.failed,
+        f.no_tokens_in_time,
+        f.no_tokens,
+        f.queued,
+        f.elapsed,
+        f.fds_before,
+        f.fds_after
+    );
+    assert!(f.max_connecting <= WAIT_TOKENS, "{f:?}");
+    assert_eq!(
+        f.connected + f.failed + f.no_tokens_in_time + f.no_tokens,
+        WAIT_REQUESTS as usize
+    );
+    // All requests arrive at once and none retries: the queue took its 1,000 before a
+    // single one was refused, and every refusal is one the core counted as a full queue.
+    assert!(f.queued >= WAIT_QUEUE as u64, "{f:?}");
+    assert_eq!(f.no_tokens as u64, f.refused_no_tokens);
+    assert!(
+        f.no_tokens <= WAIT_REQUESTS as usize - WAIT_QUEUE,
+        "refused before the queue was full: {f:?}"
+    );
+    assert_eq!(f.no_tokens_in_time, 0, "a 60 s wait is long enough: {f:?}");
+    assert_eq!(f.fds_after, f.fds_before, "descriptors leaked");
 }
