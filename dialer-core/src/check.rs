@@ -183,7 +183,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         for (id, req) in dialer.requests.iter() {
             // A queued request's deadline is the end of its wait (R-Q1); its dial_timeout
             // is armed when its turn comes, and that is the one its dials must respect.
-            if req.queued_since.is_none() {
+            if !req.queued {
                 self.deadlines.entry(id).or_insert(req.deadline);
             }
             if req.ignore_deny {
@@ -443,7 +443,7 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             req.next <= req.addrs.len(),
             "{id} cursor past its addresses"
         );
-        if req.queued_since.is_some() {
+        if req.queued {
             waiting += 1;
             // R-Q1: a waiting request holds nothing and dials nothing.
             ensure!(

@@ -119,6 +119,12 @@ enum Due {
     Stagger(RequestId),
 }
 
+/// When a request whose wait ends at `deadline` was queued: its deadline is its queueing
+/// time plus `wait` (see `wait_bound`).
+fn queued_at(deadline: Instant, wait: Duration) -> Instant {
+    deadline.checked_sub(wait).unwrap_or(deadline)
+}
+
 #[inline]
 fn deadline_after(now: Instant, d: Duration) -> Instant {
     // Config caps durations far below overflow; a `now` near the end of time still must
@@ -311,7 +317,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         opts: DialOpts,
     ) -> Result<Dialing, DialRefused> {
         let result = self.dial_inner(now, peer, addrs, opts);
-        if self.waiting > 0 {
+        if !self.queue.is_empty() {
             // Tokens the call freed (an expired request, a first pump that had more
             // tokens than addresses) go to the queue (R-Q1, R-T8).
             let now = self.effective(now);
@@ -894,7 +900,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 deadline,
                 stagger_at: None,
                 head_start,
-                queued_since: None,
+                queued: false,
                 attempts: Vec::new(),
             },
         );
@@ -922,7 +928,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.stats.requests_joined += 1;
         req.callers.push(caller);
         req.ignore_deny |= opts.ignore_backoff;
-        if opts.priority == Priority::High && req.queued_since.is_some() {
+        if opts.priority == Priority::High && req.queued {
             // R-Q1, R-P1: high priority never waits; the request proceeds as an overdraft.
             self.unqueue(request, now, 0);
             self.stats.overdraft_requests += 1;
@@ -965,7 +971,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
-        if req.overdraft || req.queued_since.is_some() {
+        if req.overdraft || req.queued {
             return;
         }
         let wanted = self
@@ -1131,12 +1137,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         if let Some(Event::RequestTokens { .. }) = self.events.back() {
             self.events.pop_back();
         }
-        let wait_until = deadline_after(now, wait.max_wait.min(self.config.dial_timeout));
+        let wait_until = deadline_after(now, self.wait_bound());
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
             req.overdraft = false;
             req.head_start = None;
-            req.queued_since = Some(now);
+            req.queued = true;
             req.deadline = wait_until;
         }
         self.request_timers.push(wait_until, dialing.request);
@@ -1150,17 +1156,27 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(dialing)
     }
 
+    /// How long a request may wait for tokens: `max_wait`, never past `dial_timeout`.
+    fn wait_bound(&self) -> Duration {
+        self.config
+            .wait_for_tokens
+            .map_or(Duration::ZERO, |w| w.max_wait.min(self.config.dial_timeout))
+    }
+
     /// Takes `request` out of the queue with `granted` tokens (0: a high-priority
     /// overdraft, R-P1) and starts its dials; its deadline becomes its `dial_timeout`
     /// from when it was asked for. Its queue entry goes stale.
     fn unqueue(&mut self, request: RequestId, now: Instant, granted: usize) {
         let dial_timeout = self.config.dial_timeout;
+        let wait = self.wait_bound();
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
-        let Some(since) = req.queued_since.take() else {
+        if !req.queued {
             return;
-        };
+        }
+        req.queued = false;
+        let since = queued_at(req.deadline, wait);
         self.waiting -= 1;
         let requested = self.config.max_per_peer_dials.min(req.pending());
         req.tokens = granted;
@@ -1194,8 +1210,22 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// R-Q1, R-T8: hands released tokens to the queued requests, oldest first, while the
     /// pool has any. A request served may end at once (everything it had was deny-listed
     /// meanwhile) and free its tokens for the next.
-    #[inline]
+    #[inline(always)]
     fn serve_queue(&mut self, now: Instant) {
+        if !self.queue.is_empty() {
+            self.serve_waiting(now);
+        }
+    }
+
+    /// [`serve_queue`](Self::serve_queue) with a queue: out of line, so that a dialer
+    /// without one pays a single test per input.
+    #[inline(never)]
+    fn serve_waiting(&mut self, now: Instant) {
+        if self.waiting == 0 {
+            // Only stale entries are left.
+            self.queue.clear();
+            return;
+        }
         while self.waiting > 0 && self.pool.available() > 0 {
             let Some(request) = self.queue.pop_front() else {
                 return;
@@ -1203,7 +1233,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             let Some(wanted) = self
                 .requests
                 .get(&request)
-                .filter(|r| r.queued_since.is_some())
+                .filter(|r| r.queued)
                 .map(|r| self.config.max_per_peer_dials.min(r.pending()))
             else {
                 continue;
@@ -1214,7 +1244,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         if self.queue.len() > 2 * self.waiting + 64 {
             let requests = &self.requests;
             self.queue
-                .retain(|id| requests.get(id).is_some_and(|r| r.queued_since.is_some()));
+                .retain(|id| requests.get(id).is_some_and(|r| r.queued));
         }
     }
 
@@ -1321,7 +1351,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get(&request) else {
             return;
         };
-        if let Some(since) = req.queued_since {
+        if req.queued {
+            let since = queued_at(req.deadline, self.wait_bound());
             // R-Q1: the wait ran out, or the request's own dial_timeout came first.
             let result = if now >= deadline_after(since, self.config.dial_timeout) {
                 DialFailed::Timeout {
@@ -1371,7 +1402,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let Some(mut req) = self.requests.remove(&request) else {
             return;
         };
-        if req.queued_since.is_some() {
+        if req.queued {
             self.waiting -= 1;
         }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),

@@ -48,8 +48,9 @@ pub(crate) struct Request<P> {
     /// The head start its first dial gets (see [`HeadStart`](crate::HeadStart)), until
     /// that dial starts.
     pub(crate) head_start: Option<Duration>,
-    /// Waiting for tokens since then (R-Q1): it holds none and dials nothing yet.
-    pub(crate) queued_since: Option<Instant>,
+    /// Waiting for tokens (R-Q1): it holds none and dials nothing yet; its deadline is
+    /// the end of its wait.
+    pub(crate) queued: bool,
     /// Failed attempts, for the error of R-R5 / R-R6.
     pub(crate) attempts: Vec<Attempt>,
 }
@@ -57,7 +58,7 @@ pub(crate) struct Request<P> {
 impl<P> Request<P> {
     /// The most dials this request may have in flight.
     pub(crate) fn capacity(&self) -> usize {
-        if self.queued_since.is_some() {
+        if self.queued {
             0
         } else if self.overdraft {
             1
