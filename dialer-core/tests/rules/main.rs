@@ -15,6 +15,7 @@ mod learning;
 mod network;
 mod observability;
 mod requests;
+mod saved_state;
 mod stagger_priority;
 mod time;
 mod tokens;
