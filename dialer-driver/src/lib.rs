@@ -122,6 +122,11 @@ pub use dialer_core::{
     Attempt, CallerId, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
     FailReason, HeadStart, Priority, RequestId, SkipReason, Skipped, Stats, TransportError,
 };
+#[cfg(feature = "serde")]
+pub use dialer_core::{
+    ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
+    Snapshot, SNAPSHOT_VERSION,
+};
 pub use error::{Dialed, Error};
 pub use handle::Dialer;
 pub use multiaddr::Multiaddr;
