@@ -51,6 +51,11 @@ pub use dialer_core::{
     Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
     FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError, WaitForTokens,
 };
+#[cfg(feature = "serde")]
+pub use dialer_core::{
+    ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
+    Snapshot, SNAPSHOT_VERSION,
+};
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};
 pub use multiaddr::Multiaddr;

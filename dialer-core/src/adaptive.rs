@@ -110,6 +110,50 @@ impl ConnectTimes {
         }
     }
 
+    /// The histogram as a snapshot carries it (R-C7): each non-empty bucket as its upper
+    /// edge in microseconds and its count, shortest first, and the samples seen since the
+    /// last reset. Upper edges, not bucket numbers, so a later bucket layout can read it.
+    #[cfg(feature = "serde")]
+    pub(crate) fn saved(&self) -> (Vec<(u64, u32)>, u32) {
+        let buckets = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| (upper_edge_us(i), c))
+            .collect();
+        (buckets, self.seen)
+    }
+
+    /// Adds saved samples (R-C7): each `(upper edge in µs, count)` goes to the bucket
+    /// below that edge, the window then decays the counts as [`record`](Self::record)
+    /// does, and the percentile is recomputed under this dialer's own configuration. Does
+    /// nothing when adaptive timeouts are off.
+    #[cfg(feature = "serde")]
+    pub(crate) fn restore(&mut self, buckets: impl IntoIterator<Item = (u64, u32)>, seen: u32) {
+        let Some(config) = self.config else {
+            return;
+        };
+        for (edge_us, count) in buckets {
+            let b = bucket(edge_us.saturating_sub(1));
+            self.counts[b] = self.counts[b].saturating_add(count);
+        }
+        let sum = |counts: &[u32; BUCKETS]| counts.iter().map(|&c| u64::from(c)).sum::<u64>();
+        let mut total = sum(&self.counts);
+        while total >= u64::from(config.window.max(2)) {
+            for c in &mut self.counts {
+                *c /= 2;
+            }
+            total = sum(&self.counts);
+        }
+        // Below the window, a u32.
+        self.total = u32::try_from(total).unwrap_or(u32::MAX);
+        self.seen = self.seen.saturating_add(seen);
+        if self.seen >= config.min_samples && self.total > 0 {
+            self.recompute(config.percentile);
+        }
+    }
+
     /// The configured percentile of recent connect times, once `min_samples` were seen.
     pub(crate) fn percentile(&self) -> Option<Duration> {
         self.percentile

@@ -15,21 +15,22 @@ pub const MAX_CONFIDENCE: u8 = 10;
 /// Most peers one address is remembered as pruned for (R-C5). An address several peers
 /// share (a relay, a NAT) can fail for each of them; past this many marks the oldest goes,
 /// so a slot stays bounded.
-const MAX_PRUNED_PEERS: usize = 8;
+pub(crate) const MAX_PRUNED_PEERS: usize = 8;
 
+/// What the table knows of one address (a snapshot carries all of it, R-C7).
 #[derive(Debug)]
-struct Entry<P> {
-    value: u8,
+pub(crate) struct Entry<P> {
+    pub(crate) value: u8,
     /// Smoothed connect time of the successful dials, in microseconds; 0 = never measured.
-    connect_us: u32,
+    pub(crate) connect_us: u32,
     /// Failures in a row since the last success (R-D4, R-C5), saturating.
-    fails: u8,
+    pub(crate) fails: u8,
     /// Its last dial was cut short by the adaptive timeout (R-R6b): the next one gets the
     /// full address timeout.
-    cut: bool,
+    pub(crate) cut: bool,
     /// The peers for which this address was pruned (R-C5), oldest first, each with the
     /// instant its mark expires.
-    pruned_for: SmallVec<[(P, Instant); 1]>,
+    pub(crate) pruned_for: SmallVec<[(P, Instant); 1]>,
 }
 
 impl<P> Entry<P> {
@@ -115,9 +116,23 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
         self.lru.len()
     }
 
-    #[cfg(feature = "invariants")]
+    #[cfg(any(feature = "invariants", feature = "serde"))]
     pub(crate) fn capacity(&self) -> usize {
         self.lru.capacity()
+    }
+
+    /// Every entry, least recently used first (R-C7).
+    #[cfg(feature = "serde")]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Multiaddr, &Entry<P>)> {
+        self.lru.iter()
+    }
+
+    /// Makes `entry` what the table knows of `addr`, as its most recently used entry
+    /// (R-C7; the least recent goes when full). Returns whether it was stored (not when
+    /// the table is disabled).
+    #[cfg(feature = "serde")]
+    pub(crate) fn restore(&mut self, addr: &Multiaddr, entry: Entry<P>) -> bool {
+        self.with_entry(addr, |e| *e = entry).is_some()
     }
 
     /// Confidence of `addr`, without touching its recency.

@@ -448,7 +448,7 @@ pub enum ConfigError {
 }
 
 /// Longest duration accepted: ~31 years, far from `Instant` overflow on every platform.
-const MAX_DURATION: Duration = Duration::from_secs(1 << 30);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(1 << 30);
 
 impl Config {
     /// Checks the settings; [`Dialer::new`](crate::Dialer::new) calls this for you.

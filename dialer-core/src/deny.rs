@@ -54,6 +54,12 @@ impl DenyList {
         self.capacity
     }
 
+    /// Every entry and its expiry, in no particular order (R-C7).
+    #[cfg(feature = "serde")]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Multiaddr, Instant)> {
+        self.until.iter().map(|(addr, until)| (addr, *until))
+    }
+
     /// Whether `addr` is denied at `now` (R-D2).
     #[inline]
     pub(crate) fn contains(&self, addr: &Multiaddr, now: Instant) -> bool {

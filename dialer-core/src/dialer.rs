@@ -297,6 +297,32 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
     }
 
+    /// Everything learned about addresses at `now`, as one [`Snapshot`](crate::Snapshot)
+    /// (R-C7, feature `serde`): confidence entries with their connect times, failures in a
+    /// row and prune marks, deny entries, and the connect-time histogram; expiries as
+    /// durations from `now`. Black-hole state is not saved. See [`crate::snapshot`].
+    #[cfg(feature = "serde")]
+    pub fn snapshot(&self, now: Instant) -> crate::Snapshot<P> {
+        crate::snapshot::take(self, self.effective(now))
+    }
+
+    /// Restores a [`Snapshot`](crate::Snapshot) at `now` (R-C7, feature `serde`): its
+    /// expiries count from `now`, and its entries replace what this dialer knows of the
+    /// same addresses and become the most recent, as an import does. What does not fit the
+    /// tables is dropped and counted in the [`RestoreReport`](crate::RestoreReport). A
+    /// snapshot that fails [`Snapshot::validate`](crate::Snapshot::validate) is refused
+    /// and changes nothing.
+    #[cfg(feature = "serde")]
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        snapshot: crate::Snapshot<P>,
+    ) -> Result<crate::RestoreReport, crate::RestoreError> {
+        snapshot.validate()?;
+        let now = self.advance(now);
+        Ok(crate::snapshot::apply(self, now, snapshot))
+    }
+
     // ----- commands ------------------------------------------------------------------
 
     /// Asks to connect to `peer` at any of `addrs`, with `opts` (priority, R-P1; ignoring

@@ -38,6 +38,10 @@
 //!   R-B: with no IPv6 route or UDP blocked, their addresses are skipped but for a probe);
 //!   and equal-confidence addresses interleaved IPv6 / IPv4, relays last (R-R1a).
 //!   [`Config::seed`] switches all of it off.
+//! - **Saved state** (R-C7, feature `serde`): [`Dialer::snapshot`] takes everything learned
+//!   about addresses as one versioned snapshot (JSON through `serde_json`), and
+//!   [`Dialer::restore`] loads it into a new dialer after a restart; see the `snapshot`
+//!   module.
 //!
 //! # The vocabulary
 //!
@@ -146,6 +150,8 @@ mod output;
 mod pool;
 mod request;
 mod slab;
+#[cfg(feature = "serde")]
+pub mod snapshot;
 mod stats;
 mod timers;
 
@@ -166,4 +172,9 @@ pub use ids::{CallerId, DialId, RequestId};
 pub use multiaddr::Multiaddr;
 pub use opts::{DialOpts, Priority};
 pub use output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
+#[cfg(feature = "serde")]
+pub use snapshot::{
+    ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
+    Snapshot, SNAPSHOT_VERSION,
+};
 pub use stats::Stats;

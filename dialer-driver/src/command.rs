@@ -35,4 +35,13 @@ pub(crate) enum Command<P, C> {
     PeerConnected(P, Vec<Multiaddr>, oneshot::Sender<()>),
     /// R-C5a.
     LiftPrune(P, Multiaddr, oneshot::Sender<bool>),
+    /// R-C7.
+    #[cfg(feature = "serde")]
+    Snapshot(oneshot::Sender<dialer_core::Snapshot<P>>),
+    /// R-C7.
+    #[cfg(feature = "serde")]
+    Restore(
+        dialer_core::Snapshot<P>,
+        oneshot::Sender<Result<dialer_core::RestoreReport, dialer_core::RestoreError>>,
+    ),
 }

@@ -187,6 +187,19 @@ where
             Command::LiftPrune(peer, addr, reply) => {
                 let _ = reply.send(self.core.lift_prune(&peer, &addr));
             }
+            #[cfg(feature = "serde")]
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.core.snapshot(now));
+            }
+            #[cfg(feature = "serde")]
+            Command::Restore(snapshot, reply) => {
+                let result = self.core.restore(now, snapshot);
+                match &result {
+                    Ok(report) => debug!(?report, "restored a snapshot"),
+                    Err(error) => debug!(%error, "refused a snapshot"),
+                }
+                let _ = reply.send(result);
+            }
         }
         self.drain(None);
     }

@@ -84,4 +84,9 @@ pub enum Error {
     /// The driver task is gone (its runtime shut down), so nothing can be dialed.
     #[error("the dialer's driver task has stopped")]
     Shutdown,
+    /// [`Dialer::restore`](crate::Dialer::restore) refused the snapshot; nothing changed
+    /// (R-C7, feature `serde`).
+    #[cfg(feature = "serde")]
+    #[error(transparent)]
+    Restore(#[from] dialer_core::RestoreError),
 }

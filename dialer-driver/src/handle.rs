@@ -199,6 +199,29 @@ where
             .await
     }
 
+    /// Everything the dialer learned about addresses, as one versioned
+    /// [`Snapshot`](dialer_core::Snapshot) (R-C7, feature `serde`): save it with
+    /// [`Snapshot::to_json`](dialer_core::Snapshot::to_json) and give it to
+    /// [`restore`](Self::restore) after a restart. Expiries are durations from now, so the
+    /// runtime's clock need not carry over.
+    #[cfg(feature = "serde")]
+    pub async fn snapshot(&self) -> Result<dialer_core::Snapshot<P>, Error> {
+        self.ask(Command::Snapshot).await
+    }
+
+    /// Loads a [`Snapshot`](dialer_core::Snapshot) (R-C7, feature `serde`), its expiries
+    /// counted from now; the report says what did not fit the tables. A snapshot that
+    /// fails validation is refused with [`Error::Restore`] and changes nothing.
+    #[cfg(feature = "serde")]
+    pub async fn restore(
+        &self,
+        snapshot: dialer_core::Snapshot<P>,
+    ) -> Result<dialer_core::RestoreReport, Error> {
+        self.ask(|reply| Command::Restore(snapshot, reply))
+            .await?
+            .map_err(Error::Restore)
+    }
+
     async fn ask<A>(
         &self,
         command: impl FnOnce(oneshot::Sender<A>) -> Command<P, T::Output>,

@@ -123,6 +123,11 @@ pub use dialer_core::{
     FailReason, HeadStart, Priority, RequestId, SkipReason, Skipped, Stats, TransportError,
     WaitForTokens,
 };
+#[cfg(feature = "serde")]
+pub use dialer_core::{
+    ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
+    Snapshot, SNAPSHOT_VERSION,
+};
 pub use error::{Dialed, Error};
 pub use handle::Dialer;
 pub use multiaddr::Multiaddr;

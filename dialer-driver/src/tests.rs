@@ -737,6 +737,63 @@ async fn confidence_survives_export_and_import() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn what_was_learned_survives_snapshot_and_restore() {
+    // R-C7
+    let (a, b) = (addr(1), addr(2));
+    let (transport, _) = Scripted::new(&[
+        (&a, Script::Fail(MS, "refused")),
+        (&b, Script::Connect(2 * MS)),
+    ]);
+    let dialer = dialer(Config::default(), transport);
+    dialer
+        .dial(7, [a.clone(), b.clone()])
+        .await
+        .expect("connected");
+    let json = dialer
+        .snapshot()
+        .await
+        .expect("snapshot")
+        .to_json()
+        .expect("u32 peers serialize");
+    let snapshot = crate::Snapshot::<u32>::from_json(&json).expect("reads back");
+
+    // The restart comes an hour later: `a`'s deny entry counts from the restore.
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let (transport, _) = Scripted::new(&[(&a, Script::Connect(MS)), (&b, Script::Connect(MS))]);
+    let restarted = self::dialer(Config::default(), transport);
+    let report = restarted.restore(snapshot.clone()).await.expect("restored");
+    assert_eq!((report.addresses_restored, report.deny_restored), (2, 1));
+    assert_eq!(
+        restarted.export_confidence().await.expect("export"),
+        dialer.export_confidence().await.expect("export")
+    );
+    let refused = restarted
+        .dial(7, [a.clone()])
+        .await
+        .expect_err("backed off");
+    assert!(
+        matches!(refused, Error::Refused(DialRefused::BackedOff { .. })),
+        "{refused:?}"
+    );
+
+    // A snapshot that fails validation is refused and changes nothing.
+    let mut bad = snapshot;
+    bad.addresses[0].confidence = 11;
+    let error = restarted.restore(bad).await.expect_err("refused");
+    assert!(
+        matches!(
+            error,
+            Error::Restore(crate::RestoreError::OutOfRange { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        restarted.export_confidence().await.expect("export"),
+        dialer.export_confidence().await.expect("export")
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn pruned_addresses_reach_subscribers() {
     // R-C5: `a` falls to 0 beside `b`, which has proven itself (confidence 3), so the
     // core prunes it for the peer (after one failure: the threshold is set to 1 here).

@@ -6,23 +6,34 @@
 //! ```
 //!
 //! Options (before the addresses): `--timeout <secs>` (whole request), `--address-timeout
-//! <secs>` (one dial), `--stagger <ms>` (happy-eyeballs delay). Set `RUST_LOG=debug` to
-//! see the driver's tracing spans and events.
+//! <secs>` (one dial), `--stagger <ms>` (happy-eyeballs delay), `--state <file>` (R-C7:
+//! start from what an earlier run learned, saved in `file`, and save what this run knows
+//! there on exit; needs the `serde` feature, which the examples get). Set
+//! `RUST_LOG=debug` to see the driver's tracing spans and events.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dialer_tokio::{
-    Config, DialFailed, DialRefused, Dialer, Error, Multiaddr, TcpTransport, Transport,
+    Config, DialFailed, DialRefused, Dialer, Error, Multiaddr, Snapshot, TcpTransport, Transport,
 };
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: dial [--timeout SECS] [--address-timeout SECS] [--stagger MS] \
-                     <multiaddr>...";
+                     [--state FILE] <multiaddr>...";
 
-fn parse_args() -> Result<(Config, Vec<Multiaddr>), String> {
+struct Args {
+    config: Config,
+    addrs: Vec<Multiaddr>,
+    state: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut config = Config::default();
     let mut addrs = Vec::new();
+    let mut state = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> Result<f64, String> {
@@ -41,6 +52,7 @@ fn parse_args() -> Result<(Config, Vec<Multiaddr>), String> {
             "--stagger" => {
                 config.stagger = Some(Duration::from_secs_f64(value("--stagger")? / 1000.0));
             }
+            "--state" => state = Some(PathBuf::from(args.next().ok_or("--state needs a file")?)),
             addr => addrs.push(
                 addr.parse()
                     .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?,
@@ -50,7 +62,90 @@ fn parse_args() -> Result<(Config, Vec<Multiaddr>), String> {
     if addrs.is_empty() {
         return Err("no address given".into());
     }
-    Ok((config, addrs))
+    Ok(Args {
+        config,
+        addrs,
+        state,
+    })
+}
+
+/// Restores the snapshot in `path`, if there is one (a first run has none).
+async fn load_state(dialer: &Dialer<String>, path: &Path) -> Result<(), String> {
+    let json = match std::fs::read(path) {
+        Ok(json) => json,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!(
+                "state: {} does not exist yet, starting afresh",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let refused = |e: &dyn std::fmt::Display| {
+        format!(
+            "{} refused: {e} (nothing was loaded; move the file away to start afresh)",
+            path.display()
+        )
+    };
+    let snapshot = Snapshot::<String>::from_json_slice(&json).map_err(|e| refused(&e))?;
+    let report = dialer
+        .restore(snapshot.clone())
+        .await
+        .map_err(|e| refused(&e))?;
+    println!(
+        "state: loaded {} addresses and {} deny entries from {} ({} dropped)",
+        report.addresses_restored,
+        report.deny_restored,
+        path.display(),
+        report.dropped()
+    );
+    for a in &snapshot.addresses {
+        let denied = snapshot.deny.iter().find(|d| d.addr == a.addr);
+        println!(
+            "  {}: confidence {}, {} failure(s) in a row{}{}",
+            a.addr,
+            a.confidence,
+            a.failures,
+            a.connect_time
+                .map(|t| format!(", connects in {t:?}"))
+                .unwrap_or_default(),
+            denied
+                .map(|d| format!(", backed off for {:.1} s", d.expires_in.as_secs_f64()))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// Saves what `dialer` knows to `path` atomically: a temporary file beside it, flushed
+/// to disk, then renamed over it, so a crash leaves the old state or the new, never half.
+async fn save_state(dialer: &Dialer<String>, path: &Path) -> Result<(), String> {
+    let snapshot = dialer.snapshot().await.map_err(|e| e.to_string())?;
+    let json = snapshot.to_json().map_err(|e| e.to_string())?;
+    let mut name = path
+        .file_name()
+        .ok_or(format!("{} names no file", path.display()))?
+        .to_os_string();
+    name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(json.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot save {}: {e}", path.display())
+    })?;
+    println!(
+        "state: saved {} addresses and {} deny entries to {}",
+        snapshot.addresses.len(),
+        snapshot.deny.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -59,7 +154,11 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let (config, addrs) = match parse_args() {
+    let Args {
+        config,
+        addrs,
+        state,
+    } = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
             if !message.is_empty() {
@@ -69,14 +168,31 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let dialer: Dialer<&str> = match Dialer::new(config, TcpTransport::default()) {
+    let dialer: Dialer<String> = match Dialer::new(config, TcpTransport::default()) {
         Ok(dialer) => dialer,
         Err(error) => {
             eprintln!("error: invalid configuration: {error}");
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &state {
+        if let Err(message) = load_state(&dialer, path).await {
+            eprintln!("error: state: {message}");
+            return ExitCode::from(2);
+        }
+    }
+    let code = dial(&dialer, addrs).await;
+    if let Some(path) = &state {
+        if let Err(message) = save_state(&dialer, path).await {
+            eprintln!("error: state: {message}");
+            return ExitCode::from(2);
+        }
+    }
+    code
+}
 
+/// Dials `addrs` as one peer and prints the outcome.
+async fn dial(dialer: &Dialer<String>, addrs: Vec<Multiaddr>) -> ExitCode {
     // Not TCP (e.g. QUIC): the core drops these before spending a token (R-A2), and lists
     // them only when nothing at all was dialable.
     let undialable: Vec<_> = addrs
@@ -85,7 +201,7 @@ async fn main() -> ExitCode {
         .cloned()
         .collect();
     let started = Instant::now();
-    let result = dialer.dial("peer", addrs).await;
+    let result = dialer.dial("peer".to_string(), addrs).await;
     let elapsed = started.elapsed();
     match result {
         Ok(dialed) => {

@@ -8,10 +8,10 @@ use crate::idmap::IdMap;
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
-use dialer_core::check::{Monitor, Violation};
+use dialer_core::check::{check_state, Monitor, Violation};
 use dialer_core::{
     AbortReason, Action, AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, DialId,
-    DialRefused, Dialer, Event, HeadStart, Multiaddr, Priority,
+    DialRefused, Dialer, Event, HeadStart, Multiaddr, Priority, Snapshot,
 };
 
 use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
@@ -433,4 +433,123 @@ fn track(open: &mut IdMap<DialId, Multiaddr>, actions: &[Action<u8>]) {
             other => panic!("a default config emits no opt-in command: {other:?}"),
         }
     }
+}
+
+/// Fuzz target `restore` (R-C7): the first byte picks the tables' sizes and whether
+/// adaptive timeouts are on, the rest is fed to [`Snapshot::from_json_slice`] as a saved
+/// state. Never a panic: a refusal is a typed error and leaves the dialer as it was; an
+/// accepted snapshot restores with a report that accounts for every entry, the
+/// invariants hold, what the dialer saves next reads back the same and restores the same
+/// into a fresh dialer, and the restored dialer still dials and ends cleanly.
+pub fn restore(data: &[u8]) -> Result<(), Violation> {
+    let Some((&knobs, json)) = data.split_first() else {
+        return Ok(());
+    };
+    let config = Config::default()
+        .with_confidence_capacity([0, 2, 16, 65_536][usize::from(knobs & 3)])
+        .with_deny_list_capacity([0, 1, 4, 65_536][usize::from((knobs >> 2) & 3)])
+        .with_adaptive_timeout((knobs & 0x10 != 0).then(|| AdaptiveTimeout {
+            min_samples: 4,
+            ..AdaptiveTimeout::default()
+        }));
+    let build = || Dialer::<u8>::new(config.clone()).map_err(|e| Violation(e.to_string()));
+    let mut dialer = build()?;
+    let now = Instant::now();
+    // Something learned already, which a refused snapshot must leave alone.
+    let pool = address_pool();
+    dialer.import_confidence([(pool[0].clone(), 4), (pool[1].clone(), 0)]);
+    let before = dialer.snapshot(now);
+
+    let snapshot = match Snapshot::<u8>::from_json_slice(json) {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            ensure!(!error.to_string().is_empty(), "an error without a message");
+            ensure!(
+                dialer.snapshot(now) == before,
+                "a refused snapshot ({error}) changed the dialer"
+            );
+            return Ok(());
+        }
+    };
+    let report = dialer
+        .restore(now, snapshot.clone())
+        .map_err(|e| Violation(format!("from_json accepted what restore refused: {e}")))?;
+    check_state(&dialer)?;
+    ensure!(
+        report.addresses_restored + report.addresses_dropped == snapshot.addresses.len(),
+        "R-C7: {report:?} does not account for {} addresses",
+        snapshot.addresses.len()
+    );
+    let live_deny = snapshot
+        .deny
+        .iter()
+        .filter(|d| !d.expires_in.is_zero())
+        .count();
+    ensure!(
+        report.deny_restored + report.deny_dropped == live_deny,
+        "R-C7: {report:?} does not account for {live_deny} deny entries"
+    );
+    ensure!(
+        report.addresses_restored <= config.confidence_capacity
+            && report.deny_restored <= config.deny_list_capacity,
+        "R-C7: restored more than the tables hold: {report:?}"
+    );
+    // What it saves now reads back the same, and restores the same into a new dialer.
+    let saved = dialer.snapshot(now);
+    let json = saved
+        .to_json()
+        .map_err(|e| Violation(format!("to_json: {e}")))?;
+    let read = Snapshot::<u8>::from_json(&json)
+        .map_err(|e| Violation(format!("R-C7: its own snapshot is refused: {e}: {json}")))?;
+    ensure!(read == saved, "R-C7: JSON changed the snapshot: {json}");
+    let mut fresh = build()?;
+    let again = fresh
+        .restore(now, read)
+        .map_err(|e| Violation(format!("R-C7: a fresh dialer refused: {e}")))?;
+    ensure!(
+        again.dropped() == 0,
+        "R-C7: a fresh dialer of the same size dropped {again:?}"
+    );
+    ensure!(
+        fresh.snapshot(now) == saved,
+        "R-C7: a fresh dialer restored something else"
+    );
+    check_state(&fresh)?;
+
+    // The restored dialer still works: a request over its addresses runs to its end.
+    let mut monitor = Monitor::new();
+    let addrs: Vec<Multiaddr> = saved
+        .addresses
+        .iter()
+        .map(|a| a.addr.clone())
+        .chain(pool.iter().cloned())
+        .take(config.max_addrs_per_request)
+        .collect();
+    let mut now = now;
+    if let Ok(dialing) = dialer.dial(now, 7, addrs, Default::default()) {
+        monitor.issued(dialing.caller)?;
+    }
+    let mut open: IdMap<DialId, Multiaddr> = IdMap::new();
+    let mut steps = 0;
+    loop {
+        let drained = monitor.drain(&mut dialer, now)?;
+        track(&mut open, &drained.actions);
+        let next = open.keys().next().copied();
+        if let Some(dial) = next {
+            now += Duration::from_millis(3);
+            let accepted = dialer.handle_dial_failed(now, dial, "refused");
+            monitor.reported(dial, accepted.is_ok())?;
+            open.remove(&dial);
+            continue;
+        }
+        let Some(deadline) = dialer.poll_timeout() else {
+            break;
+        };
+        steps += 1;
+        ensure!(steps < 10_000, "invariant 5: no end in sight (livelock)");
+        now = now.max(deadline);
+        dialer.handle_timeout(now);
+        monitor.after_timeout(&mut dialer, now)?;
+    }
+    monitor.finish(&dialer)
 }

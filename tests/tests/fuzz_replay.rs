@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use dialer_core::check::Violation;
-use dialer_tests::targets::{config_and_addrs, machine};
+use dialer_tests::targets::{config_and_addrs, machine, restore};
 
 type Target = fn(&[u8]) -> Result<(), Violation>;
 
@@ -86,4 +86,17 @@ fn machine_holds_on_generated_inputs() {
 #[test]
 fn config_and_addrs_holds_on_generated_inputs() {
     generated(0xD1B5_4A32_D192_ED03, config_and_addrs);
+}
+
+// R-C7
+#[test]
+fn restore_corpus_replays_clean() {
+    let n = replay("restore", restore);
+    assert!(n >= 5, "the restore seed corpus is missing ({n} files)");
+}
+
+// R-C7
+#[test]
+fn restore_holds_on_generated_inputs() {
+    generated(0x2545_F491_4F6C_DD1D, restore);
 }

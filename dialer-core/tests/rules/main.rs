@@ -16,6 +16,7 @@ mod network;
 mod observability;
 mod queue;
 mod requests;
+mod saved_state;
 mod stagger_priority;
 mod time;
 mod tokens;
