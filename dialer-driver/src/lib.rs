@@ -115,6 +115,8 @@ mod command;
 mod driver;
 mod error;
 mod handle;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod tcp;
 mod traits;
 
@@ -125,6 +127,11 @@ pub use dialer_core::{
 pub use error::{Dialed, Error};
 pub use handle::Dialer;
 pub use multiaddr::Multiaddr;
+/// The `prometheus-client` crate the metrics are registered with (feature `metrics`), so
+/// that a caller's [`Registry`](prometheus_client::registry::Registry) is of the same
+/// version.
+#[cfg(feature = "metrics")]
+pub use prometheus_client;
 pub use traits::{Runtime, Transport};
 
 #[cfg(test)]
