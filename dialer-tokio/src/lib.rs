@@ -47,6 +47,10 @@ pub use dialer_core::{
     Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
     FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError,
 };
+/// The `prometheus-client` crate [`Dialer::with_metrics`](dialer_driver::Dialer::with_metrics)
+/// registers with (feature `metrics`, R-O3).
+#[cfg(feature = "metrics")]
+pub use dialer_driver::prometheus_client;
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};
 pub use multiaddr::Multiaddr;
