@@ -50,6 +50,15 @@
 //! and released, dials started, connected (with latency), failed (with the reason) and
 //! aborted, requests finished, and addresses pruned.
 //!
+//! # Metrics (R-O3)
+//!
+//! With the cargo feature `metrics`, `Dialer::with_metrics` registers Prometheus metrics
+//! in a `prometheus-client` registry and the driver task keeps them up to date:
+//! requests and dials by outcome, dials per request, time to connect, tokens in use, the
+//! wait queue, black-hole states and skipped addresses (the repository's
+//! `docs/metrics.md` lists them). Without the feature the driver records nothing and
+//! depends on nothing more.
+//!
 //! # Example
 //!
 //! A runtime and a transport in a few lines (here tokio and an in-memory test double);
