@@ -810,7 +810,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         for addr in input {
             match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
                 Err(reason) => {
-                    self.stats.addresses_black_holed += u64::from(reason == SkipReason::BlackHoled);
+                    self.stats.skipped(Some(reason));
                     skipped.push(Skipped { addr, reason });
                 }
                 Ok(value) => {
@@ -819,7 +819,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
             }
         }
-        self.stats.addresses_skipped += skipped.len() as u64;
         if admitted.is_empty() {
             return Err(self.refuse_nothing_dialable(now, skipped));
         }
@@ -964,16 +963,24 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         let old_len = req.addrs.len();
         for addr in input {
-            let skip = req.addrs.len() >= max_addrs
-                || req.addrs.contains(&addr)
-                || !(self.dialable)(&addr)
-                || (!req.ignore_deny && self.deny.contains(&addr, now))
-                || (!req.ignore_deny && self.black_holes.skips(&addr, req.probes))
-                || self.confidence.is_pruned(&addr, &req.peer, now);
-            if skip {
-                self.stats.addresses_skipped += 1;
+            let skip = if req.addrs.len() >= max_addrs {
+                Some(None)
+            } else if req.addrs.contains(&addr) {
+                Some(Some(SkipReason::Duplicate))
+            } else if !(self.dialable)(&addr) {
+                Some(Some(SkipReason::Undialable))
+            } else if !req.ignore_deny && self.deny.contains(&addr, now) {
+                Some(Some(SkipReason::DenyListed))
+            } else if !req.ignore_deny && self.black_holes.skips(&addr, req.probes) {
+                Some(Some(SkipReason::BlackHoled))
+            } else if self.confidence.is_pruned(&addr, &req.peer, now) {
+                Some(Some(SkipReason::Pruned))
             } else {
-                req.addrs.push(addr);
+                None
+            };
+            match skip {
+                Some(reason) => self.stats.skipped(reason),
+                None => req.addrs.push(addr),
             }
         }
         if req.addrs.len() == old_len {

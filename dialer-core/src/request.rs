@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 use crate::blackhole::{BlackHoleDetector, Traits};
 use crate::confidence::{ConfidenceTable, MAX_CONFIDENCE, PROVEN};
 use crate::deny::DenyList;
-use crate::error::Attempt;
+use crate::error::{Attempt, SkipReason};
 use crate::ids::{CallerId, DialId};
 use crate::stats::Stats;
 
@@ -115,19 +115,22 @@ impl<P: Clone + Eq> Request<P> {
         while self.next < self.addrs.len() {
             let candidate = &self.addrs[self.next];
             self.next += 1;
-            if recheck
-                && ((!self.ignore_deny && deny.contains(candidate, now))
-                    || confidence.is_pruned(candidate, &self.peer, now))
-            {
-                stats.addresses_skipped += 1;
-                continue;
-            }
-            // A class blocked since the address was admitted (R-B2), unless this request
-            // probes it or ignores black holes (R-D7).
-            if recheck && !self.ignore_deny && black_holes.skips(candidate, self.probes) {
-                stats.addresses_skipped += 1;
-                stats.addresses_black_holed += 1;
-                continue;
+            if recheck {
+                let reason = if !self.ignore_deny && deny.contains(candidate, now) {
+                    Some(SkipReason::DenyListed)
+                } else if confidence.is_pruned(candidate, &self.peer, now) {
+                    Some(SkipReason::Pruned)
+                } else if !self.ignore_deny && black_holes.skips(candidate, self.probes) {
+                    // A class blocked since the address was admitted (R-B2), unless this
+                    // request probes it or ignores black holes (R-D7).
+                    Some(SkipReason::BlackHoled)
+                } else {
+                    None
+                };
+                if reason.is_some() {
+                    stats.skipped(reason);
+                    continue;
+                }
             }
             return Some(candidate.clone());
         }

@@ -1,5 +1,7 @@
 //! Counters of a [`Dialer`](crate::Dialer) (R-O1).
 
+use crate::error::SkipReason;
+
 /// A snapshot of the dialer's counters, from [`Dialer::stats`](crate::Dialer::stats).
 ///
 /// Counters only grow; gauges (`*_in_use`, `*_in_flight`, `*_entries`) are the value at the
@@ -58,6 +60,12 @@ pub struct Stats {
     /// Addresses left out of a request because their class is black-holed (R-B2);
     /// also counted in `addresses_skipped`.
     pub addresses_black_holed: u64,
+    /// Addresses left out of a request because they were on the deny list (R-D2); also
+    /// counted in `addresses_skipped`.
+    pub addresses_deny_listed: u64,
+    /// Addresses left out of a request because they were pruned for its peer (R-C5); also
+    /// counted in `addresses_skipped`.
+    pub addresses_skipped_pruned: u64,
     /// Requests that dialed a blocked class as its probe (R-B2).
     pub black_hole_probes: u64,
     /// Changes of a class's black-hole state (R-B4).
@@ -95,4 +103,19 @@ pub struct Stats {
     pub deny_list_entries: usize,
     /// Gauge: address classes blocked as black holes now (R-B2).
     pub black_holed_classes: usize,
+}
+
+impl Stats {
+    /// Counts one address left out of a request, with its reason when it is one that
+    /// waiting can change (`None`: over the merged cap of a joined request).
+    #[inline]
+    pub(crate) fn skipped(&mut self, reason: Option<SkipReason>) {
+        self.addresses_skipped += 1;
+        match reason {
+            Some(SkipReason::DenyListed) => self.addresses_deny_listed += 1,
+            Some(SkipReason::BlackHoled) => self.addresses_black_holed += 1,
+            Some(SkipReason::Pruned) => self.addresses_skipped_pruned += 1,
+            _ => {}
+        }
+    }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+#[cfg(feature = "metrics")]
+use dialer_core::DialFailed;
 use dialer_core::{
     AbortDial, Action, CallerId, Connected, DialId, DialOpts, ErrorClass, Event, RequestId,
     StartDial, TransportError,
@@ -21,6 +23,8 @@ use tracing::{debug, debug_span, info, Instrument, Span};
 
 use crate::attempt::{panic_message, Attempts, Outcome};
 use crate::command::{Command, DialReply, Ticket};
+#[cfg(feature = "metrics")]
+use crate::metrics::{AddrLabels, DialOutcome, Metrics, RequestOutcome};
 use crate::{Dialed, Error, Runtime, Transport};
 
 /// Inputs handled in one poll before the driver yields to other tasks, so that a flood of
@@ -45,6 +49,9 @@ type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// lives in [`Attempts`]): only its tracing span. Everything else is the core's.
 pub(crate) struct DialTask {
     span: Span,
+    /// The labels of the dial's address, for its end in the metrics.
+    #[cfg(feature = "metrics")]
+    addr: AddrLabels,
 }
 
 impl DialTask {
@@ -52,11 +59,26 @@ impl DialTask {
     fn span(&self) -> &Span {
         &self.span
     }
+
+    /// A task with no span, for a report the test feeds in by hand.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Self {
+        Self {
+            span: Span::none(),
+            #[cfg(feature = "metrics")]
+            addr: AddrLabels::UNKNOWN,
+        }
+    }
 }
 
-/// What the driver keeps per request in flight: only its tracing span.
+/// What the driver keeps per request in flight: its tracing span (and, for the metrics,
+/// when it started and how many dials it started).
 struct RequestState {
     span: Span,
+    #[cfg(feature = "metrics")]
+    started: Instant,
+    #[cfg(feature = "metrics")]
+    dials: u32,
 }
 
 /// A caller waiting for its `Finished` event.
@@ -99,6 +121,9 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     /// The one timer, and the deadline it was armed for.
     timer: Option<(Instant, Sleep)>,
     events: Vec<Event<P>>,
+    /// Prometheus metrics (R-O3), when the dialer was built with them.
+    #[cfg(feature = "metrics")]
+    metrics: Option<Metrics>,
 }
 
 impl<P, T, R> Driver<P, T, R>
@@ -128,6 +153,37 @@ where
             pruned: Vec::new(),
             timer: None,
             events: Vec::new(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
+        }
+    }
+
+    /// Registers the dialer's metrics in `registry` and records them from now on (R-O3).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn register_metrics(
+        &mut self,
+        registry: &mut prometheus_client::registry::Registry,
+    ) {
+        self.metrics = Some(Metrics::register(registry, &self.core));
+    }
+
+    /// Brings the metrics taken from the core's counters up to date: after every input,
+    /// before any caller hears its outcome, so a caller that reads the metrics then sees it.
+    #[inline]
+    fn update_metrics(&mut self) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_mut() {
+            let core = &self.core;
+            metrics.update(core.stats(), |class| core.black_hole_state(class));
+        }
+    }
+
+    /// Counts the end of a dial whose address had `addr` labels.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn dial_ended(&self, addr: AddrLabels, outcome: DialOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.dial_ended(addr, outcome);
         }
     }
 
@@ -221,6 +277,10 @@ where
                     .entry(dialing.request)
                     .or_insert_with(|| RequestState {
                         span: debug_span!("dial_request", request = %dialing.request, ?peer),
+                        #[cfg(feature = "metrics")]
+                        started: now,
+                        #[cfg(feature = "metrics")]
+                        dials: 0,
                     });
                 state.span.in_scope(|| {
                     debug!(caller = %dialing.caller, joined = dialing.joined, ?opts, "caller waiting");
@@ -231,24 +291,28 @@ where
             }
             Err(refused) => {
                 debug!(?peer, ?opts, %refused, "dial request refused");
+                self.update_metrics();
                 let _ = reply.send(Err(Error::Refused(refused)));
             }
         }
     }
 
-    /// Feeds the core the end of `dial`: its connection, or why it failed. `span` is the
-    /// dial's tracing span, if the driver still knows the dial.
+    /// Feeds the core the end of `dial`: its connection, or why it failed. `task` is what
+    /// the driver kept about the dial (its tracing span).
     pub(crate) fn on_dial_result(
         &mut self,
         dial: DialId,
-        span: Span,
+        task: DialTask,
         result: Result<T::Output, TransportError>,
     ) {
         let now = self.runtime.now();
+        let span = task.span;
         match result {
             Ok(connection) => match self.core.handle_dial_succeeded(now, dial) {
                 Ok(()) => {
                     span.in_scope(|| debug!("dial connected"));
+                    #[cfg(feature = "metrics")]
+                    self.dial_ended(task.addr, DialOutcome::Connected);
                     self.drain(Some(Winner {
                         dial,
                         connection: Arc::new(connection),
@@ -262,8 +326,14 @@ where
             },
             Err(error) => {
                 span.in_scope(|| debug!(%error, class = ?error.class(), "dial failed"));
+                #[cfg(feature = "metrics")]
+                let class = error.class();
                 match self.core.handle_dial_failed(now, dial, error) {
-                    Ok(()) => self.drain(None),
+                    Ok(()) => {
+                        #[cfg(feature = "metrics")]
+                        self.dial_ended(task.addr, DialOutcome::Failed(class));
+                        self.drain(None);
+                    }
                     Err(error) => debug!(%error, "late failure report ignored"),
                 }
             }
@@ -318,6 +388,12 @@ where
     /// `dialer_core`'s drive loop). The caller re-arms the timer afterwards.
     fn drain(&mut self, winner: Option<Winner<T::Output>>) {
         while let Some(action) = self.core.poll_action() {
+            #[cfg(feature = "metrics")]
+            if let (Action::StartDial(start), Some(_)) = (&action, &self.metrics) {
+                if let Some(state) = self.requests.get_mut(&start.request) {
+                    state.dials += 1;
+                }
+            }
             match action {
                 // An aborted attempt not yet dropped still holds its socket: the next dial
                 // waits for it, so sockets never outnumber tokens (R-T6).
@@ -334,6 +410,7 @@ where
         }
         let mut events = std::mem::take(&mut self.events);
         events.extend(std::iter::from_fn(|| self.core.poll_event()));
+        self.update_metrics();
         self.deliver(&mut events, winner);
         self.events = events;
     }
@@ -342,13 +419,32 @@ where
     /// another dial (R-T6).
     fn abort_dial(&mut self, abort: AbortDial) {
         // A dial whose start panicked has nothing to drop and nothing to report any more.
-        self.panicked_starts
-            .retain(|(dial, ..)| *dial != abort.dial);
-        self.deferred.retain(|start| start.dial != abort.dial);
+        #[cfg(feature = "metrics")]
+        let mut addr = AddrLabels::UNKNOWN;
+        self.panicked_starts.retain(|(dial, _task, _)| {
+            #[cfg(feature = "metrics")]
+            if *dial == abort.dial {
+                addr = _task.addr;
+            }
+            *dial != abort.dial
+        });
+        self.deferred.retain(|start| {
+            #[cfg(feature = "metrics")]
+            if start.dial == abort.dial {
+                addr = AddrLabels::of(&start.addr);
+            }
+            start.dial != abort.dial
+        });
         if let Some(task) = self.dials.remove(abort.dial) {
             task.span
                 .in_scope(|| debug!(reason = ?abort.reason, "dial aborted"));
+            #[cfg(feature = "metrics")]
+            {
+                addr = task.addr;
+            }
         }
+        #[cfg(feature = "metrics")]
+        self.dial_ended(addr, DialOutcome::Aborted(abort.reason));
     }
 
     /// Hands the drained events out: outcomes to their callers, prunes to subscribers,
@@ -440,14 +536,25 @@ where
             Ok(dialed) => debug!(%caller, addr = %dialed.addr, connect_time = ?dialed.connect_time, failed = dialed.failed.len(), "request connected"),
             Err(error) => debug!(%caller, %error, "request failed"),
         });
+        if !self.core.is_in_flight(request) {
+            let _state = self.requests.remove(&request);
+            #[cfg(feature = "metrics")]
+            if let (Some(state), Some(metrics)) = (_state, &self.metrics) {
+                let outcome = RequestOutcome::of(match &result {
+                    Ok(_) => Ok(()),
+                    Err(Error::Failed(failed)) => Err(failed),
+                    // Unreachable: a started request ends with `Finished`.
+                    Err(_) => Err(&DialFailed::Cancelled),
+                });
+                let elapsed = self.runtime.now().saturating_duration_since(state.started);
+                metrics.request_ended(outcome, state.dials, elapsed);
+            }
+        }
         if let Some(waiter) = self.waiters.remove(&caller) {
             self.tickets.remove(&waiter.ticket);
             // A caller that went away meanwhile has a cancel in the queue; whatever it
             // would have got (a connection too) is dropped here.
             let _ = waiter.reply.send(result);
-        }
-        if !self.core.is_in_flight(request) {
-            self.requests.remove(&request);
         }
     }
 
@@ -465,7 +572,14 @@ where
         let attempt = catch_unwind(AssertUnwindSafe(|| self.transport.dial(&addr)));
         let inline = self.dials.inline() < self.inline_limit;
         span.in_scope(|| debug!(inline, "dial started"));
-        let task = DialTask { span: span.clone() };
+        let task = DialTask {
+            span: span.clone(),
+            #[cfg(feature = "metrics")]
+            addr: match self.metrics {
+                Some(_) => AddrLabels::of(&addr),
+                None => AddrLabels::UNKNOWN,
+            },
+        };
         let attempt = match attempt {
             Ok(attempt) => attempt,
             Err(panic) => {
@@ -531,7 +645,7 @@ where
                 Poll::Pending => {}
             }
             if let Some((dial, task, error)) = this.panicked_starts.pop() {
-                this.on_dial_result(dial, task.span, Err(error));
+                this.on_dial_result(dial, task, Err(error));
                 progress = true;
             }
             // Every attempt woken (or started) since the last round is polled before this
@@ -547,7 +661,7 @@ where
                         Err(TransportError::msg(ErrorClass::Other, reason))
                     }
                 };
-                this.on_dial_result(dial, task.span, result);
+                this.on_dial_result(dial, task, result);
                 progress = true;
             }
             if !this.deferred.is_empty() && this.dials.zombies() == 0 {

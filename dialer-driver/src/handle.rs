@@ -63,6 +63,73 @@ where
         Self::build(config, transport, runtime, |_| {})
     }
 
+    /// [`with_runtime`](Self::with_runtime), with Prometheus metrics (R-O3) registered in
+    /// `registry` under the prefix `dialer_` (after the registry's own prefix, if it has
+    /// one) and kept up to date by the driver task. Needs the `metrics` feature.
+    ///
+    /// The metrics are listed in the repository's `docs/metrics.md`: requests and dials by
+    /// outcome, dials per request, time to connect, tokens in use, the wait queue,
+    /// black-hole states and skipped addresses. No label carries a peer id or an address.
+    /// Register each dialer in a registry of its own, or in a sub-registry with a label of
+    /// its own ([`Registry::sub_registry_with_label`]): two dialers in one registry would
+    /// repeat each other's series.
+    ///
+    /// ```
+    /// # use std::future::Future;
+    /// # use std::time::Instant;
+    /// # use dialer_driver::{Config, Dialer, Multiaddr, Runtime, Transport};
+    /// # #[derive(Clone, Default)]
+    /// # struct Tokio;
+    /// # impl Runtime for Tokio {
+    /// #     fn now(&self) -> Instant { tokio::time::Instant::now().into_std() }
+    /// #     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) { tokio::spawn(future); }
+    /// #     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+    /// #         tokio::time::sleep_until(deadline.into())
+    /// #     }
+    /// # }
+    /// # struct Memory;
+    /// # impl Transport for Memory {
+    /// #     type Output = ();
+    /// #     type Error = std::io::Error;
+    /// #     type Dial = std::future::Ready<Result<(), std::io::Error>>;
+    /// #     fn can_dial(&self, _: &Multiaddr) -> bool { true }
+    /// #     fn dial(&self, _: &Multiaddr) -> Self::Dial { std::future::ready(Ok(())) }
+    /// # }
+    /// use dialer_driver::prometheus_client::{encoding::text::encode, registry::Registry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut registry = Registry::default();
+    /// // As a rust-libp2p node does: one sub-registry per component.
+    /// let dialer: Dialer<u32, Memory, Tokio> = Dialer::with_metrics(
+    ///     Config::default(),
+    ///     Memory,
+    ///     Tokio,
+    ///     registry.sub_registry_with_prefix("libp2p"),
+    /// )?;
+    /// dialer.dial(7, ["/ip4/127.0.0.1/tcp/1".parse()?]).await?;
+    ///
+    /// let mut text = String::new();
+    /// encode(&mut text, &registry)?;
+    /// assert!(text.contains("libp2p_dialer_requests_total{outcome=\"connected\"} 1\n"));
+    /// assert!(text.contains("libp2p_dialer_tokens_in_use 0\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Registry::sub_registry_with_label`]: prometheus_client::registry::Registry::sub_registry_with_label
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(
+        config: Config,
+        transport: T,
+        runtime: R,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, transport, runtime, |driver| {
+            driver.register_metrics(registry);
+        })
+    }
+
     /// [`with_runtime`](Self::with_runtime), with `setup` applied to the driver before it
     /// is spawned (tests use it to change how the driver runs attempts).
     pub(crate) fn build(

@@ -50,6 +50,15 @@
 //! and released, dials started, connected (with latency), failed (with the reason) and
 //! aborted, requests finished, and addresses pruned.
 //!
+//! # Metrics (R-O3)
+//!
+//! With the cargo feature `metrics`, `Dialer::with_metrics` registers Prometheus metrics
+//! in a `prometheus-client` registry and the driver task keeps them up to date:
+//! requests and dials by outcome, dials per request, time to connect, tokens in use, the
+//! wait queue, black-hole states and skipped addresses (the repository's
+//! `docs/metrics.md` lists them). Without the feature the driver records nothing and
+//! depends on nothing more.
+//!
 //! # Example
 //!
 //! A runtime and a transport in a few lines (here tokio and an in-memory test double);
@@ -115,6 +124,8 @@ mod command;
 mod driver;
 mod error;
 mod handle;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod tcp;
 mod traits;
 
@@ -131,6 +142,11 @@ pub use dialer_core::{
 pub use error::{Dialed, Error};
 pub use handle::Dialer;
 pub use multiaddr::Multiaddr;
+/// The `prometheus-client` crate the metrics are registered with (feature `metrics`), so
+/// that a caller's [`Registry`](prometheus_client::registry::Registry) is of the same
+/// version.
+#[cfg(feature = "metrics")]
+pub use prometheus_client;
 pub use traits::{Runtime, Transport};
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use multiaddr::Multiaddr;
 use tokio::sync::Notify;
 
 use crate::command::Command;
+#[cfg(feature = "metrics")]
+mod metrics;
 use crate::driver::Driver;
 use crate::{Config, Dialer, Error, Runtime, Transport};
 
@@ -58,6 +60,9 @@ impl Runtime for DeafTimers {
 enum Script {
     Connect(Duration),
     Fail(Duration, &'static str),
+    /// Fails after a while as a refused connection (`ConnectionRefused`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    Refuse(Duration),
     /// Fails in its first poll, without waiting for anything.
     FailAtOnce(&'static str),
     /// Connects once the test opens the gate.
@@ -242,6 +247,10 @@ impl Transport for Scripted {
                 Script::Fail(after, why) => {
                     tokio::time::sleep(after).await;
                     Err(ScriptedError(std::io::Error::other(why)))
+                }
+                Script::Refuse(after) => {
+                    tokio::time::sleep(after).await;
+                    Err(ScriptedError(std::io::ErrorKind::ConnectionRefused.into()))
                 }
                 Script::FailAtOnce(why) => Err(ScriptedError(std::io::Error::other(why))),
                 Script::Gated(gate) => {
@@ -519,7 +528,7 @@ async fn a_connection_completing_after_its_abort_is_closed() {
     assert!(driver.dial_ids().is_empty(), "the attempt was aborted");
 
     let late = Conn::new(a, Arc::clone(&counters));
-    driver.on_dial_result(dial, tracing::Span::none(), Ok(late));
+    driver.on_dial_result(dial, crate::driver::DialTask::detached(), Ok(late));
     assert_eq!(Counters::get(&counters.connections_dropped), 1);
     let stats = driver.core_stats();
     assert_eq!(stats.reports_ignored, 1);

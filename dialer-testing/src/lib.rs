@@ -23,6 +23,9 @@
 //!
 //! [`open_fds`] and [`Tarpit::pending_connects`] count sockets of this process, to show
 //! that aborted dials release theirs.
+//!
+//! With the feature `metrics-server`, [`MetricsServer`] serves a Prometheus registry at
+//! `/metrics` over loopback HTTP.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -37,6 +40,11 @@ use std::time::{Duration, Instant};
 
 use multiaddr::{Multiaddr, Protocol};
 use socket2::{Domain, SockRef, Socket, Type};
+
+#[cfg(feature = "metrics-server")]
+mod metrics;
+#[cfg(feature = "metrics-server")]
+pub use metrics::{MetricsServer, CONTENT_TYPE};
 
 /// The byte a [`Listener`] writes on every connection it keeps: a transport that reads it
 /// knows the peer accepted the connection and is alive.

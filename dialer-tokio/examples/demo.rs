@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! cargo run --release -p dialer-tokio --example demo
+//! cargo run --release -p dialer-tokio --example demo -- --metrics 127.0.0.1:9898
 //! ```
+//!
+//! With `--metrics ADDR` (a loopback address) it serves the dialers' Prometheus metrics
+//! (R-O3) at `http://ADDR/metrics` while it runs, each dialer's series labelled with its
+//! `run`; `docs/metrics.md` says what each metric means.
 //!
 //! It starts four loopback peers of its own (one that accepts, one that refuses, a tarpit
 //! whose connects hang, and one that answers slowly) and gives each of 64 simulated peers
@@ -20,17 +25,23 @@
 //! libp2p dial is TCP plus a security handshake: it makes a slow peer slow, and it shows
 //! the transport is pluggable (R-A3).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dialer_testing::{Listener, Refusing, Tarpit};
-use dialer_tokio::{Config, DialRefused, Dialer, Error, Multiaddr, TcpTransport, Transport};
+use dialer_testing::{Listener, MetricsServer, Refusing, Tarpit};
+use dialer_tokio::{
+    Config, ConfigError, DialRefused, Dialer, Error, Multiaddr, TcpTransport, TokioRuntime,
+    Transport,
+};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use multiaddr::{multihash::Multihash, PeerId, Protocol};
+use prometheus_client::registry::Registry;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -195,13 +206,63 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+/// The registry `--metrics` serves, if it was given.
+type Metrics = Option<Arc<Mutex<Registry>>>;
+
+/// A dialer, with its metrics registered under the label `run="{run}"` when `--metrics`
+/// was given.
+fn dialer<T: Transport>(
+    config: Config,
+    transport: T,
+    metrics: &Metrics,
+    run: &'static str,
+) -> Result<Dialer<PeerId, T>, ConfigError> {
+    let Some(registry) = metrics else {
+        return Dialer::new(config, transport);
+    };
+    let mut registry = registry.lock().expect("not poisoned");
+    let registry = registry.sub_registry_with_label((Cow::Borrowed("run"), Cow::Borrowed(run)));
+    Dialer::with_metrics(config, transport, TokioRuntime, registry)
+}
+
+/// `--metrics ADDR`, if given: where to serve the metrics.
+fn metrics_flag() -> Result<Option<SocketAddr>, Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut addr = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--metrics" => {
+                let value = args
+                    .next()
+                    .ok_or("--metrics needs an address, e.g. 127.0.0.1:9898")?;
+                let parsed: SocketAddr = value.parse()?;
+                if !parsed.ip().is_loopback() {
+                    return Err(
+                        format!("--metrics {parsed}: the demo serves on loopback only").into(),
+                    );
+                }
+                addr = Some(parsed);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: demo [--metrics 127.0.0.1:PORT]"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(addr)
+}
+
 async fn run(
     label: &str,
+    run: &'static str,
     config: Config,
     peers: &[Peer],
+    metrics: &Metrics,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let transport = HandshakeTcp::default();
-    let dialer = Dialer::new(config, transport.clone())?;
+    let dialer = dialer(config, transport.clone(), metrics, run)?;
     println!("\n## {label}");
     println!(
         "round | connected | failed | skipped | p50 ms | p99 ms | dials/conn | first try | peak in flight | fast addr first"
@@ -289,7 +350,10 @@ async fn run(
 
 /// Backoff at work (R-D4): peers whose only address refuses, dialed every 250 ms. With a
 /// fixed deny time every round dials them again; with a growing one the dials thin out.
-async fn backoff(refusing: &Multiaddr) -> Result<(), Box<dyn std::error::Error>> {
+async fn backoff(
+    refusing: &Multiaddr,
+    metrics: &Metrics,
+) -> Result<(), Box<dyn std::error::Error>> {
     const UNREACHABLE: usize = 8;
     const BACKOFF_ROUNDS: usize = 10;
     let gap = Duration::from_millis(250);
@@ -310,8 +374,13 @@ async fn backoff(refusing: &Multiaddr) -> Result<(), Box<dyn std::error::Error>>
             .with_deny_growth(growth)
             .with_deny_max(Duration::from_secs(2))
     };
-    let growing = Dialer::new(config(8), TcpTransport::default())?;
-    let fixed = Dialer::new(config(1), TcpTransport::default())?;
+    let growing = dialer(
+        config(8),
+        TcpTransport::default(),
+        metrics,
+        "backoff_growing",
+    )?;
+    let fixed = dialer(config(1), TcpTransport::default(), metrics, "backoff_fixed")?;
     for round in 1..=BACKOFF_ROUNDS {
         let mut row = Vec::new();
         for dialer in [&growing, &fixed] {
@@ -345,6 +414,20 @@ async fn backoff(refusing: &Multiaddr) -> Result<(), Box<dyn std::error::Error>>
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
+    // The server lives until `main` returns: the metrics are served while the demo runs.
+    let served = match metrics_flag()? {
+        Some(addr) => {
+            let registry = Arc::new(Mutex::new(Registry::default()));
+            let server = MetricsServer::serve(addr, Arc::clone(&registry))?;
+            println!(
+                "metrics: http://{}/metrics (while the demo runs)",
+                server.addr()
+            );
+            Some((server, registry))
+        }
+        None => None,
+    };
+    let metrics: Metrics = served.as_ref().map(|(_, registry)| Arc::clone(registry));
     let good = Listener::closing()?;
     let slow = Listener::slow(SLOW_GREETING)?;
     let refusing = Refusing::new()?;
@@ -375,22 +458,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_dial_timeout(Duration::from_secs(3));
     run(
         "default: parallel start, and a head start for an address seen to connect",
+        "default",
         base.clone(),
         &peers,
+        &metrics,
     )
     .await?;
     let parallel = base.clone().with_head_start(None);
     run(
         "head start off: every address of a request at once, always (the seed design)",
+        "head_start_off",
         parallel,
         &peers,
+        &metrics,
     )
     .await?;
     let staggered = base.with_stagger(Some(Duration::from_millis(250)));
     run(
         "stagger 250 ms (happy eyeballs: next address after 250 ms, or at once on failure)",
+        "stagger",
         staggered,
         &peers,
+        &metrics,
     )
     .await?;
     println!(
@@ -404,7 +493,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          a stagger, round 1 pays in latency, and a slower working address that won first can stay \
          ranked first, because confidence counts successes, not speed."
     );
-    backoff(&sockets[&Kind::Refusing]).await?;
+    backoff(&sockets[&Kind::Refusing], &metrics).await?;
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

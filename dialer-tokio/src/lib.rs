@@ -52,6 +52,10 @@ pub use dialer_core::{
     ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
     Snapshot, SNAPSHOT_VERSION,
 };
+/// The `prometheus-client` crate [`Dialer::with_metrics`](dialer_driver::Dialer::with_metrics)
+/// registers with (feature `metrics`, R-O3).
+#[cfg(feature = "metrics")]
+pub use dialer_driver::prometheus_client;
 pub use dialer_driver::tcp::TcpError;
 pub use dialer_driver::{Dialed, Error, Runtime, Transport};
 pub use multiaddr::Multiaddr;

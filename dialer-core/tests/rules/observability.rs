@@ -95,6 +95,9 @@ fn every_counter_tells_what_happened() {
         // H's addresses fall to 0 with no proven sibling: nothing is pruned (R-C5).
         ("addresses_pruned", s.addresses_pruned, 0),
         ("addresses_black_holed", s.addresses_black_holed, 0),
+        // E's one address, refused 3 s before (R-D2); G's duplicate has no counter of its own.
+        ("addresses_deny_listed", s.addresses_deny_listed, 1),
+        ("addresses_skipped_pruned", s.addresses_skipped_pruned, 0),
         ("dials_cut", s.dials_cut, 0),
         ("dials_spared", s.dials_spared, 0),
         ("reports_ignored", s.reports_ignored, 1),
