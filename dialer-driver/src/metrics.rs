@@ -31,13 +31,10 @@ const CONNECT_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
 ];
 
-/// The length of the core's wait queue for tokens, for the `dialer_queue_length` gauge.
-///
-/// The core has no wait queue yet: a request that finds the pool empty is refused at
-/// once (R-T4), so nothing ever waits and the length is 0. This function is wired to the
-/// queue's gauge in [`Stats`] when the core exposes it.
-fn queue_length(_stats: &Stats) -> i64 {
-    0
+/// The length of the core's wait queue for tokens (R-Q1), for the `dialer_queue_length`
+/// gauge: always 0 unless `Config::wait_for_tokens` is set.
+fn queue_length(stats: &Stats) -> i64 {
+    i64::try_from(stats.requests_waiting).unwrap_or(i64::MAX)
 }
 
 /// How a request that started dialing ended: the `outcome` label of
@@ -48,6 +45,8 @@ pub(crate) enum RequestOutcome {
     Failed,
     TimedOut,
     Cancelled,
+    /// It waited for a token (R-Q1) and got none in time.
+    NoTokensInTime,
 }
 
 impl RequestOutcome {
@@ -57,6 +56,7 @@ impl RequestOutcome {
             Ok(()) => Self::Connected,
             Err(DialFailed::Timeout { .. }) => Self::TimedOut,
             Err(DialFailed::Cancelled) => Self::Cancelled,
+            Err(DialFailed::NoTokensInTime { .. }) => Self::NoTokensInTime,
             Err(_) => Self::Failed,
         }
     }
@@ -67,6 +67,7 @@ impl RequestOutcome {
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
+            Self::NoTokensInTime => "no_tokens_in_time",
         }
     }
 }
@@ -258,6 +259,7 @@ impl Metrics {
             "failed",
             "timed_out",
             "cancelled",
+            "no_tokens_in_time",
             "refused_no_tokens",
             "refused_backed_off",
             "refused_black_holed",
@@ -343,11 +345,19 @@ impl Metrics {
             stats.requests_succeeded,
             last.requests_succeeded,
         );
+        // A wait that ran out is counted in `requests_failed` by the core; it gets its own
+        // outcome here.
         add(
             requests,
             "failed",
-            stats.requests_failed,
-            last.requests_failed,
+            stats.requests_failed - stats.requests_wait_timed_out,
+            last.requests_failed - last.requests_wait_timed_out,
+        );
+        add(
+            requests,
+            "no_tokens_in_time",
+            stats.requests_wait_timed_out,
+            last.requests_wait_timed_out,
         );
         add(
             requests,

@@ -128,6 +128,7 @@ async fn metrics_count_every_request_and_dial_exactly() {
             r#"dialer_requests_total{outcome="failed"} 1"#,
             r#"dialer_requests_total{outcome="timed_out"} 1"#,
             r#"dialer_requests_total{outcome="cancelled"} 1"#,
+            r#"dialer_requests_total{outcome="no_tokens_in_time"} 0"#,
             r#"dialer_requests_total{outcome="refused_no_tokens"} 1"#,
             r#"dialer_requests_total{outcome="refused_backed_off"} 1"#,
             r#"dialer_requests_total{outcome="refused_black_holed"} 0"#,
@@ -196,4 +197,62 @@ async fn metrics_count_every_request_and_dial_exactly() {
             lines.iter().cloned().collect::<Vec<_>>().join("\n")
         );
     }
+}
+
+// R-O3, R-Q1: with waiting on, the queue gauge counts the waiting requests, and a wait
+// that runs out is its own outcome.
+#[tokio::test(start_paused = true)]
+async fn the_queue_gauge_and_waits_that_run_out() {
+    let (hold, wait, late) = (addr(81), addr(82), addr(83));
+    let (transport, counters) = Scripted::new(&[
+        (&hold, Script::Hang),
+        (&wait, Script::Hang),
+        (&late, Script::Hang),
+    ]);
+    let config = Config::default()
+        .with_max_tokens(1)
+        .with_address_timeout(1000 * MS)
+        .with_dial_timeout(5000 * MS)
+        .with_wait_for_tokens(Some(crate::WaitForTokens {
+            queue: 1,
+            max_wait: 200 * MS,
+        }));
+    let mut registry = Registry::default();
+    let dialer: Dialer<u32, Scripted, Tokio> =
+        Dialer::with_metrics(config, transport, Tokio, &mut registry).expect("valid config");
+    let started = Counters::get(&counters.attempts_started);
+    let holder = tokio::spawn(dialer.dial(1, [hold]));
+    counters
+        .until("the holder's dial started", |c| {
+            c.attempts_started.load(Ordering::SeqCst) == started + 1
+        })
+        .await;
+    let mut waiter = Box::pin(dialer.dial(2, [wait]));
+    assert!(futures::poll!(&mut waiter).is_pending());
+    // The driver answers in order: once stats come back, the waiter's dial was handled.
+    let stats = dialer.stats().await.expect("running");
+    assert_eq!(stats.requests_waiting, 1);
+    assert_series(
+        &lines(&registry),
+        "dialer_queue_length",
+        &["dialer_queue_length 1"],
+    );
+    // The queue (of 1) is full.
+    let full = dialer.dial(3, [late]).await;
+    assert!(matches!(full, Err(Error::Refused(DialRefused::NoTokens))));
+    let waited = waiter.await;
+    assert!(matches!(
+        waited,
+        Err(Error::Failed(DialFailed::NoTokensInTime { .. }))
+    ));
+    let lines = lines(&registry);
+    assert_series(&lines, "dialer_queue_length", &["dialer_queue_length 0"]);
+    for want in [
+        r#"dialer_requests_total{outcome="no_tokens_in_time"} 1"#,
+        r#"dialer_requests_total{outcome="failed"} 0"#,
+        r#"dialer_requests_total{outcome="refused_no_tokens"} 1"#,
+    ] {
+        assert!(lines.contains(want), "{want} not in {lines:?}");
+    }
+    holder.abort();
 }
