@@ -246,6 +246,43 @@ fn a_newcomer_waits_behind_the_queue() {
     sim.finish();
 }
 
+// R-Q1, R-R6, R-R8 (issue item 0 for waiting requests): a caller for a peer whose queued
+// request has run out of time, before its timer was handled, does not join it and inherit
+// its end: the old wait ends (NoTokensInTime, or Timeout once dial_timeout has passed too)
+// and the caller starts a request of its own. The property tests' model found this.
+#[test]
+fn a_caller_never_joins_a_wait_that_ran_out() {
+    for (max_wait, dial_timeout) in [(500, 30_000), (60_000, 500)] {
+        let mut sim = Sim::new(waiting(10, max_wait).with_dial_timeout(ms(dial_timeout)));
+        fill(&mut sim);
+        let first = sim.dial(3, &[addr(3)]).expect("queued");
+        sim.take();
+        // 600 ms on, no handle_timeout yet: the wait is over.
+        let late = sim.at(ms(600));
+        let second = sim.dial_at(late, 3, &[addr(4)]).expect("queued afresh");
+        let out = sim.take();
+        let old = if max_wait < dial_timeout {
+            DialFailed::NoTokensInTime { waited: ms(600) }
+        } else {
+            DialFailed::Timeout {
+                attempts: Vec::new(),
+            }
+        };
+        assert_eq!(sim.outcome(first), Some(Err(old)), "{out:?}");
+        assert_eq!(sim.outcome(second), None, "the new caller waits");
+        let new = sim.dialer.request_of(second).expect("its own request");
+        assert!(
+            events(&out).contains(&Event::Queued {
+                request: new,
+                ahead: 0
+            }),
+            "{out:?}"
+        );
+        assert_eq!(sim.stats().requests_waiting, 1);
+        sim.finish();
+    }
+}
+
 // R-Q1: settings that make no sense are refused.
 #[test]
 fn a_zero_queue_or_wait_is_refused() {
