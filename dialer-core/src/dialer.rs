@@ -380,7 +380,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// cancelled (dials aborted, tokens released) only when no other caller waits on it
     /// (R-R8).
     pub fn cancel(&mut self, now: Instant, caller: CallerId) -> Result<(), CancelError> {
-        self.advance(now);
+        // The core's clock, never back: the queue is served at it (R-Q1).
+        let now = self.advance(now);
         let Some(request) = self.callers.remove(&caller) else {
             return Err(CancelError::UnknownCaller(caller));
         };

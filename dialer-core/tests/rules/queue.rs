@@ -7,7 +7,7 @@ use dialer_core::{
     Config, ConfigError, DialFailed, DialOpts, DialRefused, Event, Priority, WaitForTokens,
 };
 
-use crate::harness::{addr, events, ms, secs, started_at, Outcome, Sim};
+use crate::harness::{aborted, addr, events, ms, secs, started_at, Outcome, Sim};
 
 fn waiting(queue: usize, max_wait_ms: u64) -> Config {
     Config::default()
@@ -281,6 +281,31 @@ fn a_caller_never_joins_a_wait_that_ran_out() {
         assert_eq!(sim.stats().requests_waiting, 1);
         sim.finish();
     }
+}
+
+// R-Q1, Bad input (time going back is no time): a cancel dated before the core's clock
+// that frees a token serves the queue at the core's clock, so the served request's dial
+// gets its full address_timeout from now, not from the stale instant. The property tests'
+// model found this.
+#[test]
+fn a_stale_cancel_serves_the_queue_at_the_core_clock() {
+    let mut sim = Sim::new(waiting(10, 60_000).with_address_timeout(secs(2)));
+    let first = sim.dial(1, &[addr(1)]).expect("first");
+    sim.dial(2, &[addr(2)]).expect("second");
+    sim.run_for(ms(1_000));
+    sim.dial(3, &[addr(3)]).expect("queued");
+    sim.take();
+    let past = sim.at(ms(0));
+    sim.input(|dialer, _| dialer.cancel(past, first))
+        .expect("cancel");
+    assert_eq!(started_at(&sim.take()), vec![(ms(1_000), addr(3))]);
+    sim.run_until(ms(2_500));
+    assert!(
+        !aborted(sim.log()).iter().any(|(a, _)| *a == addr(3)),
+        "the dial started at 1 s times out at 3 s: {:?}",
+        aborted(sim.log())
+    );
+    sim.finish();
 }
 
 // R-Q1: settings that make no sense are refused.
