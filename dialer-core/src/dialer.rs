@@ -364,8 +364,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let input = self.bounded_input(addrs)?;
         if let Some(&request) = self.by_peer.get(&peer) {
             if self.past_deadline(request, now) {
-                // Its dial_timeout passed before the timer was handled: it is over, and
-                // this caller starts afresh instead of sharing its timeout (R-R6, R-R8).
+                // Its dial_timeout (or its wait for tokens, R-Q1) passed before the timer
+                // was handled: it is over, and this caller starts afresh instead of
+                // sharing its timeout (R-R6, R-R8).
                 self.time_out_request(request, now);
             } else {
                 let caller = self.join(now, request, input, opts);
@@ -411,7 +412,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// cancelled (dials aborted, tokens released) only when no other caller waits on it
     /// (R-R8).
     pub fn cancel(&mut self, now: Instant, caller: CallerId) -> Result<(), CancelError> {
-        self.advance(now);
+        // The core's clock, never back: the queue is served at it (R-Q1).
+        let now = self.advance(now);
         let Some(request) = self.callers.remove(&caller) else {
             return Err(CancelError::UnknownCaller(caller));
         };
@@ -1047,12 +1049,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// `handle_timeout`, or a report that arrives late): a dial started now would be
     /// aborted at once and its address charged with a failure it never had (R-C4, R-D1).
     /// A new request always gets its first dials, even with the immediate deadline of the
-    /// end of time (`deadline_after`).
+    /// end of time (`deadline_after`). A waiting request (R-Q1) is over at the end of its
+    /// wait the same way: a new caller for its peer starts afresh instead of joining it.
     #[inline(always)]
     fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
         self.requests
             .get(&request)
-            .is_some_and(|r| r.next > 0 && now >= r.deadline)
+            .is_some_and(|r| (r.next > 0 || r.queued_since.is_some()) && now >= r.deadline)
     }
 
     /// Issues the StartDial of the next address `request` may dial now (see

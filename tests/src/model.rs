@@ -13,14 +13,21 @@
 //!   table's LRU order and capacity, pruning;
 //! - deny list (R-D1, R-D2): membership, from failures, successes and expiry;
 //! - outcomes (R-R4 … R-R8): who gets which `Finished`, the attempts an error lists, that
-//!   timeouts fire neither early nor late, and the spacing of staggered dials (R-S1).
+//!   timeouts fire neither early nor late, and the spacing of staggered dials (R-S1);
+//! - the wait queue (R-Q1): who queues (`Queued { ahead }` against the model's queue),
+//!   `NoTokens` only when it is full, that a waiting request never dials, that it is
+//!   served oldest first as soon as a token is free (what it asks and gets), its deadline
+//!   moving from the end of its wait to its dial_timeout, `NoTokensInTime` only at the
+//!   end of `max_wait`, joins, cancels and high-priority callers taking it out. Tokens
+//!   move in the order of the events, where a release and a grant to a waiting request
+//!   interleave.
 //!
 //! Once the deny list has had to evict an entry to stay within its capacity, which entry
 //! went is an implementation choice; from then on the model stops predicting deny-list
 //! membership (and what depends on it: admission, dial order, pruning) and keeps checking
 //! the rest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The model runs after every fuzz step: a fast hash, as the core's own maps.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -55,9 +62,12 @@ pub(crate) enum DialPlan {
     /// The call must fail with exactly this error.
     Refuse(DialRefused),
     /// The caller joins `request`; `added` addresses are merged in (when exact).
+    /// `takeout`: a high-priority caller joins a queued request and takes it out of the
+    /// queue as an overdraft (R-Q1, R-P1), asking for this many tokens (when exact).
     Join {
         request: RequestId,
         added: Option<usize>,
+        takeout: Option<Option<usize>>,
     },
     /// A new request with these tokens and this dial order.
     New {
@@ -67,13 +77,27 @@ pub(crate) enum DialPlan {
         probes: u8,
         /// `NoTokens` is possible too (see `may_reclaim` in `plan_new`).
         may_refuse: bool,
+        /// With the wait queue on, it may queue instead (the same `may_reclaim`, R-Q1).
+        may_queue: bool,
+    },
+    /// A new request that must wait in the queue (R-Q1): the pool is empty, or others
+    /// wait already; these addresses in this order when its turn comes.
+    Queue {
+        addrs: Vec<Multiaddr>,
+        ignore: bool,
+        probes: u8,
     },
     /// A new request or a refusal the model cannot predict exactly (deny list inexact).
+    /// With the wait queue on (R-Q1): `full`, admitted it must be refused with `NoTokens`;
+    /// `behind`, admitted it must queue; `may_queue`, it may queue.
     Loose {
         given: usize,
         priority: Priority,
         ignore: bool,
         probes: u8,
+        full: bool,
+        behind: bool,
+        may_queue: bool,
     },
     /// The peer's request is past its `dial_timeout` (its timer not yet handled): it times
     /// out first, then a new request is planned from the state that leaves (issue item 0).
@@ -249,7 +273,10 @@ struct Req {
     /// A join merged addresses (R-R1a) while some of its pending ones may already have
     /// been passed over by the core: their ranks may differ, so only membership is checked.
     loose_order: bool,
+    /// Its dial_timeout, or while it waits for tokens the end of its wait (R-Q1).
     deadline: Instant,
+    /// Waiting for tokens since then (R-Q1): it holds none and dials nothing.
+    queued_since: Option<Instant>,
     callers: IdSet<CallerId>,
     attempts: Vec<Att>,
     last_start: Option<Instant>,
@@ -284,6 +311,12 @@ pub(crate) struct Model {
     /// False once the deny list evicted an entry (see the module docs).
     exact: bool,
     available: usize,
+    /// The fewest tokens free at any moment of the current step so far: a lower bound on
+    /// what was free when an action happened (the actions' queue is not interleaved with
+    /// the events', and with the wait queue, R-Q1, tokens go out within a handle_timeout).
+    floor: usize,
+    /// Requests waiting for tokens, oldest first (R-Q1).
+    queue: VecDeque<RequestId>,
     requests: IdMap<RequestId, Req>,
     by_peer: BTreeMap<Peer, RequestId>,
     dials: IdMap<DialId, OpenDial>,
@@ -293,6 +326,10 @@ pub(crate) struct Model {
     overdrafts: u64,
     /// Prunes the model predicts in the current step, in order.
     prunes: Vec<(Peer, Multiaddr)>,
+    /// `Pruned` and `BlackHole` events of the current step, compared once its actions
+    /// are processed too ([`Model::compare_step`]).
+    seen_prunes: Vec<(Peer, Multiaddr)>,
+    seen_changes: Vec<(AddrClass, BlackHoleState)>,
     /// Prune marks mirrored from the core's events in this step while the model was
     /// inexact, checked against the core at the end of the step: a mark the core made can
     /// be gone by then, with its entry evicted by a later failure of the same step (R-C6).
@@ -334,6 +371,8 @@ impl Model {
             .collect();
         Self {
             available: config.max_tokens,
+            floor: config.max_tokens,
+            queue: VecDeque::new(),
             config,
             now: None,
             confidence: Vec::new(),
@@ -347,6 +386,8 @@ impl Model {
             aborted: Vec::new(),
             overdrafts: 0,
             prunes: Vec::new(),
+            seen_prunes: Vec::new(),
+            seen_changes: Vec::new(),
             just_mirrored: Vec::new(),
             connects: 0,
             holes,
@@ -787,19 +828,41 @@ impl Model {
                     opts,
                 };
             }
+            let max_per_peer = self.config.max_per_peer_dials;
+            let exact = self.exact;
+            let mut takeout = None;
             if let Some(req) = self.requests.get_mut(&request) {
                 req.ignore |= opts.ignore_backoff;
+                if req.queued_since.is_some() {
+                    if opts.priority == Priority::High {
+                        // R-Q1, R-P1: out of the queue as an overdraft, asking for what its
+                        // addresses before this join allow; its first dial starts before
+                        // the merge, so only membership is checked from then on.
+                        takeout = Some(exact.then(|| max_per_peer.min(req.addrs.len())));
+                    } else {
+                        self.coverage.queued_joins += 1;
+                    }
+                }
+            }
+            let added = self.exact.then(|| self.merge(request, addrs, now));
+            if takeout.is_some() && added != Some(0) {
+                if let Some(req) = self.requests.get_mut(&request) {
+                    req.loose_order = true;
+                }
             }
             return DialPlan::Join {
                 request,
-                added: self.exact.then(|| self.merge(request, addrs, now)),
+                added,
+                takeout,
             };
         }
-        self.plan_new(now, peer, addrs, opts, 0)
+        let waiting = self.queue.len();
+        self.plan_new(now, peer, addrs, opts, 0, waiting)
     }
 
     /// The plan of a new request for `peer` (no request in flight for it).
-    /// `extra`: tokens a request timed out just before will have released (item 0).
+    /// `extra`: tokens a request timed out just before will have released (item 0);
+    /// `waiting`: requests waiting for tokens then (R-Q1).
     fn plan_new(
         &mut self,
         now: Instant,
@@ -807,16 +870,27 @@ impl Model {
         addrs: &[Multiaddr],
         opts: DialOpts,
         extra: usize,
+        waiting: usize,
     ) -> DialPlan {
         let ignore = opts.ignore_backoff;
         let priority = opts.priority;
         let probes = self.probes_of(addrs, ignore);
+        // R-Q1: a normal request behind waiting ones waits too, unless the queue is full;
+        // high priority never waits (R-P1).
+        let wait = self.config.wait_for_tokens;
+        let normal = priority == Priority::Normal;
+        let full = normal && wait.is_some_and(|w| waiting >= w.queue);
+        let behind = normal && wait.is_some() && waiting > 0 && !full;
         if !self.exact {
             return DialPlan::Loose {
                 given: addrs.len(),
                 priority,
                 ignore,
                 probes,
+                full,
+                behind,
+                may_queue: behind
+                    || (normal && wait.is_some() && !full && self.available + extra == 0),
             };
         }
         let mut admitted: Vec<Multiaddr> = Vec::new();
@@ -868,20 +942,38 @@ impl Model {
             });
         }
         let admitted = self.order(admitted);
+        if full {
+            return DialPlan::Refuse(DialRefused::NoTokens);
+        }
+        if behind {
+            return DialPlan::Queue {
+                addrs: admitted,
+                ignore,
+                probes,
+            };
+        }
         let requested = self.config.max_per_peer_dials.min(admitted.len());
         let granted = requested.min(self.available + extra);
         // R-R6b: a spared dial's token is lent; a short pool may take it back, but the
         // model does not know which dials are spared.
         let may_reclaim = granted < requested && self.dials.values().any(|d| d.adaptive);
-        if granted == 0 && priority == Priority::Normal && !may_reclaim {
-            return DialPlan::Refuse(DialRefused::NoTokens);
+        if granted == 0 && normal && !may_reclaim {
+            return match wait {
+                Some(_) => DialPlan::Queue {
+                    addrs: admitted,
+                    ignore,
+                    probes,
+                },
+                None => DialPlan::Refuse(DialRefused::NoTokens),
+            };
         }
         DialPlan::New {
             requested,
             addrs: admitted,
             ignore,
             probes,
-            may_refuse: granted == 0 && priority == Priority::Normal,
+            may_refuse: granted == 0 && normal && wait.is_none(),
+            may_queue: granted == 0 && normal && wait.is_some(),
         }
     }
 
@@ -983,6 +1075,7 @@ impl Model {
         };
         self.prunes.clear();
         self.changes.clear();
+        self.floor = self.available;
         let mut plan = None;
         let mut cancelled = None;
         let mut joined = None;
@@ -1019,14 +1112,18 @@ impl Model {
                         self.by_peer.remove(&req.peer);
                     }
                     restart = Some(old);
-                    expected = self.plan_new(now, peer, &addrs, opts, extra);
+                    // A waiting old request leaves the queue before the new one is planned.
+                    let waiting = self.queue.iter().filter(|r| **r != old).count();
+                    expected = self.plan_new(now, peer, &addrs, opts, extra, waiting);
                 }
                 if !matches!(expected, DialPlan::Join { .. }) {
                     // R-R6b: spared dials may be cut to lend their tokens back (reclaim)
                     // before the new request's grant; everything before that grant and
                     // the new request's first dial belongs to other requests.
+                    // (With the wait queue, R-Q1, a new request may queue instead, and
+                    // the end of the call serves the queue: StartDials only, after.)
                     let new = events.iter().find_map(|e| match e {
-                        Event::RequestTokens { request, .. }
+                        Event::RequestTokens { request, .. } | Event::Queued { request, .. }
                             if !self.requests.contains_key(request) =>
                         {
                             Some(*request)
@@ -1036,7 +1133,7 @@ impl Model {
                     let split = actions
                         .iter()
                         .position(|a| match a {
-                            Action::StartDial(x) => Some(x.request) == new,
+                            Action::StartDial(_) => true,
                             Action::AbortDial(x) => Some(x.request) == new,
                             _ => false,
                         })
@@ -1050,11 +1147,12 @@ impl Model {
                     self.in_dial = false;
                     let split = events
                         .iter()
-                        .position(|e| matches!(e, Event::RequestTokens { request, .. } if Some(*request) == new))
+                        .position(|e| matches!(e, Event::RequestTokens { request, .. } | Event::Queued { request, .. } if Some(*request) == new))
                         .unwrap_or(events.len());
                     let (pre, rest) = events.split_at(split);
                     events = rest;
-                    ended = self.events(pre, None)?;
+                    ended = self.events(pre, &mut None, None, None, now)?;
+                    self.compare_step()?;
                     self.prunes.clear();
                     self.changes.clear();
                     if let Some(old) = restart {
@@ -1070,11 +1168,16 @@ impl Model {
                 }
                 if let Ok(caller) = result {
                     match &expected {
-                        DialPlan::Join { request, added } => {
+                        DialPlan::Join {
+                            request,
+                            added,
+                            takeout,
+                        } => {
                             self.coverage.joins += 1;
                             // R-R8: a join that brings nothing new spends nothing and
-                            // starts nothing.
-                            if *added == Some(0) {
+                            // starts nothing (unless it takes its request out of the wait
+                            // queue, R-Q1).
+                            if *added == Some(0) && takeout.is_none() {
                                 ensure!(
                                     drained
                                         .events
@@ -1088,7 +1191,7 @@ impl Model {
                             if let Some(req) = self.requests.get_mut(request) {
                                 req.callers.insert(caller);
                             }
-                            joined = Some(*request);
+                            joined = Some((*request, *takeout));
                         }
                         _ => plan = Some((expected, caller, peer)),
                     }
@@ -1203,11 +1306,15 @@ impl Model {
             }
         }
 
-        self.grants(events, plan, joined, now)?;
+        let rest = self.events(events, &mut plan, joined, cancelled, now)?;
+        ensure!(
+            plan.is_none(),
+            "dial returned a caller but no RequestTokens nor Queued"
+        );
         for action in actions {
             self.action(action, now)?;
         }
-        let rest = self.events(events, cancelled)?;
+        self.compare_step()?;
         for (request, list) in rest {
             ended.entry_or_insert_with(request, Vec::new).extend(list);
         }
@@ -1262,14 +1369,22 @@ impl Model {
             }
             (
                 DialPlan::Loose {
-                    given, priority, ..
+                    given,
+                    priority,
+                    full,
+                    ..
                 },
                 Err(got),
             ) => match got {
+                // R-T4; with the wait queue only when it is full (R-Q1).
                 DialRefused::NoTokens => ensure!(
-                    self.available == 0 && *priority == Priority::Normal,
-                    "R-T4: NoTokens with {} tokens available, {priority:?}",
-                    self.available
+                    match self.config.wait_for_tokens {
+                        Some(_) => *full,
+                        None => self.available == 0 && *priority == Priority::Normal,
+                    },
+                    "R-T4, R-Q1: NoTokens with {} tokens available, {priority:?}, {} waiting",
+                    self.available,
+                    self.queue.len()
                 ),
                 DialRefused::NoDialableAddresses { skipped }
                 | DialRefused::BlackHoled { skipped }
@@ -1290,7 +1405,11 @@ impl Model {
 
     fn count_refusal(&mut self, result: &DialRefused) {
         match result {
-            DialRefused::NoTokens => self.coverage.no_tokens += 1,
+            DialRefused::NoTokens => {
+                self.coverage.no_tokens += 1;
+                // With the wait queue on, NoTokens means the queue was full (R-Q1).
+                self.coverage.queue_full += u64::from(self.config.wait_for_tokens.is_some());
+            }
             DialRefused::BackedOff { .. } => self.coverage.backed_off += 1,
             DialRefused::NoDialableAddresses { .. } => self.coverage.no_dialable += 1,
             DialRefused::TooManyAddresses { .. } => self.coverage.too_many += 1,
@@ -1299,123 +1418,377 @@ impl Model {
         }
     }
 
-    /// `RequestTokens` events: a new request's grant (R-T2, R-T3, R-P1) and a joined
-    /// request's top-up.
-    fn grants(
+    /// One step's events in the order the core emitted them (tokens move in that order:
+    /// a release, then a waiting request served with it, R-Q1, R-T8): `RequestTokens` (a
+    /// new request's grant, R-T2, R-T3, R-P1; a joined request's top-up; a waiting
+    /// request served or taken out by a high-priority caller, R-Q1), `Queued`, `Release`,
+    /// `Finished`; `Pruned` and `BlackHole` are kept for [`Model::compare_step`]. Returns
+    /// the results per request, but those of `cancelled`'s own `Finished`.
+    fn events(
         &mut self,
         events: &[Event<Peer>],
-        plan: Option<(DialPlan, CallerId, Peer)>,
-        joined: Option<RequestId>,
+        plan: &mut Option<(DialPlan, CallerId, Peer)>,
+        joined: Option<(RequestId, Option<Option<usize>>)>,
+        cancelled: Option<CallerId>,
         now: Instant,
-    ) -> Result<(), Violation> {
-        let mut plan = plan;
+    ) -> Result<Outcomes, Violation> {
+        let mut results: IdMap<RequestId, Vec<_>> = IdMap::new();
+        let mut cancel_seen = false;
         for event in events {
-            let Event::RequestTokens {
-                request,
-                requested,
-                granted,
-                overdraft,
-            } = event
-            else {
-                continue;
-            };
-            let (requested, granted, overdraft) = (*requested, *granted, *overdraft);
-            ensure!(
-                granted == requested.min(self.available),
-                "R-T3: {request} asked {requested} with {} available, granted {granted}",
-                self.available
-            );
-            if let Some(req) = self.requests.get_mut(request) {
-                ensure!(
-                    joined == Some(*request) && !req.overdraft && !overdraft,
-                    "RequestTokens for {request} outside a join"
-                );
-                ensure!(
-                    requested >= 1 && req.tokens + requested <= self.config.max_per_peer_dials,
-                    "R-T2: {request} holds {} and asks {requested} more",
-                    req.tokens
-                );
-                req.tokens += granted;
-                self.available -= granted;
-                continue;
-            }
-            let Some((expected, caller, peer)) = plan.take() else {
-                return Err(Violation(format!(
-                    "RequestTokens for unknown {request} outside a dial"
-                )));
-            };
-            ensure!(
-                overdraft == (granted == 0),
-                "R-P1: new {request} granted {granted}, overdraft {overdraft}"
-            );
-            let (addrs, ignore, probes) = match expected {
-                DialPlan::New {
-                    requested: r,
-                    addrs,
-                    ignore,
-                    probes,
-                    ..
-                } => {
-                    // The grant itself was checked above (R-T3), against the pool after
-                    // any reclaim.
-                    ensure!(
-                        r == requested,
-                        "R-T2: {request} should ask {r}, asked {requested} (granted {granted})"
-                    );
-                    (addrs, ignore, probes)
-                }
-                DialPlan::Loose {
-                    priority,
-                    ignore,
-                    probes,
-                    ..
-                } => {
-                    ensure!(
-                        requested >= 1 && requested <= self.config.max_per_peer_dials,
-                        "R-T2: {request} asks {requested}"
-                    );
-                    ensure!(
-                        granted > 0 || priority == Priority::High,
-                        "R-T4: a normal request proceeded without tokens"
-                    );
-                    (Vec::new(), ignore, probes)
-                }
-                other => return Err(Violation(format!("new {request} but expected {other:?}"))),
-            };
-            if overdraft {
-                self.overdrafts += 1;
-                self.coverage.overdrafts += 1;
-            }
-            self.coverage.requests += 1;
-            self.coverage.forced += u64::from(ignore);
-            self.available -= granted;
-            self.by_peer.insert(peer, *request);
-            self.callers.insert(caller, *request);
-            self.requests.insert(
-                *request,
-                Req {
-                    peer,
-                    addrs,
-                    next: 0,
-                    skippable: HashSet::default(),
-                    tokens: granted,
+            match event {
+                Event::RequestTokens {
+                    request,
+                    requested,
+                    granted,
                     overdraft,
-                    ignore,
-                    probes,
-                    loose_order: false,
-                    deadline: Self::after(now, self.config.dial_timeout),
-                    callers: IdSet::from([caller]),
-                    attempts: Vec::new(),
-                    last_start: None,
-                    won: None,
-                },
-            );
+                } => {
+                    self.grant(
+                        *request, *requested, *granted, *overdraft, plan, joined, now,
+                    )?;
+                    self.floor = self.floor.min(self.available);
+                }
+                Event::Queued { request, ahead } => self.queued(*request, *ahead, plan, now)?,
+                Event::Release { request, count } => {
+                    let Some(req) = self.requests.get_mut(request) else {
+                        return Err(Violation(format!("Release for unknown {request}")));
+                    };
+                    ensure!(
+                        *count >= 1 && *count <= req.tokens,
+                        "{request} releases {count} of {} tokens",
+                        req.tokens
+                    );
+                    req.tokens -= count;
+                    self.available += count;
+                }
+                Event::Finished {
+                    caller,
+                    request,
+                    peer,
+                    result,
+                } => {
+                    ensure!(
+                        self.callers.remove(caller) == Some(*request),
+                        "Finished for {caller} which does not wait on {request}"
+                    );
+                    remember(&mut self.finished, *caller);
+                    let Some(req) = self.requests.get_mut(request) else {
+                        return Err(Violation(format!("Finished for unknown {request}")));
+                    };
+                    ensure!(req.peer == *peer, "Finished names the wrong peer");
+                    req.callers.remove(caller);
+                    let waited = req.queued_since.is_some();
+                    if req.callers.is_empty() {
+                        // Every caller told: it is over, and out of the queue (R-Q1).
+                        self.queue.retain(|r| r != request);
+                    }
+                    if cancelled == Some(*caller) && !cancel_seen {
+                        ensure!(
+                            *result == Err(DialFailed::Cancelled),
+                            "R-R7: cancelled {caller} finished with {result:?}"
+                        );
+                        self.coverage.queued_cancels += u64::from(waited);
+                        cancel_seen = true;
+                    } else {
+                        results
+                            .entry_or_insert_with(*request, Vec::new)
+                            .push((*caller, result.clone()));
+                    }
+                }
+                Event::Pruned { peer, addr } => self.seen_prunes.push((*peer, addr.clone())),
+                Event::BlackHole { class, state } => self.seen_changes.push((*class, *state)),
+                other => return Err(Violation(format!("unexpected output {other:?}"))),
+            }
         }
         ensure!(
-            plan.is_none(),
-            "dial returned a caller but no RequestTokens"
+            cancelled.is_none() || cancel_seen,
+            "R-R7: an accepted cancel emitted no Finished"
         );
+        Ok(results)
+    }
+
+    /// The `Pruned` and `BlackHole` events seen against what the model predicted, once
+    /// the events and the actions of (a part of) a step are both processed.
+    fn compare_step(&mut self) -> Result<(), Violation> {
+        let pruned = std::mem::take(&mut self.seen_prunes);
+        let changes = std::mem::take(&mut self.seen_changes);
+        ensure!(
+            changes == self.changes,
+            "R-B4: black-hole changes {changes:?}, the model expected {:?}",
+            self.changes
+        );
+        self.coverage.prunes += pruned.len() as u64;
+        if self.exact {
+            ensure!(
+                pruned == self.prunes,
+                "R-C5: pruned {pruned:?}, the model expected {:?}",
+                self.prunes
+            );
+        } else {
+            // A prune happens at the input's `now`, which is the core's clock.
+            if let Some(now) = self.now {
+                for (peer, addr) in pruned {
+                    self.mark_pruned(peer, &addr, now);
+                    self.just_mirrored.push((peer, addr));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// One `RequestTokens` event (see [`Model::events`]).
+    #[allow(clippy::too_many_arguments)]
+    fn grant(
+        &mut self,
+        request: RequestId,
+        requested: usize,
+        granted: usize,
+        overdraft: bool,
+        plan: &mut Option<(DialPlan, CallerId, Peer)>,
+        joined: Option<(RequestId, Option<Option<usize>>)>,
+        now: Instant,
+    ) -> Result<(), Violation> {
+        let max_per_peer = self.config.max_per_peer_dials;
+        ensure!(
+            granted == requested.min(self.available),
+            "R-T3: {request} asked {requested} with {} available, granted {granted}",
+            self.available
+        );
+        let exact = self.exact;
+        let dial_timeout = self.config.dial_timeout;
+        let oldest = self.queue.front().copied();
+        if let Some(req) = self.requests.get_mut(&request) {
+            if let Some(since) = req.queued_since {
+                if overdraft {
+                    // R-Q1, R-P1: a high-priority caller took it out of the queue.
+                    let Some((_, Some(takeout))) = joined.filter(|(j, _)| *j == request) else {
+                        return Err(Violation(format!(
+                            "R-Q1: waiting {request} proceeds as an overdraft without a high-priority join"
+                        )));
+                    };
+                    ensure!(
+                        takeout.map_or(requested >= 1 && requested <= max_per_peer, |n| {
+                            n == requested
+                        }),
+                        "R-Q1: {request} taken out of the queue asks {requested}, the model says {takeout:?}"
+                    );
+                    req.overdraft = true;
+                    self.overdrafts += 1;
+                    self.coverage.overdrafts += 1;
+                    self.coverage.queue_takeouts += 1;
+                } else {
+                    // R-Q1, R-T8: served, oldest first, as soon as a token is free; it asks
+                    // what any new request with its addresses asks (R-T2).
+                    ensure!(
+                        oldest == Some(request),
+                        "R-Q1: {request} served while {oldest:?} waits longer"
+                    );
+                    ensure!(granted >= 1, "R-Q1: {request} served with no token free");
+                    let pending = req.addrs.len() - req.next;
+                    ensure!(
+                        if exact {
+                            requested == max_per_peer.min(pending)
+                        } else {
+                            requested >= 1 && requested <= max_per_peer
+                        },
+                        "R-Q1, R-T2: served {request} asks {requested} for {pending} addresses"
+                    );
+                    req.tokens = granted;
+                    self.available -= granted;
+                    self.coverage.served += 1;
+                }
+                // Its dial_timeout counts from the call (R-Q1, R-R6).
+                req.queued_since = None;
+                req.deadline = Self::after(since, dial_timeout);
+                self.queue.retain(|r| *r != request);
+                return Ok(());
+            }
+            ensure!(
+                joined.is_some_and(|(j, _)| j == request) && !req.overdraft && !overdraft,
+                "RequestTokens for {request} outside a join"
+            );
+            ensure!(
+                requested >= 1 && req.tokens + requested <= max_per_peer,
+                "R-T2: {request} holds {} and asks {requested} more",
+                req.tokens
+            );
+            req.tokens += granted;
+            self.available -= granted;
+            return Ok(());
+        }
+        let Some((expected, caller, peer)) = plan.take() else {
+            return Err(Violation(format!(
+                "RequestTokens for unknown {request} outside a dial"
+            )));
+        };
+        ensure!(
+            overdraft == (granted == 0),
+            "R-P1: new {request} granted {granted}, overdraft {overdraft}"
+        );
+        let (addrs, ignore, probes) = match expected {
+            DialPlan::New {
+                requested: r,
+                addrs,
+                ignore,
+                probes,
+                ..
+            } => {
+                // The grant itself was checked above (R-T3), against the pool after
+                // any reclaim.
+                ensure!(
+                    r == requested,
+                    "R-T2: {request} should ask {r}, asked {requested} (granted {granted})"
+                );
+                (addrs, ignore, probes)
+            }
+            DialPlan::Loose {
+                priority,
+                ignore,
+                probes,
+                full,
+                behind,
+                ..
+            } => {
+                ensure!(
+                    requested >= 1 && requested <= max_per_peer,
+                    "R-T2: {request} asks {requested}"
+                );
+                ensure!(
+                    granted > 0 || priority == Priority::High,
+                    "R-T4: a normal request proceeded without tokens"
+                );
+                ensure!(
+                    !full && !behind,
+                    "R-Q1: new {request} got tokens while {} requests wait",
+                    self.queue.len()
+                );
+                (Vec::new(), ignore, probes)
+            }
+            other => return Err(Violation(format!("new {request} but expected {other:?}"))),
+        };
+        if overdraft {
+            self.overdrafts += 1;
+            self.coverage.overdrafts += 1;
+        }
+        self.coverage.requests += 1;
+        self.coverage.forced += u64::from(ignore);
+        self.available -= granted;
+        let deadline = Self::after(now, dial_timeout);
+        self.insert_request(request, caller, peer, addrs, ignore, probes, deadline, None);
+        if let Some(req) = self.requests.get_mut(&request) {
+            req.tokens = granted;
+            req.overdraft = overdraft;
+        }
+        Ok(())
+    }
+
+    /// One `Queued` event: a new request waits for tokens (R-Q1).
+    fn queued(
+        &mut self,
+        request: RequestId,
+        ahead: usize,
+        plan: &mut Option<(DialPlan, CallerId, Peer)>,
+        now: Instant,
+    ) -> Result<(), Violation> {
+        let Some(wait) = self.config.wait_for_tokens else {
+            return Err(Violation(format!(
+                "R-Q1: {request} queued with the wait queue off"
+            )));
+        };
+        ensure!(
+            !self.requests.contains_key(&request),
+            "R-Q1: {request} queued again"
+        );
+        let Some((expected, caller, peer)) = plan.take() else {
+            return Err(Violation(format!(
+                "R-Q1: Queued for unknown {request} outside a dial"
+            )));
+        };
+        let (addrs, ignore, probes) = match expected {
+            DialPlan::Queue {
+                addrs,
+                ignore,
+                probes,
+            }
+            | DialPlan::New {
+                may_queue: true,
+                addrs,
+                ignore,
+                probes,
+                ..
+            } => (addrs, ignore, probes),
+            DialPlan::Loose {
+                may_queue: true,
+                ignore,
+                probes,
+                ..
+            } => (Vec::new(), ignore, probes),
+            other => {
+                return Err(Violation(format!(
+                "R-Q1: {request} queued with {} tokens free, {} waiting, but expected {other:?}",
+                self.available,
+                self.queue.len()
+            )))
+            }
+        };
+        ensure!(
+            ahead == self.queue.len() && ahead < wait.queue,
+            "R-Q1: {request} queued behind {ahead}, the model counts {} waiting (queue {})",
+            self.queue.len(),
+            wait.queue
+        );
+        self.coverage.requests += 1;
+        self.coverage.queued += 1;
+        self.coverage.forced += u64::from(ignore);
+        // It waits at most max_wait, and never past its own dial_timeout.
+        let deadline = Self::after(now, wait.max_wait.min(self.config.dial_timeout));
+        self.insert_request(
+            request,
+            caller,
+            peer,
+            addrs,
+            ignore,
+            probes,
+            deadline,
+            Some(now),
+        );
+        self.queue.push_back(request);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert_request(
+        &mut self,
+        request: RequestId,
+        caller: CallerId,
+        peer: Peer,
+        addrs: Vec<Multiaddr>,
+        ignore: bool,
+        probes: u8,
+        deadline: Instant,
+        queued_since: Option<Instant>,
+    ) {
+        self.by_peer.insert(peer, request);
+        self.callers.insert(caller, request);
+        self.requests.insert(
+            request,
+            Req {
+                peer,
+                addrs,
+                next: 0,
+                skippable: HashSet::default(),
+                tokens: 0,
+                overdraft: false,
+                ignore,
+                probes,
+                loose_order: false,
+                deadline,
+                queued_since,
+                callers: IdSet::from([caller]),
+                attempts: Vec::new(),
+                last_start: None,
+                won: None,
+            },
+        );
     }
 
     /// One action, in the order the core emitted it.
@@ -1453,6 +1826,11 @@ impl Model {
                         start.dial, start.request
                     )));
                 };
+                ensure!(
+                    req.queued_since.is_none(),
+                    "R-Q1: {} started a dial while it waits for tokens",
+                    start.request
+                );
                 ensure!(
                     req.peer == start.peer,
                     "StartDial {} names peer {} for a request of {}",
@@ -1562,8 +1940,8 @@ impl Model {
                             abort.dial
                         );
                         // R-R6b: never cut while its request has nothing pending and the pool
-                        // has free tokens (within a handle_timeout tokens only come back, so
-                        // the step's start is a lower bound on what is free now).
+                        // has free tokens (the fewest free so far in the step is a lower
+                        // bound on what is free now: see `floor`).
                         let pending = self
                             .requests
                             .get(&dial.request)
@@ -1573,12 +1951,12 @@ impl Model {
                         ensure!(
                             self.in_dial
                                 || !((dial.patient || (self.exact && pending == 0))
-                                    && self.available > 0),
+                                    && self.floor > 0),
                             "R-R6b: {} cut with {pending} pending in {} (patient: {}) and {} tokens free",
                             abort.dial,
                             dial.request,
                             dial.patient,
-                            self.available
+                            self.floor
                         );
                         self.coverage.reclaims += u64::from(self.in_dial);
                         self.coverage.address_timeouts += 1;
@@ -1614,92 +1992,6 @@ impl Model {
             other => return Err(Violation(format!("unexpected output {other:?}"))),
         }
         Ok(())
-    }
-
-    /// `Release`, `Finished` and `Pruned` events; returns the results per request.
-    fn events(
-        &mut self,
-        events: &[Event<Peer>],
-        cancelled: Option<CallerId>,
-    ) -> Result<Outcomes, Violation> {
-        let mut results: IdMap<RequestId, Vec<_>> = IdMap::new();
-        let mut pruned = Vec::new();
-        let mut changes = Vec::new();
-        let mut cancel_seen = false;
-        for event in events {
-            match event {
-                Event::RequestTokens { .. } => {}
-                Event::Release { request, count } => {
-                    let Some(req) = self.requests.get_mut(request) else {
-                        return Err(Violation(format!("Release for unknown {request}")));
-                    };
-                    ensure!(
-                        *count >= 1 && *count <= req.tokens,
-                        "{request} releases {count} of {} tokens",
-                        req.tokens
-                    );
-                    req.tokens -= count;
-                    self.available += count;
-                }
-                Event::Finished {
-                    caller,
-                    request,
-                    peer,
-                    result,
-                } => {
-                    ensure!(
-                        self.callers.remove(caller) == Some(*request),
-                        "Finished for {caller} which does not wait on {request}"
-                    );
-                    remember(&mut self.finished, *caller);
-                    let Some(req) = self.requests.get_mut(request) else {
-                        return Err(Violation(format!("Finished for unknown {request}")));
-                    };
-                    ensure!(req.peer == *peer, "Finished names the wrong peer");
-                    req.callers.remove(caller);
-                    if cancelled == Some(*caller) && !cancel_seen {
-                        ensure!(
-                            *result == Err(DialFailed::Cancelled),
-                            "R-R7: cancelled {caller} finished with {result:?}"
-                        );
-                        cancel_seen = true;
-                    } else {
-                        results
-                            .entry_or_insert_with(*request, Vec::new)
-                            .push((*caller, result.clone()));
-                    }
-                }
-                Event::Pruned { peer, addr } => pruned.push((*peer, addr.clone())),
-                Event::BlackHole { class, state } => changes.push((*class, *state)),
-                other => return Err(Violation(format!("unexpected output {other:?}"))),
-            }
-        }
-        ensure!(
-            cancelled.is_none() || cancel_seen,
-            "R-R7: an accepted cancel emitted no Finished"
-        );
-        ensure!(
-            changes == self.changes,
-            "R-B4: black-hole changes {changes:?}, the model expected {:?}",
-            self.changes
-        );
-        self.coverage.prunes += pruned.len() as u64;
-        if self.exact {
-            ensure!(
-                pruned == self.prunes,
-                "R-C5: pruned {pruned:?}, the model expected {:?}",
-                self.prunes
-            );
-        } else {
-            // A prune happens at the input's `now`, which is the core's clock.
-            if let Some(now) = self.now {
-                for (peer, addr) in pruned {
-                    self.mark_pruned(peer, &addr, now);
-                    self.just_mirrored.push((peer, addr));
-                }
-            }
-        }
-        Ok(results)
     }
 
     /// End of step: requests that ended, and every table against the core.
@@ -1794,10 +2086,45 @@ impl Model {
                         req.won.is_none() && now >= req.deadline,
                         "R-R6: {request} timed out before its deadline"
                     );
+                    if let Some(since) = req.queued_since {
+                        // R-Q1: a wait ends with Timeout only when dial_timeout came first.
+                        self.coverage.wait_dial_timeouts += 1;
+                        ensure!(
+                            now >= Self::after(since, self.config.dial_timeout),
+                            "R-Q1: waiting {request} timed out {:?} after the call, before its dial_timeout",
+                            now.saturating_duration_since(since)
+                        );
+                    }
                     ensure!(
                         attempts_match(attempts, &req.attempts),
                         "R-R6: {request} lists {attempts:?}, the model saw {:?}",
                         req.attempts
+                    );
+                }
+                Err(DialFailed::NoTokensInTime { waited }) => {
+                    self.coverage.wait_timeouts += 1;
+                    // R-Q1: only a request still waiting, at the end of max_wait and before
+                    // its dial_timeout (which would make it a Timeout).
+                    let Some(since) = req.queued_since else {
+                        return Err(Violation(format!(
+                            "R-Q1: {request} finished with {first:?} but did not wait"
+                        )));
+                    };
+                    let max_wait = self
+                        .config
+                        .wait_for_tokens
+                        .map_or(Duration::ZERO, |w| w.max_wait);
+                    ensure!(
+                        now >= Self::after(since, max_wait)
+                            && now < Self::after(since, self.config.dial_timeout),
+                        "R-Q1: {request} gave up waiting {:?} after the call (max_wait {max_wait:?}, dial_timeout {:?})",
+                        now.saturating_duration_since(since),
+                        self.config.dial_timeout
+                    );
+                    ensure!(
+                        *waited == now.saturating_duration_since(since),
+                        "R-Q1: {request} says it waited {waited:?}, it waited {:?}",
+                        now.saturating_duration_since(since)
                     );
                 }
                 Err(other) => {
@@ -1805,6 +2132,28 @@ impl Model {
                 }
             }
         }
+        // R-Q1, R-T8: the queue holds exactly the live waiting requests, and they wait only
+        // while no token is free.
+        let requests = &self.requests;
+        self.queue.retain(|r| requests.contains_key(r));
+        ensure!(
+            self.queue
+                .iter()
+                .all(|r| requests.get(r).is_some_and(|q| q.queued_since.is_some())),
+            "R-Q1: the model's queue holds a request that does not wait"
+        );
+        let waiting = dialer.stats().requests_waiting;
+        ensure!(
+            waiting == self.queue.len(),
+            "R-Q1: {waiting} requests wait in the core, {} in the model",
+            self.queue.len()
+        );
+        ensure!(
+            self.queue.is_empty() || self.available == 0,
+            "R-Q1, R-T8: {} requests wait while {} tokens are free",
+            self.queue.len(),
+            self.available
+        );
         ensure!(
             self.requests.len() == dialer.requests_in_flight(),
             "the core has {} requests in flight, the model {}",

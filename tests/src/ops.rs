@@ -22,7 +22,7 @@ use arbitrary::Arbitrary;
 use dialer_core::check::{Drained, Monitor, Violation};
 use dialer_core::{
     AdaptiveTimeout, AddrClass, BlackHoles, CallerId, Config, DialId, DialOpts, Dialer, HeadStart,
-    Multiaddr, Priority, RequestId, Stats,
+    Multiaddr, Priority, RequestId, Stats, WaitForTokens,
 };
 use multiaddr::Protocol;
 
@@ -251,6 +251,28 @@ pub struct ConfigSpec {
     pub black_holes: BlackHoleSpec,
     /// `interleave` (R-R1a).
     pub interleave: bool,
+    /// `wait_for_tokens` (R-Q1); last, so that inputs from before it decode as before
+    /// with one zero byte (`None`) inserted after the other fields.
+    pub wait_for_tokens: Option<WaitSpec>,
+}
+
+/// A `wait_for_tokens` setting (R-Q1), always valid: a short queue, so that it fills
+/// with 4 peers, and any `max_wait`, shorter or longer than `dial_timeout`.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitSpec {
+    /// `queue`, 1 ..= 4.
+    pub queue: u8,
+    /// `max_wait` (its `Default` is 10 s).
+    pub max_wait: Span,
+}
+
+impl WaitSpec {
+    fn get(self) -> WaitForTokens {
+        WaitForTokens {
+            queue: 1 + usize::from(self.queue % 4),
+            max_wait: self.max_wait.get(WaitForTokens::default().max_wait),
+        }
+    }
 }
 
 /// A `deny_growth` setting (R-D4), always valid (at least 1).
@@ -416,6 +438,7 @@ impl Default for ConfigSpec {
             adaptive: AdaptiveSpec::Default,
             black_holes: BlackHoleSpec::Default,
             interleave: true,
+            wait_for_tokens: None,
         }
     }
 }
@@ -442,6 +465,7 @@ impl ConfigSpec {
             .with_adaptive_timeout(self.adaptive.get())
             .with_black_holes(self.black_holes.get())
             .with_interleave(self.interleave)
+            .with_wait_for_tokens(self.wait_for_tokens.map(WaitSpec::get))
     }
 }
 
@@ -668,6 +692,22 @@ pub struct Coverage {
     pub network_changes: u64,
     /// Prune marks lifted by `lift_prune` (R-C5a).
     pub prunes_lifted: u64,
+    /// Requests that waited in the queue for tokens (R-Q1).
+    pub queued: u64,
+    /// Waiting requests served with released tokens (R-Q1, R-T8).
+    pub served: u64,
+    /// Waits that ran out: `NoTokensInTime` (R-Q1).
+    pub wait_timeouts: u64,
+    /// Waits that ended with `Timeout`: dial_timeout came before max_wait (R-Q1, R-R6).
+    pub wait_dial_timeouts: u64,
+    /// `NoTokens` refusals because the queue was full (R-Q1).
+    pub queue_full: u64,
+    /// Waiting requests whose last caller cancelled (R-Q1, R-R7).
+    pub queued_cancels: u64,
+    /// Normal callers that joined a waiting request (R-Q1, R-R8).
+    pub queued_joins: u64,
+    /// Waiting requests a high-priority caller took out of the queue (R-Q1, R-P1).
+    pub queue_takeouts: u64,
 }
 
 impl Coverage {
@@ -707,6 +747,14 @@ impl Coverage {
         self.peer_connected += other.peer_connected;
         self.network_changes += other.network_changes;
         self.prunes_lifted += other.prunes_lifted;
+        self.queued += other.queued;
+        self.served += other.served;
+        self.wait_timeouts += other.wait_timeouts;
+        self.wait_dial_timeouts += other.wait_dial_timeouts;
+        self.queue_full += other.queue_full;
+        self.queued_cancels += other.queued_cancels;
+        self.queued_joins += other.queued_joins;
+        self.queue_takeouts += other.queue_takeouts;
     }
 }
 

@@ -13,7 +13,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use dialer_tests::ops::{
     address_pool, run, AdaptiveSpec, BlackHoleSpec, Cap, ConfigSpec, Coverage, Growth,
-    HeadStartSpec, Op, PruneAfter, Size, Span,
+    HeadStartSpec, Op, PruneAfter, Size, Span, WaitSpec,
 };
 
 fn cases() -> u32 {
@@ -122,6 +122,17 @@ fn black_holes() -> impl Strategy<Value = BlackHoleSpec> {
     ]
 }
 
+/// R-Q1: a queue of 1-4 and a `max_wait` from a nanosecond to far beyond any
+/// `dial_timeout`, so that waits end both ways.
+fn wait_spec() -> impl Strategy<Value = WaitSpec> {
+    (0u8..4, span()).prop_map(|(queue, max_wait)| WaitSpec { queue, max_wait })
+}
+
+/// R-Q1: the wait queue off mostly (the seed's fail-fast), on now and then.
+fn wait() -> impl Strategy<Value = Option<WaitSpec>> {
+    prop_oneof![3 => Just(None), 1 => wait_spec().prop_map(Some)]
+}
+
 /// Any valid config: tiny pools, one dial per peer, stagger on/off, head start default,
 /// off or custom, tiny and huge caps and durations, and the learned mechanisms (growing
 /// backoff, prune threshold, adaptive timeouts, black holes, interleave) on and off.
@@ -137,10 +148,11 @@ fn any_config() -> impl Strategy<Value = ConfigSpec> {
             adaptive(),
             black_holes(),
             proptest::bool::weighted(0.8),
+            wait(),
         ),
     )
         .prop_map(
-            |((t, p, a), (dt, at, dd, pd, st), (cc, dc, hs), (dg, dm, pa, ad, bh, il))| {
+            |((t, p, a), (dt, at, dd, pd, st), (cc, dc, hs), (dg, dm, pa, ad, bh, il, wt))| {
                 ConfigSpec {
                     max_tokens: t,
                     max_per_peer_dials: p,
@@ -159,6 +171,7 @@ fn any_config() -> impl Strategy<Value = ConfigSpec> {
                     adaptive: ad,
                     black_holes: bh,
                     interleave: il,
+                    wait_for_tokens: wt,
                 }
             },
         )
@@ -387,6 +400,15 @@ proptest! {
         check(&ConfigSpec { adaptive, ..config }, &ops)?;
     }
 
+    /// R-Q1 (with R-T4, R-T8, R-P1, R-R6, R-R7, R-R8): the wait queue on over a pool of
+    /// 1-2 tokens, so that requests queue, fill the queue, are served oldest first as
+    /// tokens come back, run out of time (max_wait or dial_timeout first), and are
+    /// joined, cancelled and taken out by high-priority callers while they wait.
+    #[test]
+    fn r_q1_the_wait_queue(config in queue_config(), ops in ops(queue_ops())) {
+        check(&config, &ops)?;
+    }
+
     /// Bad input: refused reports (twice, after an abort, unknown ids), stale cancels,
     /// empty and over-long lists, time going backwards: an error value, no state change.
     #[test]
@@ -396,6 +418,27 @@ proptest! {
     ) {
         check(&config, &ops)?;
     }
+}
+
+/// R-Q1: configs with the wait queue on and a pool that a few requests empty.
+fn queue_config() -> impl Strategy<Value = ConfigSpec> {
+    (
+        any_config(),
+        wait_spec(),
+        prop_oneof![Just(Size::One), Just(Size::Two)],
+        prop_oneof![Just(Size::One), Just(Size::Two), Just(Size::Small(2))],
+    )
+        .prop_map(|(c, w, t, p)| ConfigSpec {
+            max_tokens: t,
+            max_per_peer_dials: p,
+            wait_for_tokens: Some(w),
+            ..c
+        })
+}
+
+/// R-Q1: ops that fill the queue, free tokens, and touch waiting requests.
+fn queue_ops() -> impl Strategy<Value = Op> {
+    prop_oneof![5 => dial(), 2 => join(), 4 => report(), 2 => cancel(), 4 => time()]
 }
 
 /// The generators reach every rule the model checks: summed over a few hundred general
@@ -446,6 +489,17 @@ fn generators_reach_every_rule() {
             run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
         total.add(&coverage);
     }
+    // The wait queue's generator (see `r_q1_the_wait_queue`).
+    let strategy = (queue_config(), ops(queue_ops()));
+    for _ in 0..200 {
+        let (config, ops) = strategy
+            .new_tree(&mut runner)
+            .expect("generate a case")
+            .current();
+        let coverage =
+            run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
+        total.add(&coverage);
+    }
     let counts = [
         ("requests", total.requests),
         ("joins", total.joins),
@@ -472,6 +526,14 @@ fn generators_reach_every_rule() {
         ("forced", total.forced),
         ("peer_connected", total.peer_connected),
         ("network_changes", total.network_changes),
+        ("queued", total.queued),
+        ("served", total.served),
+        ("wait_timeouts", total.wait_timeouts),
+        ("wait_dial_timeouts", total.wait_dial_timeouts),
+        ("queue_full", total.queue_full),
+        ("queued_cancels", total.queued_cancels),
+        ("queued_joins", total.queued_joins),
+        ("queue_takeouts", total.queue_takeouts),
     ];
     for (name, count) in counts {
         assert!(count > 0, "no case reached {name}: {total:?}");

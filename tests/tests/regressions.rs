@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dialer_core::{Action, Config, DialOpts, Dialer, Multiaddr};
-use dialer_tests::ops::{apply, ConfigSpec, Op, Size, Span};
+use dialer_tests::ops::{apply, ConfigSpec, Op, Size, Span, WaitSpec};
 
 fn addr(i: usize) -> Multiaddr {
     dialer_tests::ops::address_pool()[i].clone()
@@ -172,4 +172,70 @@ fn item_0_through_the_model() {
         Op::Succeed { pick: 0 },
     ];
     apply(ConfigSpec::default().config(), &ops).expect("the model agrees");
+}
+
+/// Finding 3 (R-Q1, R-R8, issue item 0 for waits), by the property tests' model: a caller
+/// for a peer whose queued request had run out of time (max_wait 1 ns), before its timer
+/// was handled, joined it instead of starting afresh.
+#[test]
+fn a_caller_does_not_join_a_wait_that_ran_out() {
+    let spec = ConfigSpec {
+        max_tokens: Size::One,
+        max_per_peer_dials: Size::One,
+        dial_timeout: Span::Millis(1000),
+        address_timeout: Span::Millis(300),
+        wait_for_tokens: Some(WaitSpec {
+            queue: 0,
+            max_wait: Span::Nano,
+        }),
+        ..ConfigSpec::default()
+    };
+    let dial = |peer| Op::Dial {
+        peer,
+        addrs: vec![0],
+        high: false,
+    };
+    let ops = [
+        dial(0),
+        dial(0),
+        dial(3),
+        Op::ReportAborted { pick: 0, ok: false },
+        Op::Advance { millis: 1 },
+        dial(3),
+    ];
+    apply(spec.config(), &ops).expect("the model agrees");
+}
+
+/// Finding 4 (R-Q1, Bad input), by the property tests' model: a cancel dated before the
+/// core's clock served the queue at the stale instant, so the served request's dial timed
+/// out before its address_timeout.
+#[test]
+fn a_stale_cancel_serves_the_queue_now() {
+    let spec = ConfigSpec {
+        max_tokens: Size::One,
+        max_per_peer_dials: Size::Two,
+        max_addrs_per_request: Size::Two,
+        dial_timeout: Span::Nano,
+        address_timeout: Span::Nano,
+        wait_for_tokens: Some(WaitSpec {
+            queue: 0,
+            max_wait: Span::Nano,
+        }),
+        ..ConfigSpec::default()
+    };
+    let dial = |peer| Op::Dial {
+        peer,
+        addrs: vec![0],
+        high: false,
+    };
+    let ops = [
+        dial(0),
+        Op::Advance { millis: 1 },
+        Op::Succeed { pick: 0 },
+        Op::Rewind { millis: 1 },
+        dial(1),
+        dial(0),
+        Op::Cancel { pick: 11 },
+    ];
+    apply(spec.config(), &ops).expect("the model agrees");
 }

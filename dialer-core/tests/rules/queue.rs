@@ -7,7 +7,7 @@ use dialer_core::{
     Config, ConfigError, DialFailed, DialOpts, DialRefused, Event, Priority, WaitForTokens,
 };
 
-use crate::harness::{addr, events, ms, secs, started_at, Outcome, Sim};
+use crate::harness::{aborted, addr, events, ms, secs, started_at, Outcome, Sim};
 
 fn waiting(queue: usize, max_wait_ms: u64) -> Config {
     Config::default()
@@ -243,6 +243,68 @@ fn a_newcomer_waits_behind_the_queue() {
     let starts: Vec<_> = started_at(&out).into_iter().map(|(_, a)| a).collect();
     assert_eq!(starts, vec![addr(3)]);
     assert_eq!(sim.dialer.request_for(&3), Some(head.request));
+    sim.finish();
+}
+
+// R-Q1, R-R6, R-R8 (issue item 0 for waiting requests): a caller for a peer whose queued
+// request has run out of time, before its timer was handled, does not join it and inherit
+// its end: the old wait ends (NoTokensInTime, or Timeout once dial_timeout has passed too)
+// and the caller starts a request of its own. The property tests' model found this.
+#[test]
+fn a_caller_never_joins_a_wait_that_ran_out() {
+    for (max_wait, dial_timeout) in [(500, 30_000), (60_000, 500)] {
+        let mut sim = Sim::new(waiting(10, max_wait).with_dial_timeout(ms(dial_timeout)));
+        fill(&mut sim);
+        let first = sim.dial(3, &[addr(3)]).expect("queued");
+        sim.take();
+        // 600 ms on, no handle_timeout yet: the wait is over.
+        let late = sim.at(ms(600));
+        let second = sim.dial_at(late, 3, &[addr(4)]).expect("queued afresh");
+        let out = sim.take();
+        let old = if max_wait < dial_timeout {
+            DialFailed::NoTokensInTime { waited: ms(600) }
+        } else {
+            DialFailed::Timeout {
+                attempts: Vec::new(),
+            }
+        };
+        assert_eq!(sim.outcome(first), Some(Err(old)), "{out:?}");
+        assert_eq!(sim.outcome(second), None, "the new caller waits");
+        let new = sim.dialer.request_of(second).expect("its own request");
+        assert!(
+            events(&out).contains(&Event::Queued {
+                request: new,
+                ahead: 0
+            }),
+            "{out:?}"
+        );
+        assert_eq!(sim.stats().requests_waiting, 1);
+        sim.finish();
+    }
+}
+
+// R-Q1, Bad input (time going back is no time): a cancel dated before the core's clock
+// that frees a token serves the queue at the core's clock, so the served request's dial
+// gets its full address_timeout from now, not from the stale instant. The property tests'
+// model found this.
+#[test]
+fn a_stale_cancel_serves_the_queue_at_the_core_clock() {
+    let mut sim = Sim::new(waiting(10, 60_000).with_address_timeout(secs(2)));
+    let first = sim.dial(1, &[addr(1)]).expect("first");
+    sim.dial(2, &[addr(2)]).expect("second");
+    sim.run_for(ms(1_000));
+    sim.dial(3, &[addr(3)]).expect("queued");
+    sim.take();
+    let past = sim.at(ms(0));
+    sim.input(|dialer, _| dialer.cancel(past, first))
+        .expect("cancel");
+    assert_eq!(started_at(&sim.take()), vec![(ms(1_000), addr(3))]);
+    sim.run_until(ms(2_500));
+    assert!(
+        !aborted(sim.log()).iter().any(|(a, _)| *a == addr(3)),
+        "the dial started at 1 s times out at 3 s: {:?}",
+        aborted(sim.log())
+    );
     sim.finish();
 }
 
