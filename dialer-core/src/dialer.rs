@@ -1055,7 +1055,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
         self.requests
             .get(&request)
-            .is_some_and(|r| (r.next > 0 || r.queued_since.is_some()) && now >= r.deadline)
+            .is_some_and(|r| (r.next > 0 || r.queued) && now >= r.deadline)
     }
 
     /// Issues the StartDial of the next address `request` may dial now (see
