@@ -97,7 +97,14 @@ impl Transport for HandshakeTcp {
         let connect = TcpTransport::default().dial(addr);
         Box::pin(async move {
             let _guard = guard;
-            let mut stream = connect.await.map_err(io::Error::other)?;
+            let mut stream = connect.await.map_err(|e| {
+                // Keep the socket error's kind, so that its class (refused, timed out)
+                // reaches the core and the metrics' `error` label.
+                let kind = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<io::Error>())
+                    .map_or(io::ErrorKind::Other, io::Error::kind);
+                io::Error::new(kind, e)
+            })?;
             let mut greeting = [0u8; 1];
             stream.read_exact(&mut greeting).await?;
             Ok(stream)
