@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dialer_driver::{Config, DialFailed, DialRefused, Error, Multiaddr, Runtime, WaitForTokens};
 use dialer_testing::{open_fds, Listener, Refusing, Tarpit};
-use dialer_tests::doubles::Recording;
+use dialer_tests::doubles::{DialLog, Recording};
 use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
 use futures::future;
 
@@ -75,6 +75,38 @@ impl Peers {
     }
 }
 
+/// Warm-up: the runtime's reactor, timer and resolver threads (and their descriptors)
+/// start on first use. Returns the descriptor baseline, taken after.
+async fn warm_up<H: Harness>(peers: &Peers) -> usize {
+    let warm = H::dialer(Config::default(), H::tcp());
+    let dialed = within::<H, _>(
+        LIMIT,
+        "warm-up dial",
+        warm.dial(u32::MAX, [peers.good[0].dns_multiaddr()]),
+    )
+    .await
+    .expect("warm-up connects");
+    drop(dialed);
+    assert_eq!(peers.good[0].wait_for_accepts(1, LIMIT), 1);
+    open_fds().expect("/proc/self/fd")
+}
+
+/// Waits until every dial future and every connection the recording transport saw is gone.
+async fn all_dropped<H: Harness>(log: &DialLog) {
+    within::<H, _>(
+        LIMIT,
+        "dials dropped",
+        log.attempts.wait_until(|v, _| v == 0),
+    )
+    .await;
+    within::<H, _>(
+        LIMIT,
+        "connections dropped",
+        log.connections.wait_until(|v, _| v == 0),
+    )
+    .await;
+}
+
 /// The figures of one run, for the team's notes.
 #[derive(Debug, Default)]
 struct Figures {
@@ -119,21 +151,7 @@ fn run<H: Harness>() -> Figures {
     H::block_on(async {
         let peers = Peers::new();
 
-        // Warm-up: the runtime's reactor, timer and resolver threads (and their
-        // descriptors) start on first use; the baseline is taken after.
-        {
-            let warm = H::dialer(Config::default(), H::tcp());
-            let dialed = within::<H, _>(
-                LIMIT,
-                "warm-up dial",
-                warm.dial(u32::MAX, [peers.good[0].dns_multiaddr()]),
-            )
-            .await
-            .expect("warm-up connects");
-            drop(dialed);
-            assert_eq!(peers.good[0].wait_for_accepts(1, LIMIT), 1);
-        }
-        let fds_before = open_fds().expect("/proc/self/fd");
+        let fds_before = warm_up::<H>(&peers).await;
 
         let (transport, log) = Recording::new(H::tcp());
         // Every request dials its bad addresses: no deny list, no learned order.
@@ -205,18 +223,7 @@ fn run<H: Harness>() -> Figures {
 
         // Every dial future and connection gone, every connection the good peers accepted
         // closed on their side too: then the descriptors are back to the baseline.
-        within::<H, _>(
-            LIMIT,
-            "dials dropped",
-            log.attempts.wait_until(|v, _| v == 0),
-        )
-        .await;
-        within::<H, _>(
-            LIMIT,
-            "connections dropped",
-            log.connections.wait_until(|v, _| v == 0),
-        )
-        .await;
+        all_dropped::<H>(&log).await;
         for good in &peers.good {
             let expected = per_listener.get(&good.port()).copied().unwrap_or(0);
             // The warm-up connection of the first listener counts too.
@@ -334,19 +341,7 @@ const WAIT_QUEUE: usize = 1_000;
 fn run_waiting() -> WaitFigures {
     Tokio::block_on(async {
         let peers = Peers::new();
-        {
-            let warm = Tokio::dialer(Config::default(), Tokio::tcp());
-            let dialed = within::<Tokio, _>(
-                LIMIT,
-                "warm-up dial",
-                warm.dial(u32::MAX, [peers.good[0].dns_multiaddr()]),
-            )
-            .await
-            .expect("warm-up connects");
-            drop(dialed);
-            assert_eq!(peers.good[0].wait_for_accepts(1, LIMIT), 1);
-        }
-        let fds_before = open_fds().expect("/proc/self/fd");
+        let fds_before = warm_up::<Tokio>(&peers).await;
         let (transport, log) = Recording::new(Tokio::tcp());
         let config = Config::default()
             .with_max_tokens(WAIT_TOKENS)
@@ -400,18 +395,7 @@ fn run_waiting() -> WaitFigures {
         assert_eq!(stats.tokens_in_use, 0);
         assert_eq!(stats.requests_waiting, 0);
         drop(dialer);
-        within::<Tokio, _>(
-            LIMIT,
-            "dials dropped",
-            log.attempts.wait_until(|v, _| v == 0),
-        )
-        .await;
-        within::<Tokio, _>(
-            LIMIT,
-            "connections dropped",
-            log.connections.wait_until(|v, _| v == 0),
-        )
-        .await;
+        all_dropped::<Tokio>(&log).await;
         for pit in &peers.pits {
             assert_eq!(pit.pending_connects().expect("/proc/net/tcp"), 0);
         }
