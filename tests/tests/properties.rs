@@ -441,6 +441,24 @@ fn queue_ops() -> impl Strategy<Value = Op> {
     prop_oneof![5 => dial(), 2 => join(), 4 => report(), 2 => cancel(), 4 => time()]
 }
 
+/// Runs `cases` cases of `strategy` and adds their coverage to `total`.
+fn gather(
+    runner: &mut TestRunner,
+    strategy: &impl Strategy<Value = (ConfigSpec, Vec<Op>)>,
+    cases: usize,
+    total: &mut Coverage,
+) {
+    for _ in 0..cases {
+        let (config, ops) = strategy
+            .new_tree(runner)
+            .expect("generate a case")
+            .current();
+        let coverage =
+            run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
+        total.add(&coverage);
+    }
+}
+
 /// The generators reach every rule the model checks: summed over a few hundred general
 /// cases, every path the coverage counts was taken. Without this, a generator that never
 /// reaches (say) a prune would make the properties above pass vacuously.
@@ -449,15 +467,7 @@ fn generators_reach_every_rule() {
     let mut runner = TestRunner::deterministic();
     let strategy = (any_config(), ops(any_op()));
     let mut total = Coverage::default();
-    for _ in 0..400 {
-        let (config, ops) = strategy
-            .new_tree(&mut runner)
-            .expect("generate a case")
-            .current();
-        let coverage =
-            run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
-        total.add(&coverage);
-    }
+    gather(&mut runner, &strategy, 400, &mut total);
     // The network rules' generator (see `r_b_r_r6b_r_d4_the_network_rules`).
     let strategy = (
         any_config().prop_map(|c| ConfigSpec {
@@ -480,26 +490,10 @@ fn generators_reach_every_rule() {
             prop_oneof![4 => dial(), 1 => join(), 5 => report(), 3 => time(), 5 => network(), 2 => learning()],
         ),
     );
-    for _ in 0..300 {
-        let (config, ops) = strategy
-            .new_tree(&mut runner)
-            .expect("generate a case")
-            .current();
-        let coverage =
-            run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
-        total.add(&coverage);
-    }
+    gather(&mut runner, &strategy, 300, &mut total);
     // The wait queue's generator (see `r_q1_the_wait_queue`).
     let strategy = (queue_config(), ops(queue_ops()));
-    for _ in 0..200 {
-        let (config, ops) = strategy
-            .new_tree(&mut runner)
-            .expect("generate a case")
-            .current();
-        let coverage =
-            run(config.config(), &ops).unwrap_or_else(|v| panic!("{v}\n{config:?}\n{ops:?}"));
-        total.add(&coverage);
-    }
+    gather(&mut runner, &strategy, 200, &mut total);
     let counts = [
         ("requests", total.requests),
         ("joins", total.joins),
