@@ -395,7 +395,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return self.enqueue(now, peer, admitted, &keys, opts, probes);
         }
         let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
-        let dialing = self.start_request(now, peer, admitted, &keys, opts, requested, granted);
+        let dialing =
+            self.start_request(now, peer, admitted, &keys, opts, requested, granted, false);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
         }
@@ -878,7 +879,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// Records a new request that holds `granted` tokens (none: an overdraft) and its first
-    /// caller, and arms its deadline. Its dials start in the pump that follows.
+    /// caller, and arms its deadline. Its dials start in the pump that follows. With
+    /// `wait`, it holds none and waits for them instead (R-Q1): no grant is announced, and
+    /// its deadline is the end of its wait.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn start_request(
@@ -890,11 +893,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         opts: DialOpts,
         requested: usize,
         granted: usize,
+        wait: bool,
     ) -> Dialing {
         let request = self.requests.next_key();
         let caller = self.callers.next_key();
-        let deadline = deadline_after(now, self.config.dial_timeout);
-        let overdraft = granted == 0;
+        let deadline = if wait {
+            deadline_after(now, self.wait_bound())
+        } else {
+            deadline_after(now, self.config.dial_timeout)
+        };
+        let overdraft = granted == 0 && !wait;
         // A proven best address dials alone first (HeadStart); a single token has
         // nothing to hold back. Its key says whether it connected before, so an unproven
         // one costs no lookup.
@@ -905,12 +913,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         let mut callers = SmallVec::new();
         callers.push(caller);
-        self.events.push_back(Event::RequestTokens {
-            request,
-            requested,
-            granted,
-            overdraft,
-        });
+        if !wait {
+            self.events.push_back(Event::RequestTokens {
+                request,
+                requested,
+                granted,
+                overdraft,
+            });
+        }
         self.by_peer.insert(peer.clone(), request);
         self.requests.insert(
             request,
@@ -927,7 +937,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 deadline,
                 stagger_at: None,
                 head_start,
-                queued: false,
+                queued: wait,
                 attempts: Vec::new(),
             },
         );
@@ -1168,20 +1178,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return Err(DialRefused::NoTokens);
         }
         let requested = self.config.max_per_peer_dials.min(admitted.len());
-        let dialing = self.start_request(now, peer, admitted, keys, opts, requested, 0);
-        // `start_request` announced a token grant; a waiting request has none yet.
-        if let Some(Event::RequestTokens { .. }) = self.events.back() {
-            self.events.pop_back();
-        }
-        let wait_until = deadline_after(now, self.wait_bound());
+        let dialing = self.start_request(now, peer, admitted, keys, opts, requested, 0, true);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
-            req.overdraft = false;
-            req.head_start = None;
-            req.queued = true;
-            req.deadline = wait_until;
         }
-        self.request_timers.push(wait_until, dialing.request);
         self.events.push_back(Event::Queued {
             request: dialing.request,
             ahead: self.waiting,
