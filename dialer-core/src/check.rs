@@ -28,6 +28,11 @@
 //!    every dial's deadline within `address_timeout` of its start, and an adaptive one
 //!    (R-R6b) no shorter than `syn_retry`;
 //!
+//! 8. names (R-N1 … R-N4): every `Resolve` ends exactly once (a report the core accepted,
+//!    or an `AbortResolve`), only for a live request; a request's count of live lookups
+//!    matches the lookups in flight; no dial targets an unspecified, multicast or
+//!    broadcast address, nor one the address filter refuses (R-R10);
+//!
 //! plus the drive-loop rule of `docs/design.md`: after `handle_timeout(t)` the next deadline is
 //! later than `t` ([`Monitor::after_timeout`]).
 
@@ -45,7 +50,7 @@ use crate::output::{AbortReason, Action, Event};
 // is enough (foldhash, as the core's own maps).
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
-use crate::{CallerId, DialId, Dialer, RequestId};
+use crate::{CallerId, DialId, Dialer, RequestId, ResolveId};
 
 /// A broken invariant, with a description of what broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +86,8 @@ pub struct Drained<P> {
 pub struct Monitor<P> {
     open: HashMap<DialId, (RequestId, Multiaddr)>,
     ended_dials: HashSet<DialId>,
+    open_resolves: HashMap<ResolveId, RequestId>,
+    ended_resolves: HashSet<ResolveId>,
     live_requests: HashSet<RequestId>,
     ended_requests: HashSet<RequestId>,
     tokens_held: HashMap<RequestId, usize>,
@@ -97,6 +104,8 @@ impl<P> Default for Monitor<P> {
         Self {
             open: HashMap::default(),
             ended_dials: HashSet::default(),
+            open_resolves: HashMap::default(),
+            ended_resolves: HashSet::default(),
             live_requests: HashSet::default(),
             ended_requests: HashSet::default(),
             tokens_held: HashMap::default(),
@@ -138,6 +147,25 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         Ok(())
     }
 
+    /// Records a resolution report the harness made, and whether the core accepted it.
+    /// Invariant 8: accepted exactly when the resolution was open.
+    pub fn resolved(&mut self, resolve: ResolveId, accepted: bool) -> Result<(), Violation> {
+        let was_open = self.open_resolves.remove(&resolve).is_some();
+        ensure!(
+            was_open == accepted,
+            "report for {resolve}: open={was_open} but core accepted={accepted}"
+        );
+        if accepted {
+            self.ended_resolves.insert(resolve);
+        }
+        Ok(())
+    }
+
+    /// The resolutions open now, by the output stream: each is owed one report.
+    pub fn open_resolves(&self) -> impl Iterator<Item = ResolveId> + '_ {
+        self.open_resolves.keys().copied()
+    }
+
     /// Drains every output of `dialer` and checks all invariants at `now`.
     pub fn drain(&mut self, dialer: &mut Dialer<P>, now: Instant) -> Result<Drained<P>, Violation> {
         let mut actions = Vec::new();
@@ -176,7 +204,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                         later.insert(addr.clone());
                     }
                 }
-                Action::AbortDial(_) => {}
+                Action::AbortDial(_) | Action::Resolve(_) | Action::AbortResolve(_) => {}
             }
         }
         // Deadlines of live requests, to check that nothing starts past one (R-R6).
@@ -207,6 +235,24 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                     fresh.insert(*request);
                 }
                 *self.tokens_held.entry(*request).or_default() += granted;
+            }
+        }
+        for action in &actions {
+            if let Action::Resolve(r) = action {
+                ensure!(
+                    !self.ended_requests.contains(&r.request),
+                    "Resolve {} for ended {}",
+                    r.resolve,
+                    r.request
+                );
+                if self.live_requests.insert(r.request) {
+                    fresh.insert(r.request);
+                }
+            }
+        }
+        for event in &events {
+            if let Event::Queued { request, .. } = event {
+                self.live_requests.insert(*request);
             }
         }
         // A class blocked in this step may have been dialed earlier in the same step.
@@ -268,8 +314,37 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                         start.dial,
                         start.request
                     );
+                    ensure!(
+                        !crate::names::unroutable(&start.addr),
+                        "R-R10: StartDial {} for unroutable {}",
+                        start.dial,
+                        start.addr
+                    );
+                    ensure!(
+                        dialer.filtered(&start.peer, &start.addr).is_none(),
+                        "R-R10: StartDial {} for filtered {}",
+                        start.dial,
+                        start.addr
+                    );
                     self.open
                         .insert(start.dial, (start.request, start.addr.clone()));
+                }
+                Action::Resolve(r) => {
+                    ensure!(
+                        !self.ended_resolves.contains(&r.resolve)
+                            && !self.open_resolves.contains_key(&r.resolve),
+                        "resolve id {} reused",
+                        r.resolve
+                    );
+                    self.open_resolves.insert(r.resolve, r.request);
+                }
+                Action::AbortResolve(abort) => {
+                    ensure!(
+                        self.open_resolves.remove(&abort.resolve).is_some(),
+                        "AbortResolve for {} which is not open",
+                        abort.resolve
+                    );
+                    self.ended_resolves.insert(abort.resolve);
                 }
                 Action::AbortDial(abort) => {
                     ensure!(
@@ -325,6 +400,18 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             "events say {held} tokens held, pool says {}",
             dialer.tokens_in_use()
         );
+        let core_resolves: HashSet<ResolveId> = dialer.resolves.keys().collect();
+        let my_resolves: HashSet<ResolveId> = self.open_resolves.keys().copied().collect();
+        ensure!(
+            core_resolves == my_resolves,
+            "open resolutions differ: core {core_resolves:?}, stream {my_resolves:?}"
+        );
+        for (resolve, request) in &self.open_resolves {
+            ensure!(
+                dialer.is_in_flight(*request),
+                "{resolve} open for ended {request}"
+            );
+        }
         let core_open: HashSet<DialId> = dialer.dials.keys().collect();
         let mine: HashSet<DialId> = self.open.keys().copied().collect();
         ensure!(
@@ -435,10 +522,39 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
                 req.pending()
             );
         }
+        let resolved = config.names.map_or(0, |n| n.max_resolved);
         ensure!(
-            req.addrs.len() <= config.max_addrs_per_request,
+            req.addrs.len() <= config.max_addrs_per_request + resolved,
             "{id} has too many addresses"
         );
+        if let Some(set) = &req.names {
+            let live = dialer
+                .resolves
+                .iter()
+                .filter(|(_, l)| l.request == *id)
+                .count();
+            ensure!(
+                set.live == live,
+                "{id} counts {} lookups live, {live} are",
+                set.live
+            );
+            let entries: usize = set.entries.iter().map(|e| usize::from(e.live)).sum();
+            ensure!(
+                entries == live,
+                "{id}: its names count {entries} lookups, {live} are live"
+            );
+            ensure!(
+                set.results <= resolved,
+                "R-N3: {id} kept {} results, more than {resolved}",
+                set.results
+            );
+            ensure!(
+                set.entries
+                    .iter()
+                    .all(|e| e.depth <= config.names.map_or(0, |n| n.max_depth)),
+                "R-N3: {id} resolves a name deeper than max_depth"
+            );
+        }
         ensure!(
             req.next <= req.addrs.len(),
             "{id} cursor past its addresses"
@@ -447,7 +563,10 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             waiting += 1;
             // R-Q1: a waiting request holds nothing and dials nothing.
             ensure!(
-                req.tokens == 0 && req.in_flight.is_empty() && req.next == 0 && !req.overdraft,
+                req.tokens == 0
+                    && req.in_flight.is_empty()
+                    && (req.next == 0 || req.names.is_some())
+                    && !req.overdraft,
                 "{id} waits for tokens but holds {} tokens and {} dials",
                 req.tokens,
                 req.in_flight.len()
@@ -458,8 +577,8 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             );
         } else {
             ensure!(
-                !req.in_flight.is_empty(),
-                "{id} is live with nothing in flight"
+                !req.in_flight.is_empty() || req.resolving(),
+                "{id} is live with nothing in flight and no name resolving"
             );
         }
         ensure!(!req.callers.is_empty(), "{id} is live with no caller");
@@ -541,6 +660,16 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
     dialer.connect_times.check().map_err(Violation)?;
     dialer.black_holes.check().map_err(Violation)?;
     let config = &dialer.config;
+    for (id, l) in dialer.resolves.iter() {
+        ensure!(
+            dialer
+                .requests
+                .get(&l.request)
+                .is_some_and(|r| r.names.is_some()),
+            "{id} resolves for {} which has no names",
+            l.request
+        );
+    }
     for (id, d) in dialer.dials.iter() {
         let longest = d.started.checked_add(config.address_timeout);
         ensure!(
@@ -567,7 +696,9 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
         dialer.request_timers.len() <= bound(dialer.requests.len())
             && dialer.stagger_timers.len() <= bound(dialer.requests.len())
             && dialer.dial_timers.len() <= bound(dialer.dials.len())
-            && dialer.adaptive_timers.len() <= bound(dialer.dials.len()),
+            && dialer.adaptive_timers.len() <= bound(dialer.dials.len())
+            && dialer.resolve_timers.len() <= bound(dialer.resolves.len())
+            && dialer.hold_timers.len() <= bound(dialer.resolves.len()),
         "timer queues unbounded"
     );
     Ok(())

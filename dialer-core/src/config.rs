@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::names::Names;
+
 /// How a [`Dialer`](crate::Dialer) behaves. Start from [`Config::default`] and change what
 /// you need with one `with_*` call each (or assign the public fields);
 /// [`Dialer::new`](crate::Dialer::new) validates it:
@@ -39,6 +41,7 @@ use std::time::Duration;
 /// | `black_holes` | IPv6 and UDP, 100 / 5: [`BlackHoles::default`] | R-B1 … R-B4 |
 /// | `interleave` | on | R-R1a: equal confidence alternates IPv6 / IPv4, relayed last |
 /// | `wait_for_tokens` | off: fail fast | R-Q1: wait in a bounded FIFO queue instead (see [`WaitForTokens`]) |
+/// | `names` | off in the core, on in the adapters | R-N1 … R-N4: resolve `/dns*` and `/dnsaddr` names as core commands (see [`Names`]) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -101,6 +104,13 @@ pub struct Config {
     /// fails it at once with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens)
     /// (the seed's fail-fast, R-T4); `Some` queues it (see [`WaitForTokens`]).
     pub wait_for_tokens: Option<WaitForTokens>,
+    /// Whether the core resolves names itself (R-N1): `Some` turns `/dns`, `/dns4`,
+    /// `/dns6` and `/dnsaddr` addresses into [`Action::Resolve`](crate::Action::Resolve)
+    /// commands, and dials what they resolve to, each address learned on its own (see
+    /// [`Names`]). `None`, the default for an embedder of the core, hands names to the
+    /// transport as plain addresses (the dialable predicate decides), so a runtime that
+    /// does not handle `Resolve` never sees one. The adapters always set it.
+    pub names: Option<Names>,
 }
 
 impl Default for Config {
@@ -130,6 +140,7 @@ impl Default for Config {
             black_holes: BlackHoles::default(),
             interleave: true,
             wait_for_tokens: None,
+            names: None,
         }
     }
 }
@@ -185,6 +196,7 @@ setters! {
     with_black_holes => black_holes: BlackHoles,
     with_interleave => interleave: bool,
     with_wait_for_tokens => wait_for_tokens: Option<WaitForTokens>,
+    with_names => names: Option<Names>,
 }
 
 /// How address timeouts adapt to measured connect times (R-R6b).
@@ -439,6 +451,9 @@ pub enum ConfigError {
     /// A [`BlackHoles`] window outside 1..=1024, or `min_successes` above the window.
     #[error("black_holes needs window in 1..=1024 and min_successes <= window")]
     BlackHoleRange,
+    /// `names.max_resolved` is 0: no name could ever bring an address.
+    #[error("names.max_resolved must be at least 1")]
+    ZeroResolved,
     /// `wait_for_tokens.queue` is 0: use `None` to fail fast.
     #[error("wait_for_tokens.queue must be at least 1 (None fails fast)")]
     ZeroQueue,
@@ -479,6 +494,10 @@ impl Config {
                 "wait_for_tokens.max_wait",
                 self.wait_for_tokens.map(|w| w.max_wait),
             ),
+            (
+                "names.resolution_delay",
+                self.names.and_then(|n| n.resolution_delay),
+            ),
         ];
         for (name, value) in durations {
             match value {
@@ -494,6 +513,9 @@ impl Config {
         }
         if self.deny_growth == 0 {
             return Err(ConfigError::DenyGrowth);
+        }
+        if self.names.is_some_and(|n| n.max_resolved == 0) {
+            return Err(ConfigError::ZeroResolved);
         }
         if self.wait_for_tokens.is_some_and(|w| w.queue == 0) {
             return Err(ConfigError::ZeroQueue);

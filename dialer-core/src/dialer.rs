@@ -17,19 +17,34 @@ use crate::error::{
     Attempt, CancelError, DialFailed, DialRefused, FailReason, ReportError, SkipReason, Skipped,
     TransportError,
 };
-use crate::ids::{CallerId, DialId, KeyMap, RequestId};
+use crate::ids::{CallerId, DialId, KeyMap, RequestId, ResolveId};
 use crate::opts::{DialOpts, Priority};
 use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
 use crate::request::{
     order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys, Verdicts,
 };
+use crate::resolve::Lookup;
 use crate::slab::IdSlab;
 use crate::stats::Stats;
 use crate::timers::{DeadlineHeap, DeadlineQueue};
 
 /// Decides whether the runtime can dial an address at all (R-R1, R-A2).
 type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
+
+/// The embedder's address filter (R-R10).
+pub(crate) type AddressFilter<P> = Box<dyn Fn(&P, &Multiaddr) -> bool + Send + Sync>;
+
+/// How a new request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// With the tokens granted (none: a high-priority overdraft).
+    Dial,
+    /// Waiting for tokens (R-Q1).
+    Wait,
+    /// With names alone: no token until they bring addresses (R-N1).
+    Resolve,
+}
 
 #[derive(Debug)]
 pub(crate) struct Dial {
@@ -79,11 +94,19 @@ pub struct Dialer<P> {
     /// queue sees out-of-order pushes (a 1 s deadline behind a 10 s one).
     pub(crate) adaptive_timers: DeadlineQueue<DialId>,
     pub(crate) stagger_timers: DeadlineHeap<RequestId>,
-    actions: VecDeque<Action<P>>,
-    events: VecDeque<Event<P>>,
-    stats: Stats,
+    pub(crate) actions: VecDeque<Action<P>>,
+    pub(crate) events: VecDeque<Event<P>>,
+    pub(crate) stats: Stats,
     pub(crate) overdraft_in_flight: usize,
-    dialable: DialablePredicate,
+    pub(crate) dialable: DialablePredicate,
+    /// The embedder's address filter (R-R10), if set.
+    pub(crate) filter: Option<AddressFilter<P>>,
+    /// Name lookups in flight (R-N1).
+    pub(crate) resolves: IdSlab<ResolveId, Lookup>,
+    /// Their deadlines: `address_timeout` after each was issued, so in order.
+    pub(crate) resolve_timers: DeadlineQueue<ResolveId>,
+    /// Ends of resolution delays (RFC 8305): a fixed delay, so in order.
+    pub(crate) hold_timers: DeadlineQueue<ResolveId>,
     /// Recent connect times, for adaptive address timeouts (R-R6b).
     pub(crate) connect_times: ConnectTimes,
     pub(crate) black_holes: BlackHoleDetector,
@@ -117,6 +140,8 @@ enum Due {
     Dial(DialId),
     AdaptiveDial(DialId),
     Stagger(RequestId),
+    Resolve(ResolveId),
+    Hold(ResolveId),
 }
 
 /// When a request whose wait ends at `deadline` was queued: its deadline is its queueing
@@ -126,7 +151,7 @@ fn queued_at(deadline: Instant, wait: Duration) -> Instant {
 }
 
 #[inline]
-fn deadline_after(now: Instant, d: Duration) -> Instant {
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     // Config caps durations far below overflow; a `now` near the end of time still must
     // not panic, and an immediate deadline is the least surprising fallback.
     now.checked_add(d).unwrap_or(now)
@@ -159,6 +184,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             stats: Stats::default(),
             overdraft_in_flight: 0,
             dialable: Box::new(|_| true),
+            filter: None,
+            resolves: IdSlab::default(),
+            resolve_timers: DeadlineQueue::new(),
+            hold_timers: DeadlineQueue::new(),
             connect_times: ConnectTimes::new(config.adaptive_timeout),
             black_holes: BlackHoleDetector::new(config.black_holes.clone()),
             changes: Vec::new(),
@@ -196,6 +225,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             requests_in_flight: self.requests.len(),
             requests_waiting: self.waiting,
             dials_in_flight: self.dials.len(),
+            resolves_in_flight: self.resolves.len(),
             confidence_entries: self.confidence.len(),
             deny_list_entries: self.deny.len(),
             black_holed_classes: self.black_holes.blocked().count_ones() as usize,
@@ -377,10 +407,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 });
             }
         }
-        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
+        let (admitted, keys, probes, names) = self.admit_all(now, &peer, input, opts)?;
+        if admitted.is_empty() {
+            return self.dial_names_only(now, peer, opts, probes, names);
+        }
         // R-Q1: behind requests that wait already, a normal one waits too (FIFO).
         if self.waiting > 0 && opts.priority == Priority::Normal {
-            return self.enqueue(now, peer, admitted, &keys, opts, probes);
+            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            self.start_names(dialing.request, names, 0, now);
+            return Ok(dialing);
         }
         // A pool short of what this request asks for takes back lent tokens (R-R6b).
         let reclaims = self.stats.dials_reclaimed;
@@ -392,19 +427,62 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             && opts.priority == Priority::Normal
             && self.config.wait_for_tokens.is_some()
         {
-            return self.enqueue(now, peer, admitted, &keys, opts, probes);
+            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            self.start_names(dialing.request, names, 0, now);
+            return Ok(dialing);
         }
         let (requested, granted) = self.take_tokens(admitted.len(), opts.priority)?;
-        let dialing =
-            self.start_request(now, peer, admitted, &keys, opts, requested, granted, false);
+        let dialing = self.start_request(
+            now,
+            peer,
+            admitted,
+            &keys,
+            opts,
+            requested,
+            granted,
+            Start::Dial,
+        );
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
+        }
+        if !names.is_empty() {
+            // The caller's addresses dial at once, without waiting for its names (R-N2).
+            self.start_names(dialing.request, names, 0, now);
         }
         // Every address was checked against the deny list and prune marks just now, and
         // unless a reclaim cut a dial (which deny-lists its address) nothing can have
         // changed them since: the first pump need not check again.
         let recheck = self.stats.dials_reclaimed != reclaims;
         self.pump_from(dialing.request, now, recheck);
+        self.compact_timers();
+        Ok(dialing)
+    }
+
+    /// A request of names alone (R-N1): it resolves first and takes its tokens when its
+    /// names bring addresses (see the `resolve` module). With the pool empty now and no
+    /// wait queue it is refused at once, fail-fast as any request (R-T4): the answer would
+    /// most likely find the pool empty too, and the lookup would be wasted.
+    #[cold]
+    fn dial_names_only(
+        &mut self,
+        now: Instant,
+        peer: P,
+        opts: DialOpts,
+        probes: u8,
+        names: Addrs,
+    ) -> Result<Dialing, DialRefused> {
+        if self.pool.available() == 0
+            && opts.priority == Priority::Normal
+            && self.config.wait_for_tokens.is_none()
+        {
+            self.stats.requests_rejected_no_tokens += 1;
+            return Err(DialRefused::NoTokens);
+        }
+        let dialing = self.start_request(now, peer, Addrs::new(), &[], opts, 0, 0, Start::Resolve);
+        if let Some(req) = self.requests.get_mut(&dialing.request) {
+            req.probes = probes;
+        }
+        self.start_names(dialing.request, names, 0, now);
         self.compact_timers();
         Ok(dialing)
     }
@@ -574,6 +652,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     }
                     self.pump(request, now);
                 }
+                Due::Resolve(resolve) => {
+                    self.resolve_timers.pop_front();
+                    self.time_out_resolve(resolve, now);
+                }
+                Due::Hold(resolve) => {
+                    self.hold_timers.pop_front();
+                    self.hold_expired(resolve, now);
+                }
             }
             // Tokens a timeout freed go to the queue before a later deadline (a wait
             // that would run out at the same instant) is handled (R-Q1, R-T8).
@@ -622,7 +708,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// Moves the core's clock to `now`, never backwards.
-    fn advance(&mut self, now: Instant) -> Instant {
+    pub(crate) fn advance(&mut self, now: Instant) -> Instant {
         let now = self.effective(now);
         self.now = Some(now);
         now
@@ -737,6 +823,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     ) -> Result<u8, SkipReason> {
         if admitted.contains(addr) {
             Err(SkipReason::Duplicate)
+        } else if let Some(reason) = self.filtered(peer, addr) {
+            Err(reason)
         } else if !(self.dialable)(addr) {
             Err(SkipReason::Undialable)
         } else if !ignore_deny && self.deny.contains(addr, now) {
@@ -804,13 +892,25 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: &P,
         input: Addrs,
         opts: DialOpts,
-    ) -> Result<(Addrs, SortKeys, u8), DialRefused> {
+    ) -> Result<(Addrs, SortKeys, u8, Addrs), DialRefused> {
         let probes = self.probes_of(&input, opts);
         let mut admitted = Addrs::new();
+        // Names to resolve (R-N1): kept apart, they are not dialed themselves.
+        let mut names = Addrs::new();
         // Confidence of each admitted address, looked up once with its prune mark.
         let mut confidence = Keys::new();
         let mut skipped = Vec::new();
         for addr in input {
+            if self.resolves_names(&addr) {
+                match self.admit_name(peer, &addr, &names, now, opts.ignore_backoff) {
+                    Ok(()) => names.push(addr),
+                    Err(reason) => {
+                        self.stats.skipped(Some(reason));
+                        skipped.push(Skipped { addr, reason });
+                    }
+                }
+                continue;
+            }
             match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
                 Err(reason) => {
                     self.stats.skipped(Some(reason));
@@ -822,12 +922,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
             }
         }
-        if admitted.is_empty() {
+        if admitted.is_empty() && names.is_empty() {
             return Err(self.refuse_nothing_dialable(now, skipped));
         }
         let mut keys = order_keys(&admitted, &confidence, self.config.interleave);
         sort_by_keys(&mut admitted, &mut keys);
-        Ok((admitted, keys, probes))
+        Ok((admitted, keys, probes, names))
     }
 
     /// R-R2, R-D6, R-B3: nothing is left to dial. If some address is only backed off, say
@@ -893,16 +993,17 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         opts: DialOpts,
         requested: usize,
         granted: usize,
-        wait: bool,
+        start: Start,
     ) -> Dialing {
         let request = self.requests.next_key();
         let caller = self.callers.next_key();
+        let wait = start == Start::Wait;
         let deadline = if wait {
             deadline_after(now, self.wait_bound())
         } else {
             deadline_after(now, self.config.dial_timeout)
         };
-        let overdraft = granted == 0 && !wait;
+        let overdraft = granted == 0 && start == Start::Dial;
         // A proven best address dials alone first (HeadStart); a single token has
         // nothing to hold back. Its key says whether it connected before, so an unproven
         // one costs no lookup.
@@ -913,7 +1014,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         let mut callers = SmallVec::new();
         callers.push(caller);
-        if !wait {
+        if start == Start::Dial {
             self.events.push_back(Event::RequestTokens {
                 request,
                 requested,
@@ -939,6 +1040,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 head_start,
                 queued: wait,
                 attempts: Vec::new(),
+                high: opts.priority == Priority::High,
+                names: None,
             },
         );
         self.callers.insert(caller, request);
@@ -965,11 +1068,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         self.stats.requests_joined += 1;
         req.callers.push(caller);
         req.ignore_deny |= opts.ignore_backoff;
+        req.high |= opts.priority == Priority::High;
         if opts.priority == Priority::High && req.queued {
             // R-Q1, R-P1: high priority never waits; the request proceeds as an overdraft.
             self.unqueue(request, now, 0);
             self.stats.overdraft_requests += 1;
         }
+        let (input, names) = self.split_names(request, input, now);
         let Some(req) = self.requests.get_mut(&request) else {
             return caller;
         };
@@ -979,6 +1084,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 Some(None)
             } else if req.addrs.contains(&addr) {
                 Some(Some(SkipReason::Duplicate))
+            } else if let Some(reason) = crate::resolve::refusal(&self.filter, &req.peer, &addr) {
+                Some(Some(reason))
             } else if !(self.dialable)(&addr) {
                 Some(Some(SkipReason::Undialable))
             } else if !req.ignore_deny && self.deny.contains(&addr, now) {
@@ -995,9 +1102,16 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 None => req.addrs.push(addr),
             }
         }
-        if req.addrs.len() == old_len {
+        let added = req.addrs.len() != old_len;
+        if !names.is_empty() {
+            self.start_names(request, names, 0, now);
+        }
+        if !added {
             return caller;
         }
+        let Some(req) = self.requests.get_mut(&request) else {
+            return caller;
+        };
         let next = req.next;
         sort_by_confidence(
             &mut req.addrs[next..],
@@ -1012,7 +1126,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// A request that gained addresses asks the pool for the tokens it can now use, up to
     /// `max_per_peer_dials` (an overdraft request stays outside the pool).
-    fn top_up_tokens(&mut self, request: RequestId) {
+    pub(crate) fn top_up_tokens(&mut self, request: RequestId) {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
@@ -1039,7 +1153,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// Starts dials while the request has tokens and addresses (R-R3, R-T7, R-S1),
     /// releases tokens it can no longer use (R-T7), and fails the request when nothing is
     /// in flight and nothing is left (R-R5).
-    fn pump(&mut self, request: RequestId, now: Instant) {
+    pub(crate) fn pump(&mut self, request: RequestId, now: Instant) {
         self.pump_from(request, now, true);
     }
 
@@ -1133,11 +1247,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.overdraft_in_flight += 1;
         }
         self.stats.dials_started += 1;
+        let name = req.names.as_ref().and_then(|n| n.origin(&addr));
         self.actions.push_back(Action::StartDial(StartDial {
             dial,
             request,
             peer: req.peer.clone(),
             addr,
+            name,
         }));
         // The first dial may have a head start; with a stagger too, the longer wins.
         let head = req.head_start.take().or(head_start);
@@ -1160,7 +1276,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// `dial_timeout`, if sooner); its dials start when [`serve_queue`](Self::serve_queue)
     /// gives it tokens.
     #[cold]
-    fn enqueue(
+    pub(crate) fn enqueue(
         &mut self,
         now: Instant,
         peer: P,
@@ -1178,7 +1294,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return Err(DialRefused::NoTokens);
         }
         let requested = self.config.max_per_peer_dials.min(admitted.len());
-        let dialing = self.start_request(now, peer, admitted, keys, opts, requested, 0, true);
+        let dialing =
+            self.start_request(now, peer, admitted, keys, opts, requested, 0, Start::Wait);
         if let Some(req) = self.requests.get_mut(&dialing.request) {
             req.probes = probes;
         }
@@ -1193,7 +1310,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// How long a request may wait for tokens: `max_wait`, never past `dial_timeout`.
-    fn wait_bound(&self) -> Duration {
+    pub(crate) fn wait_bound(&self) -> Duration {
         self.config
             .wait_for_tokens
             .map_or(Duration::ZERO, |w| w.max_wait.min(self.config.dial_timeout))
@@ -1212,15 +1329,18 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return;
         }
         req.queued = false;
-        let since = queued_at(req.deadline, wait);
         self.waiting -= 1;
         let requested = self.config.max_per_peer_dials.min(req.pending());
         req.tokens = granted;
         req.overdraft = granted == 0;
-        req.deadline = deadline_after(since, dial_timeout);
+        req.deadline = match req.names.as_mut().and_then(|n| n.requeued.take()) {
+            // It waited after its names brought addresses: its dial_timeout stands.
+            Some((_, dial_deadline)) => dial_deadline,
+            None => deadline_after(queued_at(req.deadline, wait), dial_timeout),
+        };
         let deadline = req.deadline;
         // The head start a proven best address gets, as any new request's.
-        let head = req.addrs.first().cloned();
+        let head = req.addrs.get(req.next).cloned();
         self.request_timers.push(deadline, request);
         self.events.push_back(Event::RequestTokens {
             request,
@@ -1247,7 +1367,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// pool has any. A request served may end at once (everything it had was deny-listed
     /// meanwhile) and free its tokens for the next.
     #[inline(always)]
-    fn serve_queue(&mut self, now: Instant) {
+    pub(crate) fn serve_queue(&mut self, now: Instant) {
         if !self.queue.is_empty() {
             self.serve_waiting(now);
         }
@@ -1311,7 +1431,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 self.events.push_back(Event::Release { request, count });
             }
         }
-        if req.in_flight.is_empty() && pending == 0 {
+        if req.in_flight.is_empty() && pending == 0 && !req.resolving() {
             let attempts = std::mem::take(&mut req.attempts);
             self.finish(
                 request,
@@ -1388,9 +1508,15 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return;
         };
         if req.queued {
-            let since = queued_at(req.deadline, self.wait_bound());
+            let (since, dial_deadline) = match req.names.as_ref().and_then(|n| n.requeued) {
+                Some(times) => times,
+                None => {
+                    let since = queued_at(req.deadline, self.wait_bound());
+                    (since, deadline_after(since, self.config.dial_timeout))
+                }
+            };
             // R-Q1: the wait ran out, or the request's own dial_timeout came first.
-            let result = if now >= deadline_after(since, self.config.dial_timeout) {
+            let result = if now >= dial_deadline {
                 DialFailed::Timeout {
                     attempts: Vec::new(),
                 }
@@ -1404,6 +1530,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return;
         }
         let in_flight = req.in_flight.clone();
+        if req.names.is_some() {
+            self.names_timed_out(request);
+        }
         for dial in in_flight {
             if let Some(d) = self.take_dial(dial) {
                 self.stats.dials_timed_out += 1;
@@ -1429,7 +1558,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
 
     /// Ends a request: aborts what is still in flight (`abort` says why), releases every
     /// token, and tells every remaining caller (R-R4 … R-R7).
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         request: RequestId,
         result: Result<Connected, DialFailed>,
@@ -1440,6 +1569,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         if req.queued {
             self.waiting -= 1;
+        }
+        if let Some(names) = req.names.take() {
+            self.abort_names(request, names);
         }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),
         // so the entry is this request's; put back anything else, to stay correct anyway.
@@ -1515,6 +1647,19 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .stagger_timers
             .front(|t, id| requests.get(&id).is_some_and(|r| r.stagger_at == Some(t)))
             .map(|(t, id)| (t, Due::Stagger(id)));
+        let mut n = None;
+        if self.resolves.len() > 0 {
+            let resolves = &self.resolves;
+            let v = self
+                .resolve_timers
+                .front(|t, id| resolves.get(&id).is_some_and(|l| l.deadline == t))
+                .map(|(t, id)| (t, Due::Resolve(id)));
+            let h = self
+                .hold_timers
+                .front(|t, id| resolves.get(&id).is_some_and(|l| l.hold_until == Some(t)))
+                .map(|(t, id)| (t, Due::Hold(id)));
+            n = earlier(h, v);
+        }
         // Written out rather than as an iterator chain: this runs twice per drive-loop
         // turn, and the chain cost more than the three queue fronts together.
         fn earlier(a: Option<(Instant, Due)>, b: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
@@ -1524,10 +1669,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 (None, y) => y,
             }
         }
-        earlier(earlier(r, earlier(d, a)), s)
+        earlier(earlier(earlier(r, earlier(d, a)), s), n)
     }
 
-    fn compact_timers(&mut self) {
+    pub(crate) fn compact_timers(&mut self) {
         let requests = &self.requests;
         let dials = &self.dials;
         self.request_timers.compact(requests.len(), |t, id| {
@@ -1545,6 +1690,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
         self.stagger_timers.compact(requests.len(), |t, id| {
             requests.get(&id).is_some_and(|r| r.stagger_at == Some(t))
+        });
+        let resolves = &self.resolves;
+        self.resolve_timers.compact(resolves.len(), |t, id| {
+            resolves.get(&id).is_some_and(|l| l.deadline == t)
+        });
+        self.hold_timers.compact(resolves.len(), |t, id| {
+            resolves.get(&id).is_some_and(|l| l.hold_until == Some(t))
         });
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use multiaddr::Multiaddr;
 
-use crate::ids::{CallerId, DialId};
+use crate::ids::{CallerId, DialId, ResolveId};
+use crate::names::BadRecord;
 
 /// Why [`Dialer::dial`](crate::Dialer::dial) refused a request at once. Nothing was
 /// spent: no token was taken and no dial started.
@@ -84,6 +85,17 @@ pub enum DialFailed {
     /// The caller cancelled (R-R7).
     #[error("dial request cancelled")]
     Cancelled,
+    /// A request whose names brought addresses to dial found the pool empty (R-T4 for a
+    /// request of names, which takes its tokens only when it has something to dial; see
+    /// the `resolve` rules of [`Names`](crate::names::Names)). `attempts` lists what failed before.
+    #[error(
+        "no dial tokens available for the resolved addresses; attempts: {}",
+        list(attempts)
+    )]
+    NoTokens {
+        /// Dials and names that failed before.
+        attempts: Vec<Attempt>,
+    },
     /// The request waited for a token (R-Q1) for `max_wait` and got none; nothing was
     /// dialed.
     #[error("no token within {waited:?} of waiting")]
@@ -97,7 +109,9 @@ impl DialFailed {
     /// The addresses tried and why each failed (empty for [`Cancelled`](Self::Cancelled)).
     pub fn attempts(&self) -> &[Attempt] {
         match self {
-            Self::AllFailed { attempts } | Self::Timeout { attempts } => attempts,
+            Self::AllFailed { attempts }
+            | Self::Timeout { attempts }
+            | Self::NoTokens { attempts } => attempts,
             Self::Cancelled | Self::NoTokensInTime { .. } => &[],
         }
     }
@@ -136,9 +150,36 @@ pub enum FailReason {
         /// How long the dial ran.
         after: Duration,
     },
-    /// Still in flight when the request reached `dial_timeout` (R-R6, R-C4).
+    /// Still in flight when the request reached `dial_timeout` (R-R6, R-C4); for a name,
+    /// still resolving then.
     #[error("request timeout")]
     RequestTimeout,
+    /// The resolver failed to look the name up (R-N4): no such name (NXDOMAIN), a server
+    /// failure, no name server reachable.
+    #[error("resolving failed: {0}")]
+    Resolve(TransportError),
+    /// The resolver did not answer within `address_timeout` (R-N1).
+    #[error("resolving timed out")]
+    ResolveTimeout,
+    /// The name resolved, but to nothing this request may dial (R-N4): no record of the
+    /// kind asked for, or every result left out (`skipped` says why: filtered, deny-listed,
+    /// undialable, another peer's `/p2p/` id, …).
+    #[error("resolved to nothing dialable: {}", list(skipped))]
+    NothingResolved {
+        /// The results left out, with their reasons.
+        skipped: Vec<Skipped>,
+    },
+    /// A `dnsaddr` result that is a name again, one level deeper than
+    /// [`Names::max_depth`](crate::names::Names::max_depth) allows: a resolution loop, or a
+    /// chain too long (R-N3, R-N4).
+    #[error("dnsaddr chain deeper than {max_depth}")]
+    TooDeep {
+        /// The depth limit.
+        max_depth: u8,
+    },
+    /// Every `dnsaddr` record of the answer was malformed (R-N4); this is the first.
+    #[error("{0}")]
+    MalformedRecord(BadRecord),
 }
 
 impl FailReason {
@@ -147,8 +188,16 @@ impl FailReason {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Transport(error) => error.class(),
-            Self::AddressTimeout | Self::AdaptiveTimeout { .. } | Self::RequestTimeout => {
-                ErrorClass::TimedOut
+            Self::AddressTimeout
+            | Self::AdaptiveTimeout { .. }
+            | Self::RequestTimeout
+            | Self::ResolveTimeout => ErrorClass::TimedOut,
+            Self::Resolve(error) => match error.class() {
+                ErrorClass::Other => ErrorClass::Resolve,
+                class => class,
+            },
+            Self::NothingResolved { .. } | Self::TooDeep { .. } | Self::MalformedRecord(_) => {
+                ErrorClass::Resolve
             }
         }
     }
@@ -156,7 +205,7 @@ impl FailReason {
     /// The transport's error, if the runtime reported one.
     pub fn transport_error(&self) -> Option<&TransportError> {
         match self {
-            Self::Transport(error) => Some(error),
+            Self::Transport(error) | Self::Resolve(error) => Some(error),
             _ => None,
         }
     }
@@ -353,16 +402,31 @@ pub enum SkipReason {
     /// Its address class is black-holed (R-B2), and this request is not a probe.
     #[error("black-holed")]
     BlackHoled,
+    /// The embedder's address filter refused it (R-R10, see
+    /// [`Dialer::set_address_filter`](crate::Dialer::set_address_filter)).
+    #[error("refused by the address filter")]
+    Filtered,
+    /// An unspecified (`0.0.0.0`, `::`), multicast or broadcast address: never dialed
+    /// (R-R10).
+    #[error("unspecified, multicast or broadcast address")]
+    Unroutable,
+    /// A `dnsaddr` result for another peer: the dialed address ends in `/p2p/<id>` and
+    /// this result does not end in the same (R-N3).
+    #[error("for another peer")]
+    OtherPeer,
 }
 
-/// A report named a dial the core does not know: never started, already reported, or
-/// aborted. Nothing changed.
+/// A report named a dial or a resolution the core does not know: never started, already
+/// reported, or aborted. Nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
     /// The dial is unknown (late, duplicated or never issued).
     #[error("unknown or finished dial {0}")]
     UnknownDial(DialId),
+    /// The resolution is unknown: late, duplicated, aborted or never issued (R-N1).
+    #[error("unknown or finished resolution {0}")]
+    UnknownResolve(ResolveId),
 }
 
 /// A cancel named a caller the core does not know: it already finished or never existed.

@@ -73,6 +73,12 @@ id_type!(
     DialId
 );
 id_type!(
+    /// One resolution of one name for one record kind (R-N1), named in
+    /// [`Resolve`](crate::names::Resolve) and in the runtime's report
+    /// ([`Dialer::handle_resolved`](crate::Dialer::handle_resolved)).
+    ResolveId
+);
+id_type!(
     /// One caller waiting on a request. Each caller receives exactly one
     /// [`Event::Finished`](crate::Event::Finished) and can cancel only its own wait.
     CallerId

@@ -145,10 +145,12 @@ mod deny;
 mod dialer;
 mod error;
 mod ids;
+pub mod names;
 mod opts;
 mod output;
 mod pool;
 mod request;
+mod resolve;
 mod slab;
 #[cfg(feature = "serde")]
 pub mod snapshot;
@@ -168,8 +170,9 @@ pub use error::{
     Attempt, CancelError, DialFailed, DialRefused, ErrorClass, FailReason, ReportError, SkipReason,
     Skipped, TransportError,
 };
-pub use ids::{CallerId, DialId, RequestId};
+pub use ids::{CallerId, DialId, RequestId, ResolveId};
 pub use multiaddr::Multiaddr;
+pub use names::{AbortResolve, Answer, Names, RecordKind, Resolve};
 pub use opts::{DialOpts, Priority};
 pub use output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 #[cfg(feature = "serde")]

@@ -1,5 +1,6 @@
 //! What comes out of the core: actions for the runtime and events for the application.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use multiaddr::Multiaddr;
@@ -9,6 +10,7 @@ use crate::config::AddrClass;
 
 use crate::error::{Attempt, DialFailed};
 use crate::ids::{CallerId, DialId, RequestId};
+use crate::names::{AbortResolve, Resolve};
 
 /// Command to the runtime: dial `addr` and report the end with `dial`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,10 @@ pub struct StartDial<P> {
     pub peer: P,
     /// The address to dial.
     pub addr: Multiaddr,
+    /// The host name `addr` was resolved from (R-N1), for TLS SNI or a WebSocket `Host`
+    /// header; `None` for an address the caller passed as it is, or one a `dnsaddr`
+    /// record held literally.
+    pub name: Option<Arc<str>>,
 }
 
 /// Command to the runtime: abandon the attempt `dial` (drop its socket or future).
@@ -67,6 +73,12 @@ pub enum Action<P> {
     StartDial(StartDial<P>),
     /// Abandon a connection attempt.
     AbortDial(AbortDial),
+    /// Look a name up (R-N1). Emitted only with [`Config::names`](crate::Config::names)
+    /// set.
+    Resolve(Resolve<P>),
+    /// Abandon a name lookup (R-N1). Emitted only with
+    /// [`Config::names`](crate::Config::names) set.
+    AbortResolve(AbortResolve),
 }
 
 /// The winning dial of a request.

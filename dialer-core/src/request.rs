@@ -12,6 +12,8 @@ use crate::error::{Attempt, SkipReason};
 use crate::ids::{CallerId, DialId};
 use crate::stats::Stats;
 
+pub(crate) use crate::resolve::NameSet;
+
 /// Inline capacity of a request's address list: requests of up to 8 addresses live
 /// entirely inside the request's map slot.
 pub(crate) const INLINE_ADDRS: usize = 8;
@@ -53,6 +55,12 @@ pub(crate) struct Request<P> {
     pub(crate) queued: bool,
     /// Failed attempts, for the error of R-R5 / R-R6.
     pub(crate) attempts: Vec<Attempt>,
+    /// A caller asked for high priority (R-P1): a request of names that gets addresses
+    /// while the pool is empty proceeds as an overdraft.
+    pub(crate) high: bool,
+    /// Its names and their lookups (R-N1 … R-N4); `None` for a request of addresses only,
+    /// which so pays one pointer for the feature.
+    pub(crate) names: Option<Box<NameSet>>,
 }
 
 impl<P> Request<P> {
@@ -69,6 +77,13 @@ impl<P> Request<P> {
 
     pub(crate) fn pending(&self) -> usize {
         self.addrs.len() - self.next
+    }
+
+    /// Whether a name of this request is still being looked up (or its answer held for
+    /// its sibling's, RFC 8305): the request is not over while one is.
+    #[inline(always)]
+    pub(crate) fn resolving(&self) -> bool {
+        self.names.as_ref().is_some_and(|n| n.live > 0)
     }
 }
 

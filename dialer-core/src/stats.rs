@@ -83,8 +83,26 @@ pub struct Stats {
     /// Requests whose proven first address dialed alone first
     /// ([`HeadStart`](crate::HeadStart)).
     pub head_starts: u64,
-    /// Late, duplicated or unknown dial reports that were ignored.
+    /// Late, duplicated or unknown dial and resolution reports that were ignored.
     pub reports_ignored: u64,
+    /// Name lookups issued ([`Action::Resolve`](crate::Action::Resolve), R-N1).
+    pub resolves_started: u64,
+    /// Name lookups answered with records.
+    pub resolves_succeeded: u64,
+    /// Name lookups answered with an error (R-N4).
+    pub resolves_failed: u64,
+    /// Name lookups cut at `address_timeout` (R-N1).
+    pub resolves_timed_out: u64,
+    /// Name lookups aborted because their request ended first.
+    pub resolves_aborted: u64,
+    /// Results of names kept as candidates of their request (R-N2).
+    pub resolved_addresses: u64,
+    /// Results of names dropped over [`Names::max_resolved`](crate::Names::max_resolved)
+    /// (R-N3).
+    pub resolved_dropped: u64,
+    /// Addresses left out by the address filter, or as unspecified, multicast or
+    /// broadcast (R-R10); also counted in `addresses_skipped`.
+    pub addresses_filtered: u64,
     /// Gauge: pool tokens held by requests.
     pub tokens_in_use: usize,
     /// Gauge: pool tokens free.
@@ -97,6 +115,8 @@ pub struct Stats {
     pub requests_waiting: usize,
     /// Gauge: dials in flight.
     pub dials_in_flight: usize,
+    /// Gauge: name lookups in flight.
+    pub resolves_in_flight: usize,
     /// Gauge: entries in the confidence table.
     pub confidence_entries: usize,
     /// Gauge: entries in the deny list.
@@ -115,6 +135,7 @@ impl Stats {
             Some(SkipReason::DenyListed) => self.addresses_deny_listed += 1,
             Some(SkipReason::BlackHoled) => self.addresses_black_holed += 1,
             Some(SkipReason::Pruned) => self.addresses_skipped_pruned += 1,
+            Some(SkipReason::Filtered | SkipReason::Unroutable) => self.addresses_filtered += 1,
             _ => {}
         }
     }
