@@ -44,7 +44,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use async_std::net::{TcpStream, ToSocketAddrs};
+use async_std::net::TcpStream;
 use dialer_driver::tcp::TcpConnect;
 
 pub use dialer_core::{
@@ -98,10 +98,6 @@ pub type TcpTransport = dialer_driver::tcp::TcpTransport<AsyncStdRuntime>;
 
 impl TcpConnect for AsyncStdRuntime {
     type Stream = TcpStream;
-
-    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-        Ok((host.as_str(), port).to_socket_addrs().await?.collect())
-    }
 
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::connect(addr).await?;

@@ -5,7 +5,8 @@
 //! woken by its socket, then the driver woken by the result), each a cross-thread wake-up
 //! on a multi-threaded runtime: most of a dial's overhead on loopback. So [`Attempts`]
 //! keeps the attempts in the driver, keyed by their [`DialId`], and the driver polls them
-//! from its own `poll` ([`insert`](Attempts::insert)):
+//! from its own `poll` ([`insert`](Attempts::insert)). The driver's name lookups (R-N1)
+//! live in a second set of the same kind, keyed by their `ResolveId`:
 //!
 //! - each attempt gets its own [`Waker`]; waking it puts its id on a shared list and wakes
 //!   the driver task, so a driver poll polls only the attempts that were woken (the idea of
@@ -39,6 +40,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+
+use std::hash::Hash;
 
 use dialer_core::DialId;
 use futures::task::AtomicWaker;
@@ -76,28 +79,41 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     format!("dial attempt panicked: {message}")
 }
 
+/// What an attempt set is keyed by: a [`DialId`] for dials, a `ResolveId` for lookups.
+pub(crate) trait Key: Copy + Eq + Hash + Send + Sync + 'static {}
+
+impl<K: Copy + Eq + Hash + Send + Sync + 'static> Key for K {}
+
 /// What the inline attempts' wakers hand to the driver.
-#[derive(Default)]
-struct Wakeups {
+struct Wakeups<K> {
     /// Ids of inline attempts that were woken.
-    woken: Mutex<Vec<DialId>>,
+    woken: Mutex<Vec<K>>,
     /// The driver task, woken when an attempt is woken or a spawned one ends.
     driver: AtomicWaker,
 }
 
+impl<K> Default for Wakeups<K> {
+    fn default() -> Self {
+        Self {
+            woken: Mutex::new(Vec::new()),
+            driver: AtomicWaker::new(),
+        }
+    }
+}
+
 /// Ends of spawned attempts, for the driver.
-type Finished<O> = Arc<Mutex<Vec<(DialId, Outcome<O>)>>>;
+type Finished<K, O> = Arc<Mutex<Vec<(K, Outcome<O>)>>>;
 
 /// An inline attempt's waker.
-struct AttemptWaker {
-    dial: DialId,
+struct AttemptWaker<K> {
+    dial: K,
     /// Set while the id is on the woken list (or about to be polled), so that a burst of
     /// wake-ups queues it once.
     queued: AtomicBool,
-    wakeups: Arc<Wakeups>,
+    wakeups: Arc<Wakeups<K>>,
 }
 
-impl Wake for AttemptWaker {
+impl<K: Key> Wake for AttemptWaker<K> {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -111,39 +127,39 @@ impl Wake for AttemptWaker {
 }
 
 /// Where an attempt runs.
-enum Run<F: Future> {
+enum Run<F: Future, K> {
     /// Polled by the driver's [`Attempts::poll_next`].
     Inline {
         future: Pin<Box<F>>,
-        wake: Arc<AttemptWaker>,
+        wake: Arc<AttemptWaker<K>>,
         waker: Waker,
     },
     /// Polled by a task of its own; dropping this drops the attempt.
-    Spawned { _slot: AbortSlot<F> },
+    Spawned { _slot: AbortSlot<F, K> },
 }
 
-struct Entry<F: Future, M> {
-    run: Run<F>,
+struct Entry<F: Future, M, K> {
+    run: Run<F, K>,
     meta: M,
 }
 
 /// The attempts in flight, each with the driver's bookkeeping `M` for it.
-pub(crate) struct Attempts<F: Future, M> {
-    entries: HashMap<DialId, Entry<F, M>>,
+pub(crate) struct Attempts<F: Future, M, K = DialId> {
+    entries: HashMap<K, Entry<F, M, K>>,
     /// How many of `entries` are inline.
     inline: usize,
-    wakeups: Arc<Wakeups>,
-    reported: Finished<F::Output>,
+    wakeups: Arc<Wakeups<K>>,
+    reported: Finished<K, F::Output>,
     /// Inline attempts to poll in the current round: taken from the woken list, or new.
-    batch: VecDeque<DialId>,
+    batch: VecDeque<K>,
     /// Ends of spawned attempts taken from the shared list, still to hand out.
-    finished: VecDeque<(DialId, Outcome<F::Output>)>,
+    finished: VecDeque<(K, Outcome<F::Output>)>,
     /// Spawned attempts that were aborted during a poll on another thread and are not yet
     /// dropped (see [`Shared`]).
     zombies: Arc<AtomicUsize>,
 }
 
-impl<F: Future, M> Attempts<F, M> {
+impl<F: Future, M, K: Key> Attempts<F, M, K> {
     pub(crate) fn new() -> Self {
         Self {
             entries: HashMap::new(),
@@ -167,7 +183,7 @@ impl<F: Future, M> Attempts<F, M> {
     /// Adds an attempt that the driver polls itself, for the first time in the next
     /// [`poll_next`](Self::poll_next). The caller must call `poll_next` again before it
     /// sleeps: nothing wakes the driver for this first poll.
-    pub(crate) fn insert(&mut self, dial: DialId, future: F, meta: M) {
+    pub(crate) fn insert(&mut self, dial: K, future: F, meta: M) {
         let wake = Arc::new(AttemptWaker {
             dial,
             queued: AtomicBool::new(true),
@@ -188,13 +204,13 @@ impl<F: Future, M> Attempts<F, M> {
 
     /// Drops the attempt now (closing its socket) and returns its bookkeeping; `None` if
     /// it already ended.
-    pub(crate) fn remove(&mut self, dial: DialId) -> Option<M> {
+    pub(crate) fn remove(&mut self, dial: K) -> Option<M> {
         let entry = self.entries.remove(&dial)?;
         self.forget(&entry);
         Some(entry.meta)
     }
 
-    fn forget(&mut self, entry: &Entry<F, M>) {
+    fn forget(&mut self, entry: &Entry<F, M, K>) {
         if matches!(entry.run, Run::Inline { .. }) {
             self.inline -= 1;
         }
@@ -212,7 +228,7 @@ impl<F: Future, M> Attempts<F, M> {
 
     /// The ids of the attempts in flight.
     #[cfg(test)]
-    pub(crate) fn ids(&self) -> Vec<DialId> {
+    pub(crate) fn ids(&self) -> Vec<K> {
         self.entries.keys().copied().collect()
     }
 
@@ -225,7 +241,7 @@ impl<F: Future, M> Attempts<F, M> {
         &mut self,
         cx: &mut Context<'_>,
         span: fn(&M) -> &Span,
-    ) -> Poll<(DialId, M, Outcome<F::Output>)> {
+    ) -> Poll<(K, M, Outcome<F::Output>)> {
         self.wakeups.driver.register(cx.waker());
         // Both shared lists are taken on every call, even with work left over from the
         // last one: their entries' wake-ups of the driver may already be spent (this poll
@@ -278,7 +294,7 @@ impl<F: Future, M> Attempts<F, M> {
     }
 }
 
-impl<F, M> Attempts<F, M>
+impl<F, M, K: Key> Attempts<F, M, K>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -287,7 +303,7 @@ where
     /// to spawn. Its end comes out of [`poll_next`](Self::poll_next) like any other.
     pub(crate) fn spawn(
         &mut self,
-        dial: DialId,
+        dial: K,
         future: F,
         meta: M,
     ) -> impl Future<Output = ()> + Send + 'static {
@@ -323,11 +339,11 @@ where
 /// [`Attempts::zombies`]), so that the sockets in flight never outnumber the tokens (R-T6).
 /// The slot's lock only guards the storage: the driver takes it only when the attempt is
 /// idle, so nobody ever waits on it across a poll.
-struct Shared<F> {
+struct Shared<F, K> {
     state: AtomicU8,
     slot: Mutex<Slot<F>>,
     zombies: Arc<AtomicUsize>,
-    wakeups: Arc<Wakeups>,
+    wakeups: Arc<Wakeups<K>>,
 }
 
 const IDLE: u8 = 0;
@@ -342,11 +358,11 @@ struct Slot<F> {
 }
 
 /// Splits `attempt` into the future its task runs and the driver's handle on it.
-fn abortable<F: Future>(
+fn abortable<F: Future, K>(
     attempt: F,
     zombies: &Arc<AtomicUsize>,
-    wakeups: &Arc<Wakeups>,
-) -> (AttemptTask<F>, AbortSlot<F>) {
+    wakeups: &Arc<Wakeups<K>>,
+) -> (AttemptTask<F, K>, AbortSlot<F, K>) {
     let shared = Arc::new(Shared {
         state: AtomicU8::new(IDLE),
         slot: Mutex::new(Slot {
@@ -368,11 +384,11 @@ fn abortable<F: Future>(
 /// attempt (closing its socket) on the spot if no poll of it is in progress, or else makes
 /// it a zombie that its task drops as soon as that poll returns; either way it lets the
 /// task end.
-struct AbortSlot<F> {
-    shared: Arc<Shared<F>>,
+struct AbortSlot<F, K> {
+    shared: Arc<Shared<F, K>>,
 }
 
-impl<F> Drop for AbortSlot<F> {
+impl<F, K> Drop for AbortSlot<F, K> {
     fn drop(&mut self) {
         // Counted first: the task may drop the zombie (and uncount it) the moment the
         // state says ABORTED.
@@ -400,11 +416,11 @@ impl<F> Drop for AbortSlot<F> {
 }
 
 /// What an attempt's own task runs: how the attempt ended, or `None` if it was dropped.
-struct AttemptTask<F> {
-    shared: Arc<Shared<F>>,
+struct AttemptTask<F, K> {
+    shared: Arc<Shared<F, K>>,
 }
 
-impl<F: Future> Future for AttemptTask<F> {
+impl<F: Future, K> Future for AttemptTask<F, K> {
     type Output = Option<Outcome<F::Output>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

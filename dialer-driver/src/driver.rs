@@ -13,11 +13,12 @@ use std::time::Instant;
 #[cfg(feature = "metrics")]
 use dialer_core::DialFailed;
 use dialer_core::{
-    AbortDial, Action, CallerId, Connected, DialId, DialOpts, ErrorClass, Event, RequestId,
-    StartDial, TransportError,
+    AbortDial, AbortResolve, Action, Answer, CallerId, Connected, DialId, DialOpts, ErrorClass,
+    Event, RequestId, Resolve, ResolveId, StartDial, TransportError,
 };
 use futures::channel::mpsc;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use multiaddr::Multiaddr;
 use tracing::{debug, debug_span, info, Instrument, Span};
 
@@ -25,7 +26,8 @@ use crate::attempt::{panic_message, Attempts, Outcome};
 use crate::command::{Command, DialReply, Ticket};
 #[cfg(feature = "metrics")]
 use crate::metrics::{AddrLabels, DialOutcome, Metrics, RequestOutcome};
-use crate::{Dialed, Error, Runtime, Transport};
+use crate::resolver::{local_answer, AnyResolver, NoResolver};
+use crate::{Dialed, Error, Resolver, Runtime, Transport};
 
 /// Inputs handled in one poll before the driver yields to other tasks, so that a flood of
 /// commands or dial results cannot starve the runtime.
@@ -44,6 +46,14 @@ const BUDGET: usize = 64;
 const INLINE_ATTEMPTS: usize = 4;
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A name lookup in flight (R-N1), its error already classed.
+type Lookup = BoxFuture<'static, Result<Answer, TransportError>>;
+
+/// The span a lookup's polls run in: its bookkeeping is only that.
+fn lookup_span(span: &Span) -> &Span {
+    span
+}
 
 /// What the driver keeps about a dial in flight, next to its attempt (the future itself
 /// lives in [`Attempts`]): only its tracing span. Everything else is the core's.
@@ -105,6 +115,11 @@ pub(crate) struct Driver<P, T: Transport, R: Runtime> {
     runtime: R,
     commands: mpsc::UnboundedReceiver<Command<P, T::Output>>,
     dials: Attempts<T::Dial, DialTask>,
+    /// Where names are looked up (R-N1); `None`: only `localhost` resolves.
+    resolver: Option<AnyResolver>,
+    /// The name lookups in flight, polled by the driver itself like its inline dials, each
+    /// with its tracing span. Dropping one abandons it (`AbortResolve`).
+    lookups: Attempts<Lookup, Span, ResolveId>,
     /// [`INLINE_ATTEMPTS`], but for tests.
     inline_limit: usize,
     /// Dials whose `Transport::dial` call panicked, to be reported failed by the poll loop
@@ -135,6 +150,7 @@ where
     pub(crate) fn new(
         core: dialer_core::Dialer<P>,
         transport: Arc<T>,
+        resolver: Option<AnyResolver>,
         runtime: R,
         commands: mpsc::UnboundedReceiver<Command<P, T::Output>>,
     ) -> Self {
@@ -144,6 +160,8 @@ where
             runtime,
             commands,
             dials: Attempts::new(),
+            resolver,
+            lookups: Attempts::new(),
             inline_limit: INLINE_ATTEMPTS,
             panicked_starts: Vec::new(),
             deferred: VecDeque::new(),
@@ -404,7 +422,9 @@ where
                 }
                 Action::StartDial(start) => self.start_dial(start),
                 Action::AbortDial(abort) => self.abort_dial(abort),
-                // Every other command is opt-in, and this driver turns none on.
+                Action::Resolve(resolve) => self.start_resolve(resolve),
+                Action::AbortResolve(abort) => self.abort_resolve(abort),
+                // A command added to the core later, and opt-in there: not turned on here.
                 other => debug!(?other, "command not enabled by the driver"),
             }
         }
@@ -563,13 +583,20 @@ where
             dial,
             request,
             addr,
+            name,
             ..
         } = start;
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
-        let span = debug_span!(parent: parent, "dial", %dial, %addr);
+        let span = match &name {
+            Some(name) => debug_span!(parent: parent, "dial", %dial, %addr, %name),
+            None => debug_span!(parent: parent, "dial", %dial, %addr),
+        };
         // A transport that panics while making its future fails this dial, not the driver
-        // (the future's own polls are guarded the same way, in `attempt`).
-        let attempt = catch_unwind(AssertUnwindSafe(|| self.transport.dial(&addr)));
+        // (the future's own polls are guarded the same way, in `attempt`). The name the
+        // address was resolved from goes along (R-N1: TLS SNI, WebSocket `Host`).
+        let attempt = catch_unwind(AssertUnwindSafe(|| {
+            self.transport.dial_named(&addr, name.as_deref())
+        }));
         let inline = self.dials.inline() < self.inline_limit;
         span.in_scope(|| debug!(inline, "dial started"));
         let task = DialTask {
@@ -598,6 +625,80 @@ where
         } else {
             let run = self.dials.spawn(dial, attempt, task);
             self.runtime.spawn(run.instrument(span));
+        }
+    }
+}
+
+impl<P, T, R> Driver<P, T, R>
+where
+    P: Clone + Eq + Hash + fmt::Debug + Send + 'static,
+    T: Transport,
+    R: Runtime,
+{
+    /// Starts a name lookup (R-N1): `localhost` and names under it are answered here
+    /// (RFC 6761: loopback, and no query leaves the machine), every other name goes to the
+    /// resolver. Either way the answer is an input of the next poll, never of this drain.
+    fn start_resolve(&mut self, resolve: Resolve<P>) {
+        let Resolve {
+            resolve,
+            request,
+            name,
+            kind,
+            ..
+        } = resolve;
+        let parent = self.requests.get(&request).and_then(|r| r.span.id());
+        let span = debug_span!(parent: parent, "resolve", %resolve, %name, kind = kind.name());
+        let local = local_answer(&name, kind);
+        span.in_scope(|| debug!(local = local.is_some(), "resolving"));
+        let lookup: Lookup = match (local, &self.resolver) {
+            (Some(answer), _) => std::future::ready(Ok(answer)).boxed(),
+            (None, Some(resolver)) => {
+                // A resolver that panics while making its future fails this lookup only.
+                match catch_unwind(AssertUnwindSafe(|| resolver.resolve(&name, kind))) {
+                    Ok(lookup) => lookup,
+                    Err(panic) => {
+                        let reason = panic_message(panic.as_ref()).replacen(
+                            "dial attempt",
+                            "name lookup",
+                            1,
+                        );
+                        std::future::ready(Err(TransportError::msg(ErrorClass::Resolve, reason)))
+                            .boxed()
+                    }
+                }
+            }
+            (None, None) => {
+                std::future::ready(Err(TransportError::new(ErrorClass::Resolve, NoResolver)))
+                    .boxed()
+            }
+        };
+        self.lookups.insert(resolve, lookup, span);
+    }
+
+    /// Drops the lookup `abort.resolve` (R-N1): the core timed it out, or its request
+    /// ended. It owes no report.
+    fn abort_resolve(&mut self, abort: AbortResolve) {
+        if let Some(span) = self.lookups.remove(abort.resolve) {
+            span.in_scope(|| debug!("resolve aborted"));
+        }
+    }
+
+    /// Feeds the core the end of a lookup.
+    fn on_resolved(
+        &mut self,
+        resolve: ResolveId,
+        span: Span,
+        result: Result<Answer, TransportError>,
+    ) {
+        let now = self.runtime.now();
+        span.in_scope(|| match &result {
+            Ok(Answer::Ips(ips)) => debug!(?ips, "resolved"),
+            Ok(Answer::Txt(records)) => debug!(records = records.len(), "resolved"),
+            Err(error) => debug!(%error, class = ?error.class(), "resolving failed"),
+        });
+        match self.core.handle_resolved(now, resolve, result) {
+            Ok(()) => self.drain(None),
+            Err(error) => debug!(%error, "late resolve report ignored"),
         }
     }
 }
@@ -662,6 +763,19 @@ where
                     }
                 };
                 this.on_dial_result(dial, task, result);
+                progress = true;
+            }
+            // Lookups end the same way; they are never spawned (they open no socket that a
+            // token bounds, and a resolver's own I/O runs where the resolver puts it).
+            if let Poll::Ready((resolve, span, outcome)) = this.lookups.poll_next(cx, lookup_span) {
+                let result = match outcome {
+                    Outcome::Done(result) => result,
+                    Outcome::Panicked(reason) => Err(TransportError::msg(
+                        ErrorClass::Resolve,
+                        reason.replacen("dial attempt", "name lookup", 1),
+                    )),
+                };
+                this.on_resolved(resolve, span, result);
                 progress = true;
             }
             if !this.deferred.is_empty() && this.dials.zombies() == 0 {

@@ -14,7 +14,8 @@ use multiaddr::Multiaddr;
 
 use crate::command::{Command, Ticket};
 use crate::driver::Driver;
-use crate::{Dialed, Error, Runtime, Transport};
+use crate::resolver::AnyResolver;
+use crate::{Dialed, Error, Resolver, Runtime, Transport};
 
 /// A token dialer running on runtime `R` with transport `T`, for peers named by `P`.
 ///
@@ -58,9 +59,25 @@ where
 {
     /// Validates `config`, builds the core with `transport`'s
     /// [`can_dial`](Transport::can_dial) as its dialable predicate (R-A2), and spawns the
-    /// driver task on `runtime`.
+    /// driver task on `runtime`. Names resolve with the runtime's
+    /// [`default_resolver`](Runtime::default_resolver); see [`builder`](Self::builder) for
+    /// another resolver or an address filter.
     pub fn with_runtime(config: Config, transport: T, runtime: R) -> Result<Self, ConfigError> {
-        Self::build(config, transport, runtime, |_| {})
+        Self::builder(config, transport, runtime).build()
+    }
+
+    /// A [`DialerBuilder`]: [`with_runtime`](Self::with_runtime) with a resolver of your
+    /// choice ([`DialerBuilder::with_resolver`]), an address filter
+    /// ([`DialerBuilder::with_address_filter`], R-R10) and, with the `metrics` feature,
+    /// metrics ([`DialerBuilder::build_with_metrics`]).
+    pub fn builder(config: Config, transport: T, runtime: R) -> DialerBuilder<P, T, R> {
+        DialerBuilder {
+            config,
+            transport,
+            runtime,
+            resolver: None,
+            filter: None,
+        }
     }
 
     /// [`with_runtime`](Self::with_runtime), with Prometheus metrics (R-O3) registered in
@@ -125,32 +142,19 @@ where
         runtime: R,
         registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Self, ConfigError> {
-        Self::build(config, transport, runtime, |driver| {
-            driver.register_metrics(registry);
-        })
+        Self::builder(config, transport, runtime).build_with_metrics(registry)
     }
 
     /// [`with_runtime`](Self::with_runtime), with `setup` applied to the driver before it
     /// is spawned (tests use it to change how the driver runs attempts).
+    #[cfg(test)]
     pub(crate) fn build(
         config: Config,
         transport: T,
         runtime: R,
         setup: impl FnOnce(&mut Driver<P, T, R>),
     ) -> Result<Self, ConfigError> {
-        let transport = Arc::new(transport);
-        let dialable = Arc::clone(&transport);
-        let core =
-            dialer_core::Dialer::new(config)?.with_dialable(move |addr| dialable.can_dial(addr));
-        let (commands, rx) = mpsc::unbounded();
-        let mut driver = Driver::new(core, transport, runtime.clone(), rx);
-        setup(&mut driver);
-        runtime.spawn(driver.run());
-        Ok(Self {
-            commands,
-            tickets: Arc::new(AtomicU64::new(0)),
-            runtime,
-        })
+        Self::builder(config, transport, runtime).spawn(setup)
     }
 
     /// [`with_runtime`](Self::with_runtime) on the runtime's default instance: with the
@@ -302,6 +306,163 @@ where
         self.commands
             .unbounded_send(command)
             .map_err(|_| Error::Shutdown)
+    }
+}
+
+/// The embedder's address filter (R-R10), as the builder keeps it.
+type AddressFilter<P> = Box<dyn Fn(&P, &Multiaddr) -> bool + Send + Sync + 'static>;
+
+/// Builds a [`Dialer`] with more than [`Dialer::with_runtime`] offers: made by
+/// [`Dialer::builder`], ended by [`build`](Self::build) (or
+/// [`build_with_metrics`](Self::build_with_metrics)).
+///
+/// Whatever the config says, the dialer resolves names in the core (R-N1): the builder
+/// turns [`Config::names`] on (with [`Names::default`](dialer_core::Names::default) if it
+/// is `None`), and the driver runs each lookup the core asks for on the resolver, answering
+/// `localhost` itself.
+///
+/// ```
+/// # use std::future::Future;
+/// # use std::time::Instant;
+/// # use dialer_driver::{Config, Dialer, Multiaddr, Runtime, Transport};
+/// # #[derive(Clone, Default)]
+/// # struct Tokio;
+/// # impl Runtime for Tokio {
+/// #     fn now(&self) -> Instant { tokio::time::Instant::now().into_std() }
+/// #     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) { tokio::spawn(future); }
+/// #     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+/// #         tokio::time::sleep_until(deadline.into())
+/// #     }
+/// # }
+/// # struct Memory;
+/// # impl Transport for Memory {
+/// #     type Output = ();
+/// #     type Error = std::io::Error;
+/// #     type Dial = std::future::Ready<Result<(), std::io::Error>>;
+/// #     fn can_dial(&self, _: &Multiaddr) -> bool { true }
+/// #     fn dial(&self, _: &Multiaddr) -> Self::Dial { std::future::ready(Ok(())) }
+/// # }
+/// use dialer_driver::{Answer, RecordKind, Resolver};
+///
+/// /// Every name is 127.0.0.2 (a test double; the adapters ship hickory-resolver).
+/// struct Fixed;
+///
+/// impl Resolver for Fixed {
+///     type Error = std::io::Error;
+///     type Lookup = std::future::Ready<Result<Answer, std::io::Error>>;
+///     fn resolve(&self, _name: &str, kind: RecordKind) -> Self::Lookup {
+///         std::future::ready(Ok(match kind {
+///             RecordKind::A => Answer::Ips(vec!["127.0.0.2".parse().unwrap()]),
+///             _ => Answer::Ips(Vec::new()),
+///         }))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dialer: Dialer<&str, Memory, Tokio> = Dialer::builder(Config::default(), Memory, Tokio)
+///     .with_resolver(Fixed)
+///     // R-R10: nothing on 127.0.0.3, whatever a name resolves to.
+///     .with_address_filter(|_peer, addr| !addr.to_string().starts_with("/ip4/127.0.0.3/"))
+///     .build()?;
+/// let dialed = dialer.dial("peer-a", ["/dns4/node.test/tcp/1".parse()?]).await?;
+/// assert_eq!(dialed.addr.to_string(), "/ip4/127.0.0.2/tcp/1");
+/// # Ok(())
+/// # }
+/// ```
+pub struct DialerBuilder<P, T: Transport, R: Runtime> {
+    config: Config,
+    transport: T,
+    runtime: R,
+    resolver: Option<AnyResolver>,
+    filter: Option<AddressFilter<P>>,
+}
+
+impl<P, T: Transport, R: Runtime> fmt::Debug for DialerBuilder<P, T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DialerBuilder")
+            .field("config", &self.config)
+            .field("resolver", &self.resolver.is_some())
+            .field("filter", &self.filter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, T, R> DialerBuilder<P, T, R>
+where
+    P: Clone + Eq + Hash + fmt::Debug + Send + 'static,
+    T: Transport,
+    R: Runtime,
+{
+    /// Looks names up with `resolver` instead of the runtime's
+    /// [`default_resolver`](Runtime::default_resolver) (R-N1). `localhost` never reaches
+    /// it.
+    pub fn with_resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Some(AnyResolver::new(resolver));
+        self
+    }
+
+    /// Dials an address only if `filter(peer, addr)` returns `true` (R-R10): the
+    /// caller's addresses and every address a name resolves to, so that a name cannot make
+    /// the node dial a range it must not (DNS rebinding), or a peer's address another
+    /// peer's `/p2p/` id. A refused address is skipped as
+    /// [`SkipReason::Filtered`](dialer_core::SkipReason::Filtered). Unspecified, multicast
+    /// and broadcast addresses are refused whatever the filter says.
+    pub fn with_address_filter(
+        mut self,
+        filter: impl Fn(&P, &Multiaddr) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Validates the config, builds the core and spawns the driver task on the runtime.
+    pub fn build(self) -> Result<Dialer<P, T, R>, ConfigError> {
+        self.spawn(|_| {})
+    }
+
+    /// [`build`](Self::build), with Prometheus metrics registered in `registry` (R-O3):
+    /// see [`Dialer::with_metrics`]. Needs the `metrics` feature.
+    #[cfg(feature = "metrics")]
+    pub fn build_with_metrics(
+        self,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Dialer<P, T, R>, ConfigError> {
+        self.spawn(|driver| driver.register_metrics(registry))
+    }
+
+    /// Builds the core and the driver, applies `setup` to the driver and spawns it.
+    pub(crate) fn spawn(
+        self,
+        setup: impl FnOnce(&mut Driver<P, T, R>),
+    ) -> Result<Dialer<P, T, R>, ConfigError> {
+        let Self {
+            mut config,
+            transport,
+            runtime,
+            resolver,
+            filter,
+        } = self;
+        // The adapters resolve in the core (R-N1): the transport sees IP addresses, each
+        // ranked, deny-listed and filtered on its own.
+        config.names.get_or_insert_with(Default::default);
+        let transport = Arc::new(transport);
+        let dialable = Arc::clone(&transport);
+        let mut core =
+            dialer_core::Dialer::new(config)?.with_dialable(move |addr| dialable.can_dial(addr));
+        if let Some(filter) = filter {
+            core.set_address_filter(filter);
+        }
+        let resolver = resolver.or_else(|| runtime.default_resolver());
+        let (commands, rx) = mpsc::unbounded();
+        let mut driver = Driver::new(core, transport, resolver, runtime.clone(), rx);
+        setup(&mut driver);
+        runtime.spawn(driver.run());
+        Ok(Dialer {
+            commands,
+            tickets: Arc::new(AtomicU64::new(0)),
+            runtime,
+        })
     }
 }
 

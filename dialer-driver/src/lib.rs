@@ -126,13 +126,14 @@ mod error;
 mod handle;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod resolver;
 pub mod tcp;
 mod traits;
 
 pub use dialer_core::{
-    Attempt, CallerId, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
-    FailReason, HeadStart, Priority, RequestId, SkipReason, Skipped, Stats, TransportError,
-    WaitForTokens,
+    Answer, Attempt, CallerId, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused,
+    ErrorClass, FailReason, HeadStart, Names, Priority, RecordKind, RequestId, ResolveId,
+    SkipReason, Skipped, Stats, TransportError, WaitForTokens,
 };
 #[cfg(feature = "serde")]
 pub use dialer_core::{
@@ -140,14 +141,15 @@ pub use dialer_core::{
     Snapshot, SNAPSHOT_VERSION,
 };
 pub use error::{Dialed, Error};
-pub use handle::Dialer;
+pub use handle::{Dialer, DialerBuilder};
 pub use multiaddr::Multiaddr;
 /// The `prometheus-client` crate the metrics are registered with (feature `metrics`), so
 /// that a caller's [`Registry`](prometheus_client::registry::Registry) is of the same
 /// version.
 #[cfg(feature = "metrics")]
 pub use prometheus_client;
-pub use traits::{Runtime, Transport};
+pub use resolver::{local_answer, AnyResolver, NoResolver};
+pub use traits::{Resolver, Runtime, Transport};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use crate::command::Command;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod names;
 use crate::driver::Driver;
 use crate::{Config, Dialer, Error, Runtime, Transport};
 
@@ -114,6 +115,8 @@ struct Counters {
     /// Attempt futures alive now (from `Transport::dial` to their drop), and at most.
     live: AtomicUsize,
     max_live: AtomicUsize,
+    /// Every dial's address and the name it was resolved from (`Transport::dial_named`).
+    named: std::sync::Mutex<Vec<(Multiaddr, Option<String>)>>,
     changed: Notify,
 }
 
@@ -226,6 +229,15 @@ impl Transport for Scripted {
 
     fn can_dial(&self, addr: &Multiaddr) -> bool {
         !addr.to_string().contains("/udp/")
+    }
+
+    fn dial_named(&self, addr: &Multiaddr, name: Option<&str>) -> Self::Dial {
+        self.counters
+            .named
+            .lock()
+            .expect("named")
+            .push((addr.clone(), name.map(str::to_owned)));
+        self.dial(addr)
     }
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
@@ -514,7 +526,7 @@ async fn a_connection_completing_after_its_abort_is_closed() {
     let (transport, counters) = Scripted::new(&[(&a, Script::Hang)]);
     let core = dialer_core::Dialer::new(Config::default()).expect("config");
     let (_tx, rx) = mpsc::unbounded();
-    let mut driver = Driver::new(core, Arc::new(transport), Tokio, rx);
+    let mut driver = Driver::new(core, Arc::new(transport), None, Tokio, rx);
     let (reply, _answer) = oneshot::channel();
     driver.on_command(Command::Dial {
         ticket: 1,

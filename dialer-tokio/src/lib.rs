@@ -97,12 +97,6 @@ pub type TcpTransport = dialer_driver::tcp::TcpTransport<TokioRuntime>;
 impl TcpConnect for TokioRuntime {
     type Stream = TcpStream;
 
-    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-        Ok(tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .collect())
-    }
-
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;

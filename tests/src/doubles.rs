@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use dialer_driver::tcp::TcpTarget;
 use dialer_driver::{Multiaddr, Transport};
 use dialer_testing::GREETING;
 
@@ -26,6 +25,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct DialLog {
     dialed: Mutex<Vec<Multiaddr>>,
+    /// The host each dial's address was resolved from (`Transport::dial_named`), in the
+    /// order of `dialed`.
+    names: Mutex<Vec<Option<String>>>,
     /// Dial futures alive: created by [`Transport::dial`] and not yet dropped. An aborted
     /// dial counts until the driver has actually dropped its future (and so its socket).
     pub attempts: Gauge,
@@ -44,13 +46,20 @@ impl DialLog {
         lock(&self.dialed).clone()
     }
 
+    /// The host each dial's address was resolved from (R-N1), in dial order: `None` for
+    /// an address dialed as the caller passed it.
+    pub fn names(&self) -> Vec<Option<String>> {
+        lock(&self.names).clone()
+    }
+
     /// How many dials were started for `addr`.
     pub fn dials_to(&self, addr: &Multiaddr) -> usize {
         lock(&self.dialed).iter().filter(|a| *a == addr).count()
     }
 
-    fn record(&self, addr: &Multiaddr) {
+    fn record(&self, addr: &Multiaddr, name: Option<&str>) {
         lock(&self.dialed).push(addr.clone());
+        lock(&self.names).push(name.map(str::to_owned));
         self.attempts.inc();
     }
 }
@@ -126,9 +135,13 @@ impl<T: Transport> Transport for Recording<T> {
     }
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
-        self.log.record(addr);
+        self.dial_named(addr, None)
+    }
+
+    fn dial_named(&self, addr: &Multiaddr, name: Option<&str>) -> Self::Dial {
+        self.log.record(addr, name);
         RecordedDial {
-            inner: Some(Box::pin(self.inner.dial(addr))),
+            inner: Some(Box::pin(self.inner.dial_named(addr, name))),
             log: Arc::clone(&self.log),
             connecting: false,
         }
@@ -248,7 +261,11 @@ where
     }
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
-        let dial = self.0.dial(addr);
+        self.dial_named(addr, None)
+    }
+
+    fn dial_named(&self, addr: &Multiaddr, name: Option<&str>) -> Self::Dial {
+        let dial = self.0.dial_named(addr, name);
         Box::pin(async move {
             let connection = dial.await.map_err(GreetError::Dial)?;
             match connection.read_byte().await {
@@ -336,10 +353,7 @@ impl LateTransport {
 }
 
 fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
-    match TcpTarget::parse(addr)? {
-        TcpTarget::Socket(socket) => Some(socket),
-        _ => None,
-    }
+    dialer_driver::tcp::socket_addr(addr)
 }
 
 impl Transport for LateTransport {
@@ -352,7 +366,7 @@ impl Transport for LateTransport {
     }
 
     fn dial(&self, addr: &Multiaddr) -> Self::Dial {
-        self.log.record(addr);
+        self.log.record(addr, None);
         LateDial {
             target: socket_addr(addr),
             late: *addr == self.late,

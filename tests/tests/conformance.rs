@@ -725,8 +725,8 @@ async fn deny_listed_addresses_are_skipped<H: Harness>() {
     assert_eq!(log.dials_to(&refusing.multiaddr()), 4);
 }
 
-// R-A2, R-A1: the TCP transport sets TCP_NODELAY, and a `/p2p/…` suffix after a DNS name
-// is dialed as the name.
+// R-A2, R-A1, R-N1: the TCP transport sets TCP_NODELAY, and a `/p2p/…` suffix after a DNS
+// name stays on the address the name resolves to.
 async fn tcp_sets_nodelay_and_takes_a_p2p_suffix<H: Harness>() {
     let good = Listener::accepting().expect("listener");
     let dialer = H::dialer(config(), H::tcp());
@@ -739,7 +739,13 @@ async fn tcp_sets_nodelay_and_takes_a_p2p_suffix<H: Harness>() {
     let dialed = within::<H, _>(LIMIT, "the dial", dialer.dial(1, [with_p2p.clone()]))
         .await
         .expect("connected");
-    assert_eq!(dialed.addr, with_p2p);
+    let resolved: Multiaddr = format!(
+        "{}/p2p/QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC",
+        good.multiaddr()
+    )
+    .parse()
+    .expect("multiaddr");
+    assert_eq!(dialed.addr, resolved);
     let stream = dialed
         .into_connection()
         .unwrap_or_else(|_| panic!("a lone caller"));
@@ -864,7 +870,8 @@ async fn aborted_dials_leave_no_socket_open<H: Harness>() {
     assert_eq!((s.tokens_in_use, s.dials_in_flight), (0, 0));
 }
 
-// R-A2: `/dns4/localhost/tcp/…` is resolved by the runtime and connects.
+// R-N1: `/dns4/localhost/tcp/…` is resolved by the dialer (to 127.0.0.1, RFC 6761, with no
+// query leaving the machine) and the transport dials the address, told the name.
 async fn dns_multiaddr_connects<H: Harness>() {
     let good = Listener::accepting().expect("listener");
     let (transport, log) = Recording::new(H::tcp());
@@ -873,13 +880,16 @@ async fn dns_multiaddr_connects<H: Harness>() {
     let dialed = within::<H, _>(LIMIT, "the dial", dialer.dial(1, [good.dns_multiaddr()]))
         .await
         .expect("connected through localhost");
-    assert_eq!(dialed.addr, good.dns_multiaddr());
+    assert_eq!(dialed.addr, good.multiaddr());
     assert_eq!(
         dialed.connection.read_byte().await.expect("greeting"),
         GREETING
     );
     assert_eq!(accepts(&good, 1), 1);
-    assert_eq!(log.dialed(), [good.dns_multiaddr()]);
+    assert_eq!(log.dialed(), [good.multiaddr()]);
+    assert_eq!(log.names(), [Some("localhost".to_owned())]);
+    let s = stats::<H, _>(&dialer).await;
+    assert_eq!((s.resolves_succeeded, s.resolved_addresses), (1, 1));
 }
 
 // R-A2, R-R2: a multiaddr the TCP transport cannot dial is rejected before any token is
