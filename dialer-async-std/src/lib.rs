@@ -14,6 +14,16 @@
 //! made by [`dialer_core`]; see [`dialer_driver`] for how requests, dials, cancellation and
 //! shutdown work.
 //!
+//! # Names
+//!
+//! `/dns`, `/dns4`, `/dns6` and `/dnsaddr` addresses are resolved by the core (R-N1): the
+//! driver runs each lookup on the dialer's [`Resolver`], by default an [`AsyncStdResolver`]
+//! with the system's configuration, and answers `localhost` itself. hickory-resolver (what
+//! rust-libp2p's `libp2p-dns` uses) ships a tokio runtime provider only; this crate brings
+//! its own, [`AsyncStdProvider`], over async-io's sockets and timers, so it works the same
+//! under smol. [`Dialer::builder`](dialer_driver::Dialer::builder) takes another resolver
+//! (say, [`AsyncStdResolver::with_name_server`]) and an address filter (R-R10).
+//!
 //! # Quick start
 //!
 //! ```no_run
@@ -45,23 +55,29 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_std::net::TcpStream;
+use dialer_driver::hickory::HickoryResolver;
 use dialer_driver::tcp::TcpConnect;
 
+mod dns;
+
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
-    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError, WaitForTokens,
+    Answer, Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
+    FailReason, HeadStart, Names, Priority, RecordKind, SkipReason, Skipped, Stats, TransportError,
+    WaitForTokens,
 };
 #[cfg(feature = "serde")]
 pub use dialer_core::{
     ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
     Snapshot, SNAPSHOT_VERSION,
 };
+pub use dialer_driver::hickory::HickoryError;
 /// The `prometheus-client` crate [`Dialer::with_metrics`](dialer_driver::Dialer::with_metrics)
 /// registers with (feature `metrics`, R-O3).
 #[cfg(feature = "metrics")]
 pub use dialer_driver::prometheus_client;
 pub use dialer_driver::tcp::TcpError;
-pub use dialer_driver::{Dialed, Error, Runtime, Transport};
+pub use dialer_driver::{AnyResolver, Dialed, DialerBuilder, Error, Resolver, Runtime, Transport};
+pub use dns::{AsyncIoTime, AsyncStdHandle, AsyncStdProvider, AsyncTcpStream, AsyncUdpSocket};
 pub use multiaddr::Multiaddr;
 
 /// The token dialer on async-std (or smol), for peers named by `P`, dialing with `T` (TCP
@@ -90,10 +106,23 @@ impl Runtime for AsyncStdRuntime {
             timer.await;
         }
     }
+
+    /// An [`AsyncStdResolver::system`]: the system's DNS configuration, read at the first
+    /// lookup.
+    fn default_resolver(&self) -> Option<AnyResolver> {
+        Some(AnyResolver::new(AsyncStdResolver::system()))
+    }
 }
 
-/// The TCP transport on async-std (R-A2): see [`dialer_driver::tcp::TcpTransport`]. Names
-/// resolve with async-std's [`ToSocketAddrs`]. Build it with `TcpTransport::default()`.
+/// The default resolver on async-std and smol (R-N1): hickory-resolver on
+/// [`AsyncStdProvider`]. [`AsyncStdResolver::system`] (the default) reads the system's
+/// configuration, [`AsyncStdResolver::with_name_server`] asks one name server of your
+/// choice over UDP; see [`HickoryResolver`] for the rest.
+pub type AsyncStdResolver = HickoryResolver<AsyncStdProvider>;
+
+/// The TCP transport on async-std (R-A2): see [`dialer_driver::tcp::TcpTransport`]. It
+/// dials IP addresses; names are resolved by the dialer before. Build it with
+/// `TcpTransport::default()`.
 pub type TcpTransport = dialer_driver::tcp::TcpTransport<AsyncStdRuntime>;
 
 impl TcpConnect for AsyncStdRuntime {

@@ -124,6 +124,8 @@ mod command;
 mod driver;
 mod error;
 mod handle;
+#[cfg(feature = "hickory")]
+pub mod hickory;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod resolver;

@@ -25,7 +25,9 @@
 //! that aborted dials release theirs.
 //!
 //! With the feature `metrics-server`, [`MetricsServer`] serves a Prometheus registry at
-//! `/metrics` over loopback HTTP.
+//! `/metrics` over loopback HTTP. With the feature `dns-server`, [`dns::DnsServer`] is a
+//! real DNS server (UDP and TCP) on loopback serving a fixed [`dns::Zone`], and the
+//! `dns-server` binary serves one from the command line.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -41,6 +43,8 @@ use std::time::{Duration, Instant};
 use multiaddr::{Multiaddr, Protocol};
 use socket2::{Domain, SockRef, Socket, Type};
 
+#[cfg(feature = "dns-server")]
+pub mod dns;
 #[cfg(feature = "metrics-server")]
 mod metrics;
 #[cfg(feature = "metrics-server")]

@@ -9,6 +9,29 @@
 //! The clock is tokio's ([`tokio::time::Instant`]), so a test with paused time
 //! (`#[tokio::test(start_paused = true)]`) runs every dial and request timeout on it.
 //!
+//! # Names
+//!
+//! `/dns`, `/dns4`, `/dns6` and `/dnsaddr` addresses are resolved by the core (R-N1): the
+//! driver runs each lookup on the dialer's [`Resolver`], by default a [`TokioResolver`]
+//! (hickory-resolver on tokio) with the system's configuration, and answers `localhost`
+//! itself. To ask a name server of your choice, or to filter the addresses a name may
+//! resolve to (R-R10), use the builder:
+//!
+//! ```no_run
+//! use dialer_tokio::{Config, Dialer, TcpTransport, TokioResolver, TokioRuntime};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dialer: Dialer<&str> = Dialer::builder(Config::default(), TcpTransport::default(), TokioRuntime)
+//!     .with_resolver(TokioResolver::with_name_server("127.0.0.1:5353".parse()?))
+//!     .with_address_filter(|_peer, addr| !addr.to_string().starts_with("/ip4/10."))
+//!     .build()?;
+//! let dialed = dialer.dial("peer-a", ["/dnsaddr/bootstrap.test".parse()?]).await?;
+//! # drop(dialed);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Quick start
 //!
 //! ```no_run
@@ -38,26 +61,31 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+
 use std::time::Instant;
 
+use dialer_driver::hickory::HickoryResolver;
 use dialer_driver::tcp::TcpConnect;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use tokio::net::TcpStream;
 
 pub use dialer_core::{
-    Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
-    FailReason, HeadStart, Priority, SkipReason, Skipped, Stats, TransportError, WaitForTokens,
+    Answer, Attempt, Config, ConfigError, DialFailed, DialId, DialOpts, DialRefused, ErrorClass,
+    FailReason, HeadStart, Names, Priority, RecordKind, SkipReason, Skipped, Stats, TransportError,
+    WaitForTokens,
 };
 #[cfg(feature = "serde")]
 pub use dialer_core::{
     ConnectTimeHistogram, DenyEntry, LearnedAddress, PruneMark, RestoreError, RestoreReport,
     Snapshot, SNAPSHOT_VERSION,
 };
+pub use dialer_driver::hickory::HickoryError;
 /// The `prometheus-client` crate [`Dialer::with_metrics`](dialer_driver::Dialer::with_metrics)
 /// registers with (feature `metrics`, R-O3).
 #[cfg(feature = "metrics")]
 pub use dialer_driver::prometheus_client;
 pub use dialer_driver::tcp::TcpError;
-pub use dialer_driver::{Dialed, Error, Runtime, Transport};
+pub use dialer_driver::{AnyResolver, Dialed, DialerBuilder, Error, Resolver, Runtime, Transport};
 pub use multiaddr::Multiaddr;
 
 /// The token dialer on tokio, for peers named by `P`, dialing with `T` (TCP by default).
@@ -88,10 +116,23 @@ impl Runtime for TokioRuntime {
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
         tokio::time::sleep_until(deadline.into())
     }
+
+    /// A [`TokioResolver::system`]: the system's DNS configuration, read at the first
+    /// lookup.
+    fn default_resolver(&self) -> Option<AnyResolver> {
+        Some(AnyResolver::new(TokioResolver::system()))
+    }
 }
 
-/// The TCP transport on tokio (R-A2): see [`dialer_driver::tcp::TcpTransport`]. Names
-/// resolve with [`tokio::net::lookup_host`]. Build it with `TcpTransport::default()`.
+/// The default resolver on tokio (R-N1): hickory-resolver on its own tokio runtime
+/// provider. [`TokioResolver::system`] (the default) reads the system's configuration,
+/// [`TokioResolver::with_name_server`] asks one name server of your choice over UDP; see
+/// [`HickoryResolver`] for the rest.
+pub type TokioResolver = HickoryResolver<TokioRuntimeProvider>;
+
+/// The TCP transport on tokio (R-A2): see [`dialer_driver::tcp::TcpTransport`]. It dials
+/// IP addresses; names are resolved by the dialer before. Build it with
+/// `TcpTransport::default()`.
 pub type TcpTransport = dialer_driver::tcp::TcpTransport<TokioRuntime>;
 
 impl TcpConnect for TokioRuntime {
