@@ -216,6 +216,9 @@ struct Shared {
     received: Condvar,
     /// Open TCP connections, shut down when the server stops.
     connections: Mutex<Vec<TcpStream>>,
+    /// TCP connections whose client has not closed them yet.
+    tcp_open: Mutex<usize>,
+    tcp_changed: Condvar,
 }
 
 impl Shared {
@@ -338,6 +341,31 @@ impl DnsServer {
             .count()
     }
 
+    /// TCP connections open now: accepted, and not yet closed by the client (or the
+    /// server's stop).
+    pub fn tcp_connections(&self) -> usize {
+        *lock(&self.shared.tcp_open)
+    }
+
+    /// Blocks until no TCP connection is open or `timeout` passed; returns how many are
+    /// open. Woken by each close: a client that drops its resolver closes its connection.
+    pub fn wait_for_tcp_closed(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut open = lock(&self.shared.tcp_open);
+        loop {
+            let now = Instant::now();
+            if *open == 0 || now >= deadline {
+                return *open;
+            }
+            open = self
+                .shared
+                .tcp_changed
+                .wait_timeout(open, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Blocks until at least `n` queries were received or `timeout` passed; returns the
     /// count reached. Woken by each query.
     pub fn wait_for_queries(&self, n: usize, timeout: Duration) -> usize {
@@ -406,7 +434,26 @@ fn serve_udp(socket: &UdpSocket, zone: &Zone, shared: &Shared) {
     }
 }
 
+/// Counts a TCP connection open until dropped.
+struct OpenConnection<'a>(&'a Shared);
+
+impl<'a> OpenConnection<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        *lock(&shared.tcp_open) += 1;
+        shared.tcp_changed.notify_all();
+        Self(shared)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.tcp_open) -= 1;
+        self.0.tcp_changed.notify_all();
+    }
+}
+
 fn serve_tcp(mut stream: TcpStream, zone: &Zone, shared: &Shared) {
+    let _open = OpenConnection::new(shared);
     loop {
         let mut len = [0u8; 2];
         if stream.read_exact(&mut len).is_err() || shared.stop.load(Ordering::Acquire) {

@@ -197,8 +197,15 @@ impl Listener {
 
     /// A listener on `ip` (which must be a loopback address) and an ephemeral port.
     pub fn bind(ip: IpAddr, on_accept: OnAccept) -> io::Result<Self> {
-        check_loopback(ip)?;
-        let listener = TcpListener::bind(SocketAddr::new(ip, 0))?;
+        Self::bind_to(SocketAddr::new(ip, 0), on_accept)
+    }
+
+    /// A listener on `addr`, which must be a loopback address (port 0: an ephemeral one):
+    /// say, the port of another peer on another loopback address, so that one name with
+    /// two `A` records reaches both.
+    pub fn bind_to(addr: SocketAddr, on_accept: OnAccept) -> io::Result<Self> {
+        check_loopback(addr.ip())?;
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let mut threads = Vec::new();
@@ -431,8 +438,12 @@ impl Tarpit {
 
     /// A tarpit on `ip`, which must be a loopback address.
     pub fn bind(ip: IpAddr) -> io::Result<Self> {
-        check_loopback(ip)?;
-        let addr = SocketAddr::new(ip, 0);
+        Self::bind_to(SocketAddr::new(ip, 0))
+    }
+
+    /// A tarpit on `addr`, which must be a loopback address (port 0: an ephemeral one).
+    pub fn bind_to(addr: SocketAddr) -> io::Result<Self> {
+        check_loopback(addr.ip())?;
         let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         listener.bind(&addr.into())?;
         listener.listen(0)?;

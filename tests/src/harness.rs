@@ -7,11 +7,12 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
 use dialer_driver::tcp::TcpError;
-use dialer_driver::{Config, Dialer, Runtime, Transport};
+use dialer_driver::{AnyResolver, Config, Dialer, Runtime, Transport};
 use futures::future::{self, Either};
 
 use crate::doubles::ReadByte;
@@ -39,6 +40,10 @@ pub trait Harness: Sized + 'static {
             Err(e) => panic!("{}: config refused: {e}", Self::NAME),
         }
     }
+
+    /// The adapter's default resolver (hickory-resolver on this runtime), asking only the
+    /// name server at `server` (R-N1).
+    fn name_server(server: SocketAddr) -> AnyResolver;
 
     /// Whether `TCP_NODELAY` is set on `stream`.
     fn nodelay(stream: &Self::Stream) -> bool;
@@ -76,6 +81,10 @@ impl Harness for Tokio {
     type Tcp = dialer_tokio::TcpTransport;
     type Stream = tokio::net::TcpStream;
 
+    fn name_server(server: SocketAddr) -> AnyResolver {
+        AnyResolver::new(dialer_tokio::TokioResolver::with_name_server(server))
+    }
+
     fn nodelay(stream: &Self::Stream) -> bool {
         stream.nodelay().unwrap_or(false)
     }
@@ -102,6 +111,10 @@ impl Harness for AsyncStd {
     type Tcp = dialer_async_std::TcpTransport;
     type Stream = async_std::net::TcpStream;
 
+    fn name_server(server: SocketAddr) -> AnyResolver {
+        AnyResolver::new(dialer_async_std::AsyncStdResolver::with_name_server(server))
+    }
+
     fn nodelay(stream: &Self::Stream) -> bool {
         stream.nodelay().unwrap_or(false)
     }
@@ -121,6 +134,10 @@ impl Harness for Smol {
     type Runtime = dialer_async_std::AsyncStdRuntime;
     type Tcp = dialer_async_std::TcpTransport;
     type Stream = async_std::net::TcpStream;
+
+    fn name_server(server: SocketAddr) -> AnyResolver {
+        AnyResolver::new(dialer_async_std::AsyncStdResolver::with_name_server(server))
+    }
 
     fn nodelay(stream: &Self::Stream) -> bool {
         stream.nodelay().unwrap_or(false)
