@@ -2179,7 +2179,7 @@ impl Model {
             self.overdrafts
         );
         self.steps += 1;
-        if self.steps % FULL_EVERY == 0 {
+        if self.steps.is_multiple_of(FULL_EVERY) {
             self.compare_tables(dialer, now)?;
         }
         Ok(())
