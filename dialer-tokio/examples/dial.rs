@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Options (before the addresses): `--timeout <secs>` (whole request), `--address-timeout
-//! <secs>` (one dial), `--stagger <ms>` (happy-eyeballs delay), `--state <file>` (R-C7:
+//! <secs>` (one dial, and one name lookup), `--stagger <ms>` (happy-eyeballs delay),
+//! `--dns-server <ip:port>` (R-N1: resolve `/dns*` and `/dnsaddr` names by asking only
+//! that name server, over UDP and TCP, instead of the system's), `--state <file>` (R-C7:
 //! start from what an earlier run learned, saved in `file`, and save what this run knows
 //! there on exit; needs the `serde` feature, which the examples get). Set
 //! `RUST_LOG=debug` to see the driver's tracing spans and events.
@@ -16,24 +18,29 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use dialer_tokio::{
-    Config, DialFailed, DialRefused, Dialer, Error, Multiaddr, Snapshot, TcpTransport, Transport,
+    Config, DialFailed, DialRefused, Dialer, Error, Multiaddr, Snapshot, TcpTransport,
+    TokioResolver, TokioRuntime, Transport,
 };
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: dial [--timeout SECS] [--address-timeout SECS] [--stagger MS] \
-                     [--state FILE] <multiaddr>...";
+                     [--dns-server IP:PORT] [--state FILE] <multiaddr>...";
 
 struct Args {
     config: Config,
     addrs: Vec<Multiaddr>,
     state: Option<PathBuf>,
+    dns_server: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = Config::default();
     let mut addrs = Vec::new();
     let mut state = None;
+    let mut dns_server = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> Result<f64, String> {
@@ -53,6 +60,12 @@ fn parse_args() -> Result<Args, String> {
                 config.stagger = Some(Duration::from_secs_f64(value("--stagger")? / 1000.0));
             }
             "--state" => state = Some(PathBuf::from(args.next().ok_or("--state needs a file")?)),
+            "--dns-server" => {
+                let raw = args.next().ok_or("--dns-server needs IP:PORT")?;
+                dns_server = Some(raw.parse::<SocketAddr>().map_err(|_| {
+                    format!("--dns-server: expected IP:PORT (e.g. 127.0.0.1:5353), got {raw:?}")
+                })?);
+            }
             addr => addrs.push(
                 addr.parse()
                     .map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?,
@@ -66,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         config,
         addrs,
         state,
+        dns_server,
     })
 }
 
@@ -158,6 +172,7 @@ async fn main() -> ExitCode {
         config,
         addrs,
         state,
+        dns_server,
     } = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -168,7 +183,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let dialer: Dialer<String> = match Dialer::new(config, TcpTransport::default()) {
+    // Names resolve in the dialer (R-N1): with the system's configuration, or by asking
+    // only the given name server.
+    let mut builder = Dialer::builder(config, TcpTransport::default(), TokioRuntime);
+    if let Some(server) = dns_server {
+        println!("names: asking only {server}");
+        builder = builder.with_resolver(TokioResolver::with_name_server(server));
+    }
+    let dialer: Dialer<String> = match builder.build() {
         Ok(dialer) => dialer,
         Err(error) => {
             eprintln!("error: invalid configuration: {error}");
@@ -197,7 +219,7 @@ async fn dial(dialer: &Dialer<String>, addrs: Vec<Multiaddr>) -> ExitCode {
     // them only when nothing at all was dialable.
     let undialable: Vec<_> = addrs
         .iter()
-        .filter(|a| !TcpTransport::default().can_dial(a))
+        .filter(|a| !TcpTransport::default().can_dial(a) && !is_name(a))
         .cloned()
         .collect();
     let started = Instant::now();
@@ -206,6 +228,13 @@ async fn dial(dialer: &Dialer<String>, addrs: Vec<Multiaddr>) -> ExitCode {
     match result {
         Ok(dialed) => {
             println!("connected to {}", dialed.addr);
+            let s = dialer.stats().await.unwrap_or_default();
+            if s.resolves_started > 0 {
+                println!(
+                    "  names:         {} lookups, {} addresses resolved",
+                    s.resolves_started, s.resolved_addresses
+                );
+            }
             println!("  connect time:  {:?}", dialed.connect_time);
             println!("  total elapsed: {elapsed:?}");
             for failure in &dialed.failed {
@@ -237,6 +266,15 @@ async fn dial(dialer: &Dialer<String>, addrs: Vec<Multiaddr>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `addr` starts with a name: the dialer resolves those before the transport.
+fn is_name(addr: &Multiaddr) -> bool {
+    use multiaddr::Protocol;
+    matches!(
+        addr.iter().next(),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_))
+    )
 }
 
 fn headline(error: &Error) -> &'static str {
