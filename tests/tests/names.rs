@@ -189,8 +189,13 @@ async fn a_name_with_ipv6_and_ipv4_answers_dials_both_families<H: Harness>() {
     .expect("connected");
     assert_eq!(dialed.addr, v4.multiaddr());
     assert_eq!(log.dialed(), [v6.multiaddr(), v4.multiaddr()], "IPv6 first");
-    assert_eq!(dialed.failed.len(), 1);
-    assert_eq!(dialed.failed[0].reason.class(), ErrorClass::Refused);
+    // With both answers in, both dial at once and the IPv4 one may win before the IPv6
+    // refusal comes back (the IPv6 dial is then aborted, not failed).
+    assert!(dialed.failed.len() <= 1, "{:?}", dialed.failed);
+    assert!(dialed
+        .failed
+        .iter()
+        .all(|a| a.addr == v6.multiaddr() && a.reason.class() == ErrorClass::Refused));
     let s = stats::<H, _>(&dialer).await;
     assert_eq!((s.resolves_started, s.resolves_succeeded), (2, 2));
     assert_eq!(s.resolved_addresses, 2);
