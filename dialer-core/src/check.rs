@@ -449,6 +449,10 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         );
         ensure!(dialer.tokens_in_use() == 0, "tokens in use after the end");
         ensure!(self.open.is_empty(), "dials still open after the end");
+        ensure!(
+            self.open_resolves.is_empty(),
+            "resolutions still open after the end"
+        );
         let missing: Vec<_> = self
             .callers_issued
             .difference(&self.callers_finished)

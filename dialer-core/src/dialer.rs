@@ -1571,7 +1571,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.waiting -= 1;
         }
         if let Some(names) = req.names.take() {
-            self.abort_names(request, names);
+            self.abort_names(request, &names.lookups);
         }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),
         // so the entry is this request's; put back anything else, to stay correct anyway.

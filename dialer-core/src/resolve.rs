@@ -340,8 +340,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
 
     /// Aborts the live lookups of a request that ended (R-N1: each resolution ends
     /// exactly once).
-    pub(crate) fn abort_names(&mut self, request: RequestId, set: Box<NameSet>) {
-        for resolve in set.lookups {
+    pub(crate) fn abort_names(&mut self, request: RequestId, lookups: &[ResolveId]) {
+        for &resolve in lookups {
             if self.resolves.remove(&resolve).is_some() {
                 self.stats.resolves_aborted += 1;
                 self.actions
