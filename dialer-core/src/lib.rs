@@ -38,6 +38,15 @@
 //!   R-B: with no IPv6 route or UDP blocked, their addresses are skipped but for a probe);
 //!   and equal-confidence addresses interleaved IPv6 / IPv4, relays last (R-R1a).
 //!   [`Config::seed`] switches all of it off.
+//! - **Names** (R-N, opt-in with [`Config::names`]): `/dns`, `/dns4`, `/dns6` and
+//!   `/dnsaddr` addresses are resolved as core commands ([`Action::Resolve`], answered
+//!   with [`Dialer::handle_resolved`]); what they resolve to joins the request's
+//!   candidates, each IP ranked, deny-listed and learned on its own, so a name whose first
+//!   IP hangs costs nothing when its second answers. `dnsaddr` chains are followed to
+//!   depth 4 with at most 100 results, `/p2p/<id>` filtered (see the [`names`] module).
+//! - **Address filter** (R-R10): [`Dialer::set_address_filter`] vets every candidate,
+//!   resolved ones included (DNS rebinding); unspecified, multicast and broadcast
+//!   addresses are never dialed.
 //! - **Saved state** (R-C7, feature `serde`): [`Dialer::snapshot`] takes everything learned
 //!   about addresses as one versioned snapshot (JSON through `serde_json`), and
 //!   [`Dialer::restore`] loads it into a new dialer after a restart; see the `snapshot`
@@ -51,6 +60,7 @@
 //! | StartDial | [`Action::StartDial`]: the runtime opens a connection |
 //! | AbortDial | [`Action::AbortDial`]: the runtime drops an attempt |
 //! | Release | [`Event::Release`]: tokens go back to the pool |
+//! | (names) | [`Action::Resolve`] / [`Action::AbortResolve`]: the runtime looks a name up, with [`Config::names`] set |
 //!
 //! # The drive loop and its contract
 //!

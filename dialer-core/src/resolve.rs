@@ -9,14 +9,8 @@
 //! holes and prune marks all apply, then the request's pending addresses are ranked again
 //! and the request asks the pool for the tokens it can now use.
 //!
-//! **Tokens.** A resolution takes none. A request takes its tokens when it has addresses
-//! to dial: at once for the addresses the caller passed, and when its names' answers
-//! bring addresses for the rest (a request of names alone asks the pool only then). A
-//! request whose dials are all over while its names are still resolving gives its tokens
-//! back (R-T7) and asks again when addresses come. If the pool is empty then, a
-//! high-priority request proceeds as an overdraft (R-P1), one with a wait queue
-//! configured waits in it (R-Q1; its `dial_timeout` still counts from the call),
-//! and any other fails with [`DialFailed::NoTokens`]: fail-fast, as R-T4.
+//! When a request takes tokens for what its names bring is documented on
+//! [`Names`](crate::Names).
 
 use std::sync::Arc;
 use std::time::Instant;
