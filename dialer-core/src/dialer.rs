@@ -446,7 +446,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             req.probes = probes;
         }
         if !names.is_empty() {
-            // The caller's addresses dial at once, without waiting for its names (R-N2).
+            // The caller's addresses dial at once, in the pump below, without waiting for
+            // its names (R-N2); registered first, the names keep the request alive if
+            // every address is passed over.
             self.start_names(dialing.request, names, 0, now);
         }
         // Every address was checked against the deny list and prune marks just now, and
@@ -1175,11 +1177,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// A new request always gets its first dials, even with the immediate deadline of the
     /// end of time (`deadline_after`). A waiting request (R-Q1) is over at the end of its
     /// wait the same way: a new caller for its peer starts afresh instead of joining it.
+    /// So is a request with names (R-N1): it began with its lookups.
     #[inline(always)]
     fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
         self.requests
             .get(&request)
-            .is_some_and(|r| (r.next > 0 || r.queued) && now >= r.deadline)
+            .is_some_and(|r| (r.next > 0 || r.queued || r.names.is_some()) && now >= r.deadline)
     }
 
     /// Issues the StartDial of the next address `request` may dial now (see
@@ -1517,9 +1520,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             };
             // R-Q1: the wait ran out, or the request's own dial_timeout came first.
             let result = if now >= dial_deadline {
-                DialFailed::Timeout {
-                    attempts: Vec::new(),
-                }
+                // Only a request that waited after its names answered has attempts.
+                let attempts = match self.requests.get_mut(&request) {
+                    Some(r) if r.names.is_some() => std::mem::take(&mut r.attempts),
+                    _ => Vec::new(),
+                };
+                DialFailed::Timeout { attempts }
             } else {
                 self.stats.requests_wait_timed_out += 1;
                 DialFailed::NoTokensInTime {
