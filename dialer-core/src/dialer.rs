@@ -150,7 +150,7 @@ fn queued_at(deadline: Instant, wait: Duration) -> Instant {
     deadline.checked_sub(wait).unwrap_or(deadline)
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     // Config caps durations far below overflow; a `now` near the end of time still must
     // not panic, and an immediate deadline is the least surprising fallback.
@@ -407,13 +407,30 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 });
             }
         }
-        let (admitted, keys, probes, names) = self.admit_all(now, &peer, input, opts)?;
-        if admitted.is_empty() {
-            return self.dial_names_only(now, peer, opts, probes, names);
+        if self.config.names.is_some() && input.iter().any(crate::names::is_name) {
+            return self.dial_with_names(now, peer, input, opts);
         }
+        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
+        self.dial_admitted(now, peer, admitted, &keys, opts, probes, Vec::new())
+    }
+
+    /// A new request's admitted addresses (and names, R-N1) start dialing, wait for
+    /// tokens, or are refused for want of tokens (R-T4, R-Q1).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn dial_admitted(
+        &mut self,
+        now: Instant,
+        peer: P,
+        admitted: Addrs,
+        keys: &[u32],
+        opts: DialOpts,
+        probes: u8,
+        names: Vec<Multiaddr>,
+    ) -> Result<Dialing, DialRefused> {
         // R-Q1: behind requests that wait already, a normal one waits too (FIFO).
         if self.waiting > 0 && opts.priority == Priority::Normal {
-            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            let dialing = self.enqueue(now, peer, admitted, keys, opts, probes)?;
             self.start_names(dialing.request, names, 0, now);
             return Ok(dialing);
         }
@@ -427,7 +444,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             && opts.priority == Priority::Normal
             && self.config.wait_for_tokens.is_some()
         {
-            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            let dialing = self.enqueue(now, peer, admitted, keys, opts, probes)?;
             self.start_names(dialing.request, names, 0, now);
             return Ok(dialing);
         }
@@ -436,7 +453,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             now,
             peer,
             admitted,
-            &keys,
+            keys,
             opts,
             requested,
             granted,
@@ -460,10 +477,49 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(dialing)
     }
 
+    /// A new request with names (R-N1): its names are admitted apart from its addresses,
+    /// and it is refused only if neither leaves anything.
+    ///
     /// A request of names alone (R-N1): it resolves first and takes its tokens when its
     /// names bring addresses (see the `resolve` module). With the pool empty now and no
     /// wait queue it is refused at once, fail-fast as any request (R-T4): the answer would
     /// most likely find the pool empty too, and the lookup would be wasted.
+    #[cold]
+    #[inline(never)]
+    fn dial_with_names(
+        &mut self,
+        now: Instant,
+        peer: P,
+        input: Addrs,
+        opts: DialOpts,
+    ) -> Result<Dialing, DialRefused> {
+        let mut literal = Addrs::new();
+        let mut names = Vec::new();
+        let mut skipped = Vec::new();
+        for addr in input {
+            if !crate::names::is_name(&addr) {
+                literal.push(addr);
+                continue;
+            }
+            match self.admit_name(&peer, &addr, &names, now, opts.ignore_backoff) {
+                Ok(()) => names.push(addr),
+                Err(reason) => {
+                    self.stats.skipped(Some(reason));
+                    skipped.push(Skipped { addr, reason });
+                }
+            }
+        }
+        let (admitted, keys, probes, more) = self.admit_list(now, &peer, literal, opts);
+        skipped.extend(more);
+        if !admitted.is_empty() {
+            return self.dial_admitted(now, peer, admitted, &keys, opts, probes, names);
+        }
+        if names.is_empty() {
+            return Err(self.refuse_nothing_dialable(now, skipped));
+        }
+        self.dial_names_only(now, peer, opts, probes, names)
+    }
+
     #[cold]
     fn dial_names_only(
         &mut self,
@@ -471,7 +527,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: P,
         opts: DialOpts,
         probes: u8,
-        names: Addrs,
+        names: Vec<Multiaddr>,
     ) -> Result<Dialing, DialRefused> {
         if self.pool.available() == 0
             && opts.priority == Priority::Normal
@@ -894,25 +950,30 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: &P,
         input: Addrs,
         opts: DialOpts,
-    ) -> Result<(Addrs, SortKeys, u8, Addrs), DialRefused> {
+    ) -> Result<(Addrs, SortKeys, u8), DialRefused> {
+        let (admitted, keys, probes, skipped) = self.admit_list(now, peer, input, opts);
+        if admitted.is_empty() {
+            return Err(self.refuse_nothing_dialable(now, skipped));
+        }
+        Ok((admitted, keys, probes))
+    }
+
+    /// [`admit_all`](Self::admit_all) without the refusal: what was admitted, in dial
+    /// order with its keys, the probes, and what was skipped.
+    #[inline(always)]
+    fn admit_list(
+        &mut self,
+        now: Instant,
+        peer: &P,
+        input: Addrs,
+        opts: DialOpts,
+    ) -> (Addrs, SortKeys, u8, Vec<Skipped>) {
         let probes = self.probes_of(&input, opts);
         let mut admitted = Addrs::new();
-        // Names to resolve (R-N1): kept apart, they are not dialed themselves.
-        let mut names = Addrs::new();
         // Confidence of each admitted address, looked up once with its prune mark.
         let mut confidence = Keys::new();
         let mut skipped = Vec::new();
         for addr in input {
-            if self.resolves_names(&addr) {
-                match self.admit_name(peer, &addr, &names, now, opts.ignore_backoff) {
-                    Ok(()) => names.push(addr),
-                    Err(reason) => {
-                        self.stats.skipped(Some(reason));
-                        skipped.push(Skipped { addr, reason });
-                    }
-                }
-                continue;
-            }
             match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
                 Err(reason) => {
                     self.stats.skipped(Some(reason));
@@ -924,12 +985,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
             }
         }
-        if admitted.is_empty() && names.is_empty() {
-            return Err(self.refuse_nothing_dialable(now, skipped));
-        }
         let mut keys = order_keys(&admitted, &confidence, self.config.interleave);
         sort_by_keys(&mut admitted, &mut keys);
-        Ok((admitted, keys, probes, names))
+        (admitted, keys, probes, skipped)
     }
 
     /// R-R2, R-D6, R-B3: nothing is left to dial. If some address is only backed off, say
@@ -1653,19 +1711,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .stagger_timers
             .front(|t, id| requests.get(&id).is_some_and(|r| r.stagger_at == Some(t)))
             .map(|(t, id)| (t, Due::Stagger(id)));
-        let mut n = None;
-        if self.resolves.len() > 0 {
-            let resolves = &self.resolves;
-            let v = self
-                .resolve_timers
-                .front(|t, id| resolves.get(&id).is_some_and(|l| l.deadline == t))
-                .map(|(t, id)| (t, Due::Resolve(id)));
-            let h = self
-                .hold_timers
-                .front(|t, id| resolves.get(&id).is_some_and(|l| l.hold_until == Some(t)))
-                .map(|(t, id)| (t, Due::Hold(id)));
-            n = earlier(h, v);
-        }
         // Written out rather than as an iterator chain: this runs twice per drive-loop
         // turn, and the chain cost more than the three queue fronts together.
         fn earlier(a: Option<(Instant, Due)>, b: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
@@ -1675,7 +1720,34 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 (None, y) => y,
             }
         }
-        earlier(earlier(earlier(r, earlier(d, a)), s), n)
+        let due = earlier(earlier(r, earlier(d, a)), s);
+        if self.resolves.len() == 0 {
+            return due;
+        }
+        self.next_name_due(due)
+    }
+
+    /// [`next_due`](Self::next_due) with name lookups in flight (R-N1): their deadlines
+    /// and the ends of resolution delays too.
+    #[cold]
+    #[inline(never)]
+    fn next_name_due(&mut self, due: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
+        let resolves = &self.resolves;
+        let v = self
+            .resolve_timers
+            .front(|t, id| resolves.get(&id).is_some_and(|l| l.deadline == t))
+            .map(|(t, id)| (t, Due::Resolve(id)));
+        let h = self
+            .hold_timers
+            .front(|t, id| resolves.get(&id).is_some_and(|l| l.hold_until == Some(t)))
+            .map(|(t, id)| (t, Due::Hold(id)));
+        [v, h]
+            .into_iter()
+            .flatten()
+            .fold(due, |best, x| match best {
+                Some(b) if b.0 <= x.0 => Some(b),
+                _ => Some(x),
+            })
     }
 
     pub(crate) fn compact_timers(&mut self) {

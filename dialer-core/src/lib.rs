@@ -182,7 +182,7 @@ pub use error::{
 };
 pub use ids::{CallerId, DialId, RequestId, ResolveId};
 pub use multiaddr::Multiaddr;
-pub use names::{AbortResolve, Answer, Names, RecordKind, Resolve};
+pub use names::{AbortResolve, Answer, Host, Names, RecordKind, Resolve};
 pub use opts::{DialOpts, Priority};
 pub use output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 #[cfg(feature = "serde")]

@@ -71,6 +71,81 @@ impl Default for Names {
     }
 }
 
+/// A host name, as a [`Resolve`] asks for it and a [`StartDial`](crate::StartDial)
+/// carries it: cheap to clone (one reference count) and one pointer wide, so that the
+/// commands it rides in stay small. Reads as a `&str` (`Deref`, `AsRef`, `Display`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Host(Arc<String>);
+
+impl Host {
+    /// A host name from any string (the core lower-cases the names it takes from
+    /// multiaddrs; this does not).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(Arc::new(name.into()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Host {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Host {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Host {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Host {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Host {
+    fn from(name: &str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for Host {
+    fn from(name: String) -> Self {
+        Self::new(name)
+    }
+}
+
 /// The record kind a [`Resolve`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
@@ -109,7 +184,7 @@ pub struct Resolve<P> {
     pub peer: P,
     /// The name to look up, without a trailing dot: the host of a `/dns*` address, or
     /// `_dnsaddr.<host>` for `/dnsaddr/<host>`.
-    pub name: Arc<str>,
+    pub name: Host,
     /// The records wanted.
     pub kind: RecordKind,
 }
@@ -195,10 +270,14 @@ pub(crate) fn is_name(addr: &Multiaddr) -> bool {
 #[inline(always)]
 pub(crate) fn unroutable(addr: &Multiaddr) -> bool {
     match addr.as_ref() {
+        // The usual case, in two comparisons: a first octet in 1..=223 is none of them.
+        [CODE_IP4, a, ..] if (1..224).contains(a) => false,
         [CODE_IP4, a, b, c, d, ..] => {
             let ip = Ipv4Addr::new(*a, *b, *c, *d);
             ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast()
         }
+        // Neither `::`, nor `::ffff:…`, nor multicast (`ff…`).
+        [CODE_IP6, first, ..] if *first != 0 && *first != 0xff => false,
         [CODE_IP6, rest @ ..] if rest.len() >= 16 => {
             let mut octets = [0u8; 16];
             octets.copy_from_slice(&rest[..16]);
@@ -239,7 +318,7 @@ impl NameKind {
 
 /// The name `addr` starts with, and its host (lower-cased, without a trailing dot), or
 /// `None` if it starts with something else or the host is empty.
-pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Arc<str>)> {
+pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Host)> {
     let (kind, host) = match addr.iter().next()? {
         Protocol::Dns(h) => (NameKind::Any, h),
         Protocol::Dns4(h) => (NameKind::V4, h),
@@ -251,14 +330,14 @@ pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Arc<str>)> {
     if host.is_empty() {
         return None;
     }
-    Some((kind, Arc::from(host.to_ascii_lowercase())))
+    Some((kind, Host::new(host.to_ascii_lowercase())))
 }
 
 /// The query name of a lookup for `host`.
-pub(crate) fn query_name(kind: NameKind, host: &Arc<str>) -> Arc<str> {
+pub(crate) fn query_name(kind: NameKind, host: &Host) -> Host {
     match kind {
-        NameKind::Dnsaddr => Arc::from(format!("_dnsaddr.{host}")),
-        _ => Arc::clone(host),
+        NameKind::Dnsaddr => Host::new(format!("_dnsaddr.{host}")),
+        _ => host.clone(),
     }
 }
 

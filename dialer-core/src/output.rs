@@ -1,6 +1,5 @@
 //! What comes out of the core: actions for the runtime and events for the application.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use multiaddr::Multiaddr;
@@ -10,7 +9,7 @@ use crate::config::AddrClass;
 
 use crate::error::{Attempt, DialFailed};
 use crate::ids::{CallerId, DialId, RequestId};
-use crate::names::{AbortResolve, Resolve};
+use crate::names::{AbortResolve, Host, Resolve};
 
 /// Command to the runtime: dial `addr` and report the end with `dial`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +25,7 @@ pub struct StartDial<P> {
     /// The host name `addr` was resolved from (R-N1), for TLS SNI or a WebSocket `Host`
     /// header; `None` for an address the caller passed as it is, or one a `dnsaddr`
     /// record held literally.
-    pub name: Option<Arc<str>>,
+    pub name: Option<Host>,
 }
 
 /// Command to the runtime: abandon the attempt `dial` (drop its socket or future).
@@ -74,8 +73,8 @@ pub enum Action<P> {
     /// Abandon a connection attempt.
     AbortDial(AbortDial),
     /// Look a name up (R-N1). Emitted only with [`Config::names`](crate::Config::names)
-    /// set.
-    Resolve(Resolve<P>),
+    /// set. Boxed, so that the commands of every dial stay small.
+    Resolve(Box<Resolve<P>>),
     /// Abandon a name lookup (R-N1). Emitted only with
     /// [`Config::names`](crate::Config::names) set.
     AbortResolve(AbortResolve),

@@ -12,7 +12,6 @@
 //! When a request takes tokens for what its names bring is documented on
 //! [`Names`](crate::Names).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use multiaddr::Multiaddr;
@@ -24,7 +23,7 @@ use crate::error::{Attempt, DialFailed, FailReason, ReportError, SkipReason, Ski
 use crate::ids::{RequestId, ResolveId};
 use crate::names::{
     is_name, name_of, parse_dnsaddr_record, peer_suffix, query_name, substitute, unroutable,
-    AbortResolve, Answer, NameKind, RecordKind, Resolve,
+    AbortResolve, Answer, Host, NameKind, RecordKind, Resolve,
 };
 use crate::output::{AbortReason, Action, Event};
 use crate::request::{sort_by_confidence, Addrs};
@@ -38,7 +37,7 @@ pub(crate) struct NameSet {
     /// Every lookup issued, live or ended (ended ones are skipped when aborting).
     pub(crate) lookups: SmallVec<[ResolveId; 4]>,
     /// Resolved addresses and the host each came from, for [`StartDial::name`](crate::StartDial::name).
-    pub(crate) origins: Vec<(Multiaddr, Arc<str>)>,
+    pub(crate) origins: Vec<(Multiaddr, Host)>,
     /// Results kept so far, against [`Names::max_resolved`](crate::Names::max_resolved).
     pub(crate) results: usize,
     /// Set while the request waits for tokens after its names brought addresses (R-Q1):
@@ -49,11 +48,11 @@ pub(crate) struct NameSet {
 
 impl NameSet {
     /// The host `addr` was resolved from, if it was.
-    pub(crate) fn origin(&self, addr: &Multiaddr) -> Option<Arc<str>> {
+    pub(crate) fn origin(&self, addr: &Multiaddr) -> Option<Host> {
         self.origins
             .iter()
             .find(|(a, _)| a == addr)
-            .map(|(_, host)| Arc::clone(host))
+            .map(|(_, host)| host.clone())
     }
 }
 
@@ -61,7 +60,7 @@ impl NameSet {
 #[derive(Debug)]
 pub(crate) struct NameEntry {
     pub(crate) addr: Multiaddr,
-    pub(crate) host: Arc<str>,
+    pub(crate) host: Host,
     pub(crate) kind: NameKind,
     /// 0 for a caller's name; a `dnsaddr` result is one deeper than its parent.
     pub(crate) depth: u8,
@@ -213,12 +212,6 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         (addrs, names)
     }
 
-    /// Whether names are resolved here and `addr` is one.
-    #[inline(always)]
-    pub(crate) fn resolves_names(&self, addr: &Multiaddr) -> bool {
-        self.config.names.is_some() && is_name(addr)
-    }
-
     /// Why a caller's name is left out of a request, if it is: a duplicate, refused by the
     /// filter, deny-listed (a name whose lookup failed is, R-N2) or malformed.
     pub(crate) fn admit_name(
@@ -294,13 +287,13 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                 set.live += 1;
                 entry.live += 1;
                 self.stats.resolves_started += 1;
-                self.actions.push_back(Action::Resolve(Resolve {
+                self.actions.push_back(Action::Resolve(Box::new(Resolve {
                     resolve,
                     request,
                     peer: req.peer.clone(),
                     name: query_name(kind, &entry.host),
                     kind: record,
-                }));
+                })));
             }
             set.entries.push(entry);
         }
@@ -492,7 +485,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(set) = req.names.as_mut() else {
             return false;
         };
-        let host = set.entries.get(name).map(|e| Arc::clone(&e.host));
+        let host = set.entries.get(name).map(|e| e.host.clone());
         let resolved_ip = set
             .entries
             .get(name)
@@ -523,7 +516,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                     self.stats.resolved_addresses += 1;
                     if resolved_ip {
                         if let Some(host) = &host {
-                            set.origins.push((addr.clone(), Arc::clone(host)));
+                            set.origins.push((addr.clone(), host.clone()));
                         }
                     }
                     req.addrs.push(addr);

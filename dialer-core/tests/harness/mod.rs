@@ -16,12 +16,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dialer_core::check::Monitor;
-use std::sync::Arc;
 
 use dialer_core::{
     AbortReason, Action, Answer, CallerId, CancelError, Config, Connected, DialFailed, DialId,
-    DialOpts, DialRefused, Dialer, Dialing, Event, Multiaddr, RecordKind, ReportError, RequestId,
-    ResolveId, Stats, TransportError,
+    DialOpts, DialRefused, Dialer, Dialing, Event, Host, Multiaddr, RecordKind, ReportError,
+    RequestId, ResolveId, Stats, TransportError,
 };
 
 /// Peers are plain numbers in these tests.
@@ -150,7 +149,7 @@ pub(crate) struct Sim {
     due: Vec<Due>,
     due_lookups: Vec<DueLookup>,
     /// The host name each dial carried (`StartDial::name`).
-    pub(crate) names: HashMap<DialId, Option<Arc<str>>>,
+    pub(crate) names: HashMap<DialId, Option<Host>>,
     addr_of: HashMap<DialId, Multiaddr>,
     log: Vec<Record>,
     cursor: usize,
