@@ -107,11 +107,15 @@ pub struct Dialer<P> {
     pub(crate) resolve_timers: DeadlineQueue<ResolveId>,
     /// Ends of resolution delays (RFC 8305): a fixed delay, so in order.
     pub(crate) hold_timers: DeadlineQueue<ResolveId>,
+    /// Name commands for the runtime (R-N1), apart from `actions` (see [`Action`]).
+    pub(crate) name_actions: VecDeque<crate::names::NameAction<P>>,
+    /// Live requests with names (a [`NameSet`](crate::resolve::NameSet)).
+    pub(crate) named: usize,
     /// Recent connect times, for adaptive address timeouts (R-R6b).
     pub(crate) connect_times: ConnectTimes,
     pub(crate) black_holes: BlackHoleDetector,
     /// Spared dials, oldest first (entries of dials that ended since are skipped).
-    spared: VecDeque<DialId>,
+    pub(crate) spared: VecDeque<DialId>,
     /// Black-hole state changes of the current input, turned into events.
     changes: Vec<(AddrClass, BlackHoleState)>,
     /// Requests waiting for tokens (R-Q1), oldest first; entries of requests that left
@@ -188,6 +192,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             resolves: IdSlab::default(),
             resolve_timers: DeadlineQueue::new(),
             hold_timers: DeadlineQueue::new(),
+            name_actions: VecDeque::new(),
+            named: 0,
             connect_times: ConnectTimes::new(config.adaptive_timeout),
             black_holes: BlackHoleDetector::new(config.black_holes.clone()),
             changes: Vec::new(),
@@ -529,7 +535,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         probes: u8,
         names: Vec<Multiaddr>,
     ) -> Result<Dialing, DialRefused> {
+        // Tokens lent to spared dials count as free: they come back when the answers
+        // ask for them (R-R6b).
         if self.pool.available() == 0
+            && self.spared.is_empty()
             && opts.priority == Priority::Normal
             && self.config.wait_for_tokens.is_none()
         {
@@ -847,7 +856,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// cut whose request has other addresses waiting moves its token to the next of them
     /// (which has an adaptive timeout) rather than to the newcomer, so the newcomer may
     /// still be refused; the cuts were due anyway, the tokens were only lent.
-    fn reclaim(&mut self, now: Instant, wanted: usize) {
+    pub(crate) fn reclaim(&mut self, now: Instant, wanted: usize) {
         while self.pool.available() < wanted {
             let Some(dial) = self.spared.pop_front() else {
                 return;
@@ -1308,13 +1317,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.overdraft_in_flight += 1;
         }
         self.stats.dials_started += 1;
-        let name = req.names.as_ref().and_then(|n| n.origin(&addr));
         self.actions.push_back(Action::StartDial(StartDial {
             dial,
             request,
             peer: req.peer.clone(),
             addr,
-            name,
         }));
         // The first dial may have a head start; with a stagger too, the longer wins.
         let head = req.head_start.take().or(head_start);
@@ -1635,6 +1642,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.waiting -= 1;
         }
         if let Some(names) = req.names.take() {
+            self.named -= 1;
             self.abort_names(request, &names.lookups);
         }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),

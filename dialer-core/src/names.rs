@@ -3,15 +3,20 @@
 //!
 //! With [`Config::names`](crate::Config::names) set, a multiaddr that starts with
 //! `/dns/<host>`, `/dns4/<host>`, `/dns6/<host>` or `/dnsaddr/<host>` is not handed to the
-//! transport: the core asks the runtime to look the host up ([`Action::Resolve`], one per
-//! record kind) and puts what comes back in the name's place among the request's
-//! candidates, each address ranked, deny-listed, black-hole-checked and learned on its
-//! own. The runtime answers every [`Resolve`] exactly once with
-//! [`Dialer::handle_resolved`](crate::Dialer::handle_resolved), unless the core aborts it
-//! first with [`Action::AbortResolve`].
+//! transport: the core asks the runtime to look the host up ([`NameAction::Resolve`], one
+//! per record kind, drained with [`Dialer::poll_name_action`]) and puts what comes back in
+//! the name's place among the request's candidates, each address ranked, deny-listed,
+//! black-hole-checked and learned on its own. The runtime answers every [`Resolve`]
+//! exactly once with [`Dialer::handle_resolved`], unless the core aborts it first with
+//! [`NameAction::AbortResolve`].
 //!
-//! [`Action::Resolve`]: crate::Action::Resolve
-//! [`Action::AbortResolve`]: crate::Action::AbortResolve
+//! With names on, the drive loop drains one more queue: after the actions
+//! ([`Dialer::poll_action`]), the name actions ([`Dialer::poll_name_action`]), then the
+//! events and the timer as usual.
+//!
+//! [`Dialer::poll_name_action`]: crate::Dialer::poll_name_action
+//! [`Dialer::handle_resolved`]: crate::Dialer::handle_resolved
+//! [`Dialer::poll_action`]: crate::Dialer::poll_action
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -187,6 +192,19 @@ pub struct Resolve<P> {
     pub name: Host,
     /// The records wanted.
     pub kind: RecordKind,
+}
+
+/// A name command for the runtime (R-N1), drained with
+/// [`Dialer::poll_name_action`](crate::Dialer::poll_name_action). Only a dialer with
+/// [`Config::names`](crate::Config::names) set emits any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the runtime must carry out every name action"]
+#[non_exhaustive]
+pub enum NameAction<P> {
+    /// Look a name up.
+    Resolve(Resolve<P>),
+    /// Abandon a lookup.
+    AbortResolve(AbortResolve),
 }
 
 /// Command to the runtime: abandon the resolution `resolve`. No report is expected; one

@@ -23,9 +23,9 @@ use crate::error::{Attempt, DialFailed, FailReason, ReportError, SkipReason, Ski
 use crate::ids::{RequestId, ResolveId};
 use crate::names::{
     is_name, name_of, parse_dnsaddr_record, peer_suffix, query_name, substitute, unroutable,
-    AbortResolve, Answer, Host, NameKind, RecordKind, Resolve,
+    AbortResolve, Answer, Host, NameAction, NameKind, RecordKind, Resolve,
 };
-use crate::output::{AbortReason, Action, Event};
+use crate::output::{AbortReason, Event};
 use crate::request::{sort_by_confidence, Addrs};
 
 /// The names of one request.
@@ -166,6 +166,30 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         self.resolves.len()
     }
 
+    /// The host name the address of `dial`, a dial in flight, was resolved from (R-N1):
+    /// what TLS SNI or a WebSocket `Host` header needs. `None` for an address the caller
+    /// passed as it is, one a `dnsaddr` record held literally, or a dial that is over.
+    /// Call it when carrying out the dial's [`StartDial`](crate::StartDial).
+    ///
+    /// A getter rather than a field of `StartDial`: the field made every dial's command
+    /// larger, and measurably slower, for the few dials of resolved names.
+    pub fn dial_name(&self, dial: crate::DialId) -> Option<Host> {
+        let d = self.dials.get(&dial)?;
+        self.requests
+            .get(&d.request)?
+            .names
+            .as_ref()?
+            .origin(&d.addr)
+    }
+
+    /// The next name command for the runtime (R-N1): a lookup to start or to abandon.
+    /// With [`Config::names`](crate::Config::names) set, drain it until `None` after every
+    /// input, after [`poll_action`](Self::poll_action); without, it is always `None`.
+    #[must_use]
+    pub fn poll_name_action(&mut self) -> Option<NameAction<P>> {
+        self.name_actions.pop_front()
+    }
+
     /// Why the fixed refusals or the embedder's filter refuse `addr` (R-R10), if they do.
     #[inline(always)]
     pub(crate) fn filtered(&self, peer: &P, addr: &Multiaddr) -> Option<SkipReason> {
@@ -252,6 +276,9 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
+        if req.names.is_none() {
+            self.named += 1;
+        }
         let set = req.names.get_or_insert_with(Box::default);
         for addr in names {
             let Some((kind, host)) = name_of(&addr) else {
@@ -287,13 +314,13 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                 set.live += 1;
                 entry.live += 1;
                 self.stats.resolves_started += 1;
-                self.actions.push_back(Action::Resolve(Box::new(Resolve {
+                self.name_actions.push_back(NameAction::Resolve(Resolve {
                     resolve,
                     request,
                     peer: req.peer.clone(),
                     name: query_name(kind, &entry.host),
                     kind: record,
-                })));
+                }));
             }
             set.entries.push(entry);
         }
@@ -305,10 +332,11 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
             return;
         };
         self.stats.resolves_timed_out += 1;
-        self.actions.push_back(Action::AbortResolve(AbortResolve {
-            resolve,
-            request: lookup.request,
-        }));
+        self.name_actions
+            .push_back(NameAction::AbortResolve(AbortResolve {
+                resolve,
+                request: lookup.request,
+            }));
         self.lookup_ended(lookup, Outcome::Failed(FailReason::ResolveTimeout), now);
     }
 
@@ -331,8 +359,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         for &resolve in lookups {
             if self.resolves.remove(&resolve).is_some() {
                 self.stats.resolves_aborted += 1;
-                self.actions
-                    .push_back(Action::AbortResolve(AbortResolve { resolve, request }));
+                self.name_actions
+                    .push_back(NameAction::AbortResolve(AbortResolve { resolve, request }));
             }
         }
     }
@@ -660,6 +688,14 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         if requested == 0 {
             return true;
         }
+        if self.pool.available() < requested && !self.spared.is_empty() {
+            // As a new request of addresses does (R-R6b): tokens lent to spared dials
+            // come back before this request is refused for want of them.
+            self.reclaim(now, requested);
+        }
+        let Some(req) = self.requests.get_mut(&request) else {
+            return false;
+        };
         let granted = self.pool.acquire(requested);
         if granted > 0 || req.high {
             req.tokens = granted;

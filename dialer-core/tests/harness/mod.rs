@@ -19,8 +19,8 @@ use dialer_core::check::Monitor;
 
 use dialer_core::{
     AbortReason, Action, Answer, CallerId, CancelError, Config, Connected, DialFailed, DialId,
-    DialOpts, DialRefused, Dialer, Dialing, Event, Host, Multiaddr, RecordKind, ReportError,
-    RequestId, ResolveId, Stats, TransportError,
+    DialOpts, DialRefused, Dialer, Dialing, Event, Host, Multiaddr, NameAction, RecordKind,
+    ReportError, RequestId, ResolveId, Stats, TransportError,
 };
 
 /// Peers are plain numbers in these tests.
@@ -525,7 +525,8 @@ impl Sim {
                         });
                     }
                     self.addr_of.insert(start.dial, start.addr.clone());
-                    self.names.insert(start.dial, start.name.clone());
+                    self.names
+                        .insert(start.dial, self.dialer.dial_name(start.dial));
                     Out::Start {
                         dial: start.dial,
                         request: start.request,
@@ -543,7 +544,13 @@ impl Sim {
                         reason: abort.reason,
                     }
                 }
-                Action::Resolve(r) => {
+                other => panic!("an action this harness does not know: {other:?}"),
+            };
+            self.log.push(Record { at, out });
+        }
+        for action in drained.name_actions {
+            let out = match action {
+                NameAction::Resolve(r) => {
                     let name = r.name.to_string();
                     let lookup = self
                         .zone
@@ -570,13 +577,13 @@ impl Sim {
                         kind: r.kind,
                     }
                 }
-                Action::AbortResolve(abort) => {
+                NameAction::AbortResolve(abort) => {
                     self.due_lookups.retain(|d| d.resolve != abort.resolve);
                     Out::AbortResolve {
                         resolve: abort.resolve,
                     }
                 }
-                other => panic!("an action this harness does not know: {other:?}"),
+                other => panic!("a name action this harness does not know: {other:?}"),
             };
             self.log.push(Record { at, out });
         }
