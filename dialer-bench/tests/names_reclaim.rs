@@ -88,8 +88,13 @@ fn a_request_of_names_alone_reclaims_a_spared_token_at_the_call() {
     let (mut d, now) = warmed();
     let now = fill_with_spared(&mut d, now);
     // Refused today with DialRefused::NoTokens, the spared dial left running.
-    d.dial(now, 3, [ma("/dns4/n3.dns.test/tcp/4001")], DialOpts::default())
-        .expect("the spared dial's token is taken back, as for an address");
+    d.dial(
+        now,
+        3,
+        [ma("/dns4/n3.dns.test/tcp/4001")],
+        DialOpts::default(),
+    )
+    .expect("the spared dial's token is taken back, as for an address");
 }
 
 #[test]
@@ -97,8 +102,13 @@ fn a_request_of_names_alone_reclaims_a_spared_token_at_the_call() {
 fn a_request_of_names_alone_reclaims_a_spared_token_when_its_answer_comes() {
     let (mut d, now) = warmed();
     // The request of names first, while both tokens are free: it resolves.
-    d.dial(now, 3, [ma("/dns4/n3.dns.test/tcp/4001")], DialOpts::default())
-        .expect("tokens are free");
+    d.dial(
+        now,
+        3,
+        [ma("/dns4/n3.dns.test/tcp/4001")],
+        DialOpts::default(),
+    )
+    .expect("tokens are free");
     let mut resolve = None;
     while let Some(a) = d.poll_action() {
         if let Action::Resolve(r) = a {

@@ -92,8 +92,14 @@ pub(crate) struct Strategy {
 enum Ev {
     RequestTimeout(u64),
     DialTimeout(u64),
-    Answer { dial: u64, connected: bool },
-    Tick { request: u64, at: u64 },
+    Answer {
+        dial: u64,
+        connected: bool,
+    },
+    Tick {
+        request: u64,
+        at: u64,
+    },
     /// go: the names of arrival `usize` are resolved; the request can rank and dial.
     Resolved(usize),
     Arrival(usize),
@@ -535,8 +541,7 @@ impl Engine<'_> {
                 self.pop.outcome(addr, round, attempt)
             }
             Target::Name(name) => {
-                let Some(NameModel::InTransport { per_ip_timeout_ns }) = self.strategy.names
-                else {
+                let Some(NameModel::InTransport { per_ip_timeout_ns }) = self.strategy.names else {
                     unreachable!("only rust's DNS transport dials a name");
                 };
                 // libp2p-dns: `unresolved.pop()` takes the last answer first; hickory's

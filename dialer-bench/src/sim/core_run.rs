@@ -15,8 +15,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use dialer_core::{
-    AbortReason, Action, Answer, Config, DialFailed, DialId, DialOpts, DialRefused, Dialer,
-    Event, RecordKind, RequestId, ResolveId,
+    AbortReason, Action, Answer, Config, DialFailed, DialId, DialOpts, DialRefused, Dialer, Event,
+    RecordKind, RequestId, ResolveId,
 };
 
 use super::population::{Attempts, Outcome, Population, SequentialDial, Target};
