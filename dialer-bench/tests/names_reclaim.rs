@@ -1,21 +1,16 @@
-//! Reproducer of a core gap the simulator's `names` world found (issue 12 item 4): a
-//! request of names alone does not take back lent tokens (R-R6b's reclaim of spared
-//! dials), where a request of addresses does. With the pool full of spared dials a
-//! request of addresses reclaims one and dials; a request of names alone is refused with
-//! `NoTokens` at the call (`Dialer::dial_names_only`), and one whose answers come while
-//! the pool is full of spared dials fails with `DialFailed::NoTokens`
-//! (`Dialer::grant_resolved`). In the simulator's `names` world that refuses 2.5 % of
-//! requests without any burst of load, against 0 % for the same core with names off.
-//!
-//! Ignored, so that `cargo test -p dialer-bench` passes while the gap is open: run it
-//! with `cargo test -p dialer-bench --test names_reclaim -- --ignored`.
+//! Regression tests for a core gap the simulator's `names` world found (issue 12 item 4):
+//! a request of names alone did not take back lent tokens (R-R6b's reclaim of spared
+//! dials), where a request of addresses does. It was refused with `NoTokens` at the call,
+//! or failed with `DialFailed::NoTokens` when its answer came while the pool was full of
+//! spared dials: 2.5 % of the `names` world's requests without any burst of load.
 
 #![allow(missing_docs)]
 
 use std::time::{Duration, Instant};
 
 use dialer_core::{
-    Action, Answer, Config, DialFailed, DialId, DialOpts, Dialer, Event, Multiaddr, Names,
+    Action, Answer, Config, DialFailed, DialId, DialOpts, Dialer, Event, Multiaddr, NameAction,
+    Names,
 };
 
 fn ma(s: &str) -> Multiaddr {
@@ -74,7 +69,7 @@ fn fill_with_spared(d: &mut Dialer<u32>, mut now: Instant) -> Instant {
 
 #[test]
 fn a_request_of_addresses_reclaims_a_spared_token() {
-    // The behaviour the names-only path should match: this passes today.
+    // The behaviour the names-only path matches.
     let (mut d, now) = warmed();
     let now = fill_with_spared(&mut d, now);
     d.dial(now, 3, [ma("/ip4/16.0.2.3/tcp/4001")], DialOpts::default())
@@ -83,11 +78,9 @@ fn a_request_of_addresses_reclaims_a_spared_token() {
 }
 
 #[test]
-#[ignore = "core gap: a request of names alone does not reclaim spared tokens"]
 fn a_request_of_names_alone_reclaims_a_spared_token_at_the_call() {
     let (mut d, now) = warmed();
     let now = fill_with_spared(&mut d, now);
-    // Refused today with DialRefused::NoTokens, the spared dial left running.
     d.dial(
         now,
         3,
@@ -98,7 +91,6 @@ fn a_request_of_names_alone_reclaims_a_spared_token_at_the_call() {
 }
 
 #[test]
-#[ignore = "core gap: a request of names alone does not reclaim spared tokens"]
 fn a_request_of_names_alone_reclaims_a_spared_token_when_its_answer_comes() {
     let (mut d, now) = warmed();
     // The request of names first, while both tokens are free: it resolves.
@@ -110,15 +102,15 @@ fn a_request_of_names_alone_reclaims_a_spared_token_when_its_answer_comes() {
     )
     .expect("tokens are free");
     let mut resolve = None;
-    while let Some(a) = d.poll_action() {
-        if let Action::Resolve(r) = a {
+    while let Some(a) = d.poll_name_action() {
+        if let NameAction::Resolve(r) = a {
             resolve = Some(r.resolve);
         }
     }
     let resolve = resolve.expect("an A lookup");
     // Meanwhile the pool fills with a spared dial and a hanging one.
     let now = fill_with_spared(&mut d, now);
-    // The answer comes: today the request fails with DialFailed::NoTokens.
+    // The answer comes: a spared dial gives its lent token back.
     d.handle_resolved(
         now,
         resolve,

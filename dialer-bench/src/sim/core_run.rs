@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dialer_core::{
     AbortReason, Action, Answer, Config, DialFailed, DialId, DialOpts, DialRefused, Dialer, Event,
-    RecordKind, RequestId, ResolveId,
+    NameAction, RecordKind, RequestId, ResolveId,
 };
 
 use super::population::{Attempts, Outcome, Population, SequentialDial, Target};
@@ -163,23 +163,9 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                 }
             }
         }
-        while let Some(action) = dialer.poll_action() {
-            let start = match action {
-                Action::StartDial(start) => start,
-                Action::AbortDial(abort) => {
-                    if let Some(d) = in_flight.remove(&abort.dial) {
-                        let timed_out = matches!(
-                            abort.reason,
-                            AbortReason::AddressTimeout | AbortReason::RequestTimeout
-                        );
-                        if timed_out {
-                            judge(&mut judged, &d);
-                        }
-                        dial_ended(&mut recs, &d, now);
-                    }
-                    continue;
-                }
-                Action::Resolve(r) => {
+        while let Some(action) = dialer.poll_name_action() {
+            match action {
+                NameAction::Resolve(r) => {
                     let round = recs
                         .get(&r.request)
                         .map(|rec| rec.round)
@@ -200,10 +186,27 @@ pub(super) fn run(pop: &Population, config: Config) -> Tally {
                         }
                     };
                     answers.insert(r.resolve, answer);
-                    continue;
                 }
-                Action::AbortResolve(abort) => {
+                NameAction::AbortResolve(abort) => {
                     answers.remove(&abort.resolve);
+                }
+                _ => {}
+            }
+        }
+        while let Some(action) = dialer.poll_action() {
+            let start = match action {
+                Action::StartDial(start) => start,
+                Action::AbortDial(abort) => {
+                    if let Some(d) = in_flight.remove(&abort.dial) {
+                        let timed_out = matches!(
+                            abort.reason,
+                            AbortReason::AddressTimeout | AbortReason::RequestTimeout
+                        );
+                        if timed_out {
+                            judge(&mut judged, &d);
+                        }
+                        dial_ended(&mut recs, &d, now);
+                    }
                     continue;
                 }
                 // Opt-in commands: the simulator turns none other on.
