@@ -409,7 +409,7 @@ fn main() -> ExitCode {
         let w = report
             .as_ref()
             .and_then(|r| r.worlds.iter().find(|w| w.params.world.name == world.name));
-        for key in sim::KEYS {
+        for &key in sim::keys(&world) {
             let f = w.and_then(|w| w.figures.iter().find(|f| f.key == key));
             // The goals are set on the typical world only.
             let ours = key == "ours" && world.name == "typical";
@@ -477,7 +477,7 @@ fn main() -> ExitCode {
             }
         }
         if let Some(w) = w {
-            if !w.cross_check_agrees {
+            if w.cross_check_agrees == Some(false) {
                 ok = false;
                 let _ = writeln!(
                     out,
@@ -573,6 +573,10 @@ fn sim_table(out: &mut String, w: &sim::WorldReport) {
         p.churn * 100.0,
         p.rounds
     );
+    let names = pop.names_summary();
+    if !names.is_empty() {
+        let _ = writeln!(out, "{names}\n");
+    }
     let _ = writeln!(
         out,
         "  {:<19} {:>7} {:>8} {:>9} {:>10} {:>8} {:>7} {:>8} {:>6} | {:>9} {:>9} {:>7}",
@@ -629,10 +633,10 @@ fn sim_table(out: &mut String, w: &sim::WorldReport) {
          although the first dialed would have connected too / after it failed. learned: \
          addresses the core got a verdict on.\n  js_token_engine (js_token on the baseline \
          engine, a cross-check, not a figure): {}.",
-        if w.cross_check_agrees {
-            "agrees with js_token"
-        } else {
-            "DISAGREES with js_token"
+        match w.cross_check_agrees {
+            Some(true) => "agrees with js_token",
+            Some(false) => "DISAGREES with js_token",
+            None => "not run in this world",
         }
     );
 }

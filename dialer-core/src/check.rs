@@ -43,6 +43,7 @@ use std::time::Instant;
 
 use multiaddr::Multiaddr;
 
+use crate::names::NameAction;
 use crate::output::{AbortReason, Action, Event};
 
 // The checker runs after every step of every fuzz input: SipHash was a fifth of a fuzz
@@ -77,6 +78,8 @@ macro_rules! ensure {
 pub struct Drained<P> {
     /// Actions, in the order the core emitted them.
     pub actions: Vec<Action<P>>,
+    /// Name actions (R-N1), in the order the core emitted them.
+    pub name_actions: Vec<NameAction<P>>,
     /// Events, in the order the core emitted them.
     pub events: Vec<Event<P>>,
 }
@@ -172,6 +175,10 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         while let Some(a) = dialer.poll_action() {
             actions.push(a);
         }
+        let mut name_actions = Vec::new();
+        while let Some(a) = dialer.poll_name_action() {
+            name_actions.push(a);
+        }
         let mut events = Vec::new();
         while let Some(e) = dialer.poll_event() {
             events.push(e);
@@ -204,7 +211,7 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                         later.insert(addr.clone());
                     }
                 }
-                Action::AbortDial(_) | Action::Resolve(_) | Action::AbortResolve(_) => {}
+                Action::AbortDial(_) => {}
             }
         }
         // Deadlines of live requests, to check that nothing starts past one (R-R6).
@@ -237,8 +244,8 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                 *self.tokens_held.entry(*request).or_default() += granted;
             }
         }
-        for action in &actions {
-            if let Action::Resolve(r) = action {
+        for action in &name_actions {
+            if let NameAction::Resolve(r) = action {
                 ensure!(
                     !self.ended_requests.contains(&r.request),
                     "Resolve {} for ended {}",
@@ -329,7 +336,20 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                     self.open
                         .insert(start.dial, (start.request, start.addr.clone()));
                 }
-                Action::Resolve(r) => {
+
+                Action::AbortDial(abort) => {
+                    ensure!(
+                        self.open.remove(&abort.dial).is_some(),
+                        "AbortDial for {} which is not open",
+                        abort.dial
+                    );
+                    self.ended_dials.insert(abort.dial);
+                }
+            }
+        }
+        for action in &name_actions {
+            match action {
+                NameAction::Resolve(r) => {
                     ensure!(
                         !self.ended_resolves.contains(&r.resolve)
                             && !self.open_resolves.contains_key(&r.resolve),
@@ -338,21 +358,13 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
                     );
                     self.open_resolves.insert(r.resolve, r.request);
                 }
-                Action::AbortResolve(abort) => {
+                NameAction::AbortResolve(abort) => {
                     ensure!(
                         self.open_resolves.remove(&abort.resolve).is_some(),
                         "AbortResolve for {} which is not open",
                         abort.resolve
                     );
                     self.ended_resolves.insert(abort.resolve);
-                }
-                Action::AbortDial(abort) => {
-                    ensure!(
-                        self.open.remove(&abort.dial).is_some(),
-                        "AbortDial for {} which is not open",
-                        abort.dial
-                    );
-                    self.ended_dials.insert(abort.dial);
                 }
             }
         }
@@ -425,7 +437,11 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
             );
         }
         check_state(dialer)?;
-        Ok(Drained { actions, events })
+        Ok(Drained {
+            actions,
+            name_actions,
+            events,
+        })
     }
 
     /// Call after `handle_timeout(now)` (and a drain): the next deadline must be later.
@@ -449,6 +465,10 @@ impl<P: Clone + Eq + Hash + Debug> Monitor<P> {
         );
         ensure!(dialer.tokens_in_use() == 0, "tokens in use after the end");
         ensure!(self.open.is_empty(), "dials still open after the end");
+        ensure!(
+            self.open_resolves.is_empty(),
+            "resolutions still open after the end"
+        );
         let missing: Vec<_> = self
             .callers_issued
             .difference(&self.callers_finished)
@@ -604,6 +624,16 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             }
         }
     }
+    let named = dialer
+        .requests
+        .iter()
+        .filter(|(_, r)| r.names.is_some())
+        .count();
+    ensure!(
+        named == dialer.named,
+        "{named} requests have names, the core counts {}",
+        dialer.named
+    );
     ensure!(
         waiting == dialer.waiting,
         "{waiting} requests wait, the core counts {}",

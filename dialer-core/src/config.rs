@@ -105,7 +105,7 @@ pub struct Config {
     /// (the seed's fail-fast, R-T4); `Some` queues it (see [`WaitForTokens`]).
     pub wait_for_tokens: Option<WaitForTokens>,
     /// Whether the core resolves names itself (R-N1): `Some` turns `/dns`, `/dns4`,
-    /// `/dns6` and `/dnsaddr` addresses into [`Action::Resolve`](crate::Action::Resolve)
+    /// `/dns6` and `/dnsaddr` addresses into [`NameAction::Resolve`](crate::NameAction::Resolve)
     /// commands, and dials what they resolve to, each address learned on its own (see
     /// [`Names`]). `None`, the default for an embedder of the core, hands names to the
     /// transport as plain addresses (the dialable predicate decides), so a runtime that

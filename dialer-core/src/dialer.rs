@@ -107,11 +107,15 @@ pub struct Dialer<P> {
     pub(crate) resolve_timers: DeadlineQueue<ResolveId>,
     /// Ends of resolution delays (RFC 8305): a fixed delay, so in order.
     pub(crate) hold_timers: DeadlineQueue<ResolveId>,
+    /// Name commands for the runtime (R-N1), apart from `actions` (see [`Action`]).
+    pub(crate) name_actions: VecDeque<crate::names::NameAction<P>>,
+    /// Live requests with names (a [`NameSet`](crate::resolve::NameSet)).
+    pub(crate) named: usize,
     /// Recent connect times, for adaptive address timeouts (R-R6b).
     pub(crate) connect_times: ConnectTimes,
     pub(crate) black_holes: BlackHoleDetector,
     /// Spared dials, oldest first (entries of dials that ended since are skipped).
-    spared: VecDeque<DialId>,
+    pub(crate) spared: VecDeque<DialId>,
     /// Black-hole state changes of the current input, turned into events.
     changes: Vec<(AddrClass, BlackHoleState)>,
     /// Requests waiting for tokens (R-Q1), oldest first; entries of requests that left
@@ -150,7 +154,7 @@ fn queued_at(deadline: Instant, wait: Duration) -> Instant {
     deadline.checked_sub(wait).unwrap_or(deadline)
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     // Config caps durations far below overflow; a `now` near the end of time still must
     // not panic, and an immediate deadline is the least surprising fallback.
@@ -188,6 +192,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             resolves: IdSlab::default(),
             resolve_timers: DeadlineQueue::new(),
             hold_timers: DeadlineQueue::new(),
+            name_actions: VecDeque::new(),
+            named: 0,
             connect_times: ConnectTimes::new(config.adaptive_timeout),
             black_holes: BlackHoleDetector::new(config.black_holes.clone()),
             changes: Vec::new(),
@@ -407,13 +413,30 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 });
             }
         }
-        let (admitted, keys, probes, names) = self.admit_all(now, &peer, input, opts)?;
-        if admitted.is_empty() {
-            return self.dial_names_only(now, peer, opts, probes, names);
+        if self.config.names.is_some() && input.iter().any(crate::names::is_name) {
+            return self.dial_with_names(now, peer, input, opts);
         }
+        let (admitted, keys, probes) = self.admit_all(now, &peer, input, opts)?;
+        self.dial_admitted(now, peer, admitted, &keys, opts, probes, Vec::new())
+    }
+
+    /// A new request's admitted addresses (and names, R-N1) start dialing, wait for
+    /// tokens, or are refused for want of tokens (R-T4, R-Q1).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn dial_admitted(
+        &mut self,
+        now: Instant,
+        peer: P,
+        admitted: Addrs,
+        keys: &[u32],
+        opts: DialOpts,
+        probes: u8,
+        names: Vec<Multiaddr>,
+    ) -> Result<Dialing, DialRefused> {
         // R-Q1: behind requests that wait already, a normal one waits too (FIFO).
         if self.waiting > 0 && opts.priority == Priority::Normal {
-            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            let dialing = self.enqueue(now, peer, admitted, keys, opts, probes)?;
             self.start_names(dialing.request, names, 0, now);
             return Ok(dialing);
         }
@@ -427,7 +450,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             && opts.priority == Priority::Normal
             && self.config.wait_for_tokens.is_some()
         {
-            let dialing = self.enqueue(now, peer, admitted, &keys, opts, probes)?;
+            let dialing = self.enqueue(now, peer, admitted, keys, opts, probes)?;
             self.start_names(dialing.request, names, 0, now);
             return Ok(dialing);
         }
@@ -436,7 +459,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             now,
             peer,
             admitted,
-            &keys,
+            keys,
             opts,
             requested,
             granted,
@@ -446,7 +469,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             req.probes = probes;
         }
         if !names.is_empty() {
-            // The caller's addresses dial at once, without waiting for its names (R-N2).
+            // The caller's addresses dial at once, in the pump below, without waiting for
+            // its names (R-N2); registered first, the names keep the request alive if
+            // every address is passed over.
             self.start_names(dialing.request, names, 0, now);
         }
         // Every address was checked against the deny list and prune marks just now, and
@@ -458,10 +483,49 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         Ok(dialing)
     }
 
+    /// A new request with names (R-N1): its names are admitted apart from its addresses,
+    /// and it is refused only if neither leaves anything.
+    ///
     /// A request of names alone (R-N1): it resolves first and takes its tokens when its
     /// names bring addresses (see the `resolve` module). With the pool empty now and no
     /// wait queue it is refused at once, fail-fast as any request (R-T4): the answer would
     /// most likely find the pool empty too, and the lookup would be wasted.
+    #[cold]
+    #[inline(never)]
+    fn dial_with_names(
+        &mut self,
+        now: Instant,
+        peer: P,
+        input: Addrs,
+        opts: DialOpts,
+    ) -> Result<Dialing, DialRefused> {
+        let mut literal = Addrs::new();
+        let mut names = Vec::new();
+        let mut skipped = Vec::new();
+        for addr in input {
+            if !crate::names::is_name(&addr) {
+                literal.push(addr);
+                continue;
+            }
+            match self.admit_name(&peer, &addr, &names, now, opts.ignore_backoff) {
+                Ok(()) => names.push(addr),
+                Err(reason) => {
+                    self.stats.skipped(Some(reason));
+                    skipped.push(Skipped { addr, reason });
+                }
+            }
+        }
+        let (admitted, keys, probes, more) = self.admit_list(now, &peer, literal, opts);
+        skipped.extend(more);
+        if !admitted.is_empty() {
+            return self.dial_admitted(now, peer, admitted, &keys, opts, probes, names);
+        }
+        if names.is_empty() {
+            return Err(self.refuse_nothing_dialable(now, skipped));
+        }
+        self.dial_names_only(now, peer, opts, probes, names)
+    }
+
     #[cold]
     fn dial_names_only(
         &mut self,
@@ -469,9 +533,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: P,
         opts: DialOpts,
         probes: u8,
-        names: Addrs,
+        names: Vec<Multiaddr>,
     ) -> Result<Dialing, DialRefused> {
+        // Tokens lent to spared dials count as free: they come back when the answers
+        // ask for them (R-R6b).
         if self.pool.available() == 0
+            && self.spared.is_empty()
             && opts.priority == Priority::Normal
             && self.config.wait_for_tokens.is_none()
         {
@@ -789,7 +856,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// cut whose request has other addresses waiting moves its token to the next of them
     /// (which has an adaptive timeout) rather than to the newcomer, so the newcomer may
     /// still be refused; the cuts were due anyway, the tokens were only lent.
-    fn reclaim(&mut self, now: Instant, wanted: usize) {
+    pub(crate) fn reclaim(&mut self, now: Instant, wanted: usize) {
         while self.pool.available() < wanted {
             let Some(dial) = self.spared.pop_front() else {
                 return;
@@ -892,25 +959,30 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         peer: &P,
         input: Addrs,
         opts: DialOpts,
-    ) -> Result<(Addrs, SortKeys, u8, Addrs), DialRefused> {
+    ) -> Result<(Addrs, SortKeys, u8), DialRefused> {
+        let (admitted, keys, probes, skipped) = self.admit_list(now, peer, input, opts);
+        if admitted.is_empty() {
+            return Err(self.refuse_nothing_dialable(now, skipped));
+        }
+        Ok((admitted, keys, probes))
+    }
+
+    /// [`admit_all`](Self::admit_all) without the refusal: what was admitted, in dial
+    /// order with its keys, the probes, and what was skipped.
+    #[inline(always)]
+    fn admit_list(
+        &mut self,
+        now: Instant,
+        peer: &P,
+        input: Addrs,
+        opts: DialOpts,
+    ) -> (Addrs, SortKeys, u8, Vec<Skipped>) {
         let probes = self.probes_of(&input, opts);
         let mut admitted = Addrs::new();
-        // Names to resolve (R-N1): kept apart, they are not dialed themselves.
-        let mut names = Addrs::new();
         // Confidence of each admitted address, looked up once with its prune mark.
         let mut confidence = Keys::new();
         let mut skipped = Vec::new();
         for addr in input {
-            if self.resolves_names(&addr) {
-                match self.admit_name(peer, &addr, &names, now, opts.ignore_backoff) {
-                    Ok(()) => names.push(addr),
-                    Err(reason) => {
-                        self.stats.skipped(Some(reason));
-                        skipped.push(Skipped { addr, reason });
-                    }
-                }
-                continue;
-            }
             match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
                 Err(reason) => {
                     self.stats.skipped(Some(reason));
@@ -922,12 +994,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
             }
         }
-        if admitted.is_empty() && names.is_empty() {
-            return Err(self.refuse_nothing_dialable(now, skipped));
-        }
         let mut keys = order_keys(&admitted, &confidence, self.config.interleave);
         sort_by_keys(&mut admitted, &mut keys);
-        Ok((admitted, keys, probes, names))
+        (admitted, keys, probes, skipped)
     }
 
     /// R-R2, R-D6, R-B3: nothing is left to dial. If some address is only backed off, say
@@ -1175,11 +1244,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// A new request always gets its first dials, even with the immediate deadline of the
     /// end of time (`deadline_after`). A waiting request (R-Q1) is over at the end of its
     /// wait the same way: a new caller for its peer starts afresh instead of joining it.
+    /// So is a request with names (R-N1): it began with its lookups.
     #[inline(always)]
     fn past_deadline(&self, request: RequestId, now: Instant) -> bool {
         self.requests
             .get(&request)
-            .is_some_and(|r| (r.next > 0 || r.queued) && now >= r.deadline)
+            .is_some_and(|r| (r.next > 0 || r.queued || r.names.is_some()) && now >= r.deadline)
     }
 
     /// Issues the StartDial of the next address `request` may dial now (see
@@ -1247,13 +1317,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.overdraft_in_flight += 1;
         }
         self.stats.dials_started += 1;
-        let name = req.names.as_ref().and_then(|n| n.origin(&addr));
         self.actions.push_back(Action::StartDial(StartDial {
             dial,
             request,
             peer: req.peer.clone(),
             addr,
-            name,
         }));
         // The first dial may have a head start; with a stagger too, the longer wins.
         let head = req.head_start.take().or(head_start);
@@ -1517,9 +1585,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             };
             // R-Q1: the wait ran out, or the request's own dial_timeout came first.
             let result = if now >= dial_deadline {
-                DialFailed::Timeout {
-                    attempts: Vec::new(),
-                }
+                // Only a request that waited after its names answered has attempts.
+                let attempts = match self.requests.get_mut(&request) {
+                    Some(r) if r.names.is_some() => std::mem::take(&mut r.attempts),
+                    _ => Vec::new(),
+                };
+                DialFailed::Timeout { attempts }
             } else {
                 self.stats.requests_wait_timed_out += 1;
                 DialFailed::NoTokensInTime {
@@ -1571,7 +1642,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.waiting -= 1;
         }
         if let Some(names) = req.names.take() {
-            self.abort_names(request, names);
+            self.named -= 1;
+            self.abort_names(request, &names.lookups);
         }
         // One lookup: `by_peer` names every live request's peer (R-R8 joins share one),
         // so the entry is this request's; put back anything else, to stay correct anyway.
@@ -1647,19 +1719,6 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .stagger_timers
             .front(|t, id| requests.get(&id).is_some_and(|r| r.stagger_at == Some(t)))
             .map(|(t, id)| (t, Due::Stagger(id)));
-        let mut n = None;
-        if self.resolves.len() > 0 {
-            let resolves = &self.resolves;
-            let v = self
-                .resolve_timers
-                .front(|t, id| resolves.get(&id).is_some_and(|l| l.deadline == t))
-                .map(|(t, id)| (t, Due::Resolve(id)));
-            let h = self
-                .hold_timers
-                .front(|t, id| resolves.get(&id).is_some_and(|l| l.hold_until == Some(t)))
-                .map(|(t, id)| (t, Due::Hold(id)));
-            n = earlier(h, v);
-        }
         // Written out rather than as an iterator chain: this runs twice per drive-loop
         // turn, and the chain cost more than the three queue fronts together.
         fn earlier(a: Option<(Instant, Due)>, b: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
@@ -1669,7 +1728,34 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 (None, y) => y,
             }
         }
-        earlier(earlier(earlier(r, earlier(d, a)), s), n)
+        let due = earlier(earlier(r, earlier(d, a)), s);
+        if self.resolves.len() == 0 {
+            return due;
+        }
+        self.next_name_due(due)
+    }
+
+    /// [`next_due`](Self::next_due) with name lookups in flight (R-N1): their deadlines
+    /// and the ends of resolution delays too.
+    #[cold]
+    #[inline(never)]
+    fn next_name_due(&mut self, due: Option<(Instant, Due)>) -> Option<(Instant, Due)> {
+        let resolves = &self.resolves;
+        let v = self
+            .resolve_timers
+            .front(|t, id| resolves.get(&id).is_some_and(|l| l.deadline == t))
+            .map(|(t, id)| (t, Due::Resolve(id)));
+        let h = self
+            .hold_timers
+            .front(|t, id| resolves.get(&id).is_some_and(|l| l.hold_until == Some(t)))
+            .map(|(t, id)| (t, Due::Hold(id)));
+        [v, h]
+            .into_iter()
+            .flatten()
+            .fold(due, |best, x| match best {
+                Some(b) if b.0 <= x.0 => Some(b),
+                _ => Some(x),
+            })
     }
 
     pub(crate) fn compact_timers(&mut self) {

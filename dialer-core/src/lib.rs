@@ -38,6 +38,15 @@
 //!   R-B: with no IPv6 route or UDP blocked, their addresses are skipped but for a probe);
 //!   and equal-confidence addresses interleaved IPv6 / IPv4, relays last (R-R1a).
 //!   [`Config::seed`] switches all of it off.
+//! - **Names** (R-N, opt-in with [`Config::names`]): `/dns`, `/dns4`, `/dns6` and
+//!   `/dnsaddr` addresses are resolved as core commands ([`NameAction::Resolve`], from
+//!   [`Dialer::poll_name_action`], answered with [`Dialer::handle_resolved`]); what they resolve to joins the request's
+//!   candidates, each IP ranked, deny-listed and learned on its own, so a name whose first
+//!   IP hangs costs nothing when its second answers. `dnsaddr` chains are followed to
+//!   depth 4 with at most 100 results, `/p2p/<id>` filtered (see the [`names`] module).
+//! - **Address filter** (R-R10): [`Dialer::set_address_filter`] vets every candidate,
+//!   resolved ones included (DNS rebinding); unspecified, multicast and broadcast
+//!   addresses are never dialed.
 //! - **Saved state** (R-C7, feature `serde`): [`Dialer::snapshot`] takes everything learned
 //!   about addresses as one versioned snapshot (JSON through `serde_json`), and
 //!   [`Dialer::restore`] loads it into a new dialer after a restart; see the `snapshot`
@@ -51,13 +60,16 @@
 //! | StartDial | [`Action::StartDial`]: the runtime opens a connection |
 //! | AbortDial | [`Action::AbortDial`]: the runtime drops an attempt |
 //! | Release | [`Event::Release`]: tokens go back to the pool |
+//! | (names) | [`NameAction::Resolve`] / [`NameAction::AbortResolve`] from [`Dialer::poll_name_action`]: the runtime looks a name up, with [`Config::names`] set |
 //!
 //! # The drive loop and its contract
 //!
 //! After **every** input (a command such as [`Dialer::dial`] or [`Dialer::cancel`], a
 //! `handle_*` report, or [`Dialer::handle_timeout`]), drain in this order:
 //!
-//! 1. [`Dialer::poll_action`] until `None`: carry out each [`StartDial`] / [`AbortDial`];
+//! 1. [`Dialer::poll_action`] until `None`: carry out each [`StartDial`] / [`AbortDial`]
+//!    (and, with [`Config::names`] set, [`Dialer::poll_name_action`] until `None`: start
+//!    or drop each name lookup);
 //! 2. [`Dialer::poll_event`] until `None`: hand [`Event::Finished`] to the waiting caller;
 //! 3. [`Dialer::poll_timeout`]: (re-)arm your one timer; when it fires, call
 //!    [`Dialer::handle_timeout`] with the current time.
@@ -172,7 +184,7 @@ pub use error::{
 };
 pub use ids::{CallerId, DialId, RequestId, ResolveId};
 pub use multiaddr::Multiaddr;
-pub use names::{AbortResolve, Answer, Names, RecordKind, Resolve};
+pub use names::{AbortResolve, Answer, Host, NameAction, Names, RecordKind, Resolve};
 pub use opts::{DialOpts, Priority};
 pub use output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 #[cfg(feature = "serde")]

@@ -3,15 +3,20 @@
 //!
 //! With [`Config::names`](crate::Config::names) set, a multiaddr that starts with
 //! `/dns/<host>`, `/dns4/<host>`, `/dns6/<host>` or `/dnsaddr/<host>` is not handed to the
-//! transport: the core asks the runtime to look the host up ([`Action::Resolve`], one per
-//! record kind) and puts what comes back in the name's place among the request's
-//! candidates, each address ranked, deny-listed, black-hole-checked and learned on its
-//! own. The runtime answers every [`Resolve`] exactly once with
-//! [`Dialer::handle_resolved`](crate::Dialer::handle_resolved), unless the core aborts it
-//! first with [`Action::AbortResolve`].
+//! transport: the core asks the runtime to look the host up ([`NameAction::Resolve`], one
+//! per record kind, drained with [`Dialer::poll_name_action`]) and puts what comes back in
+//! the name's place among the request's candidates, each address ranked, deny-listed,
+//! black-hole-checked and learned on its own. The runtime answers every [`Resolve`]
+//! exactly once with [`Dialer::handle_resolved`], unless the core aborts it first with
+//! [`NameAction::AbortResolve`].
 //!
-//! [`Action::Resolve`]: crate::Action::Resolve
-//! [`Action::AbortResolve`]: crate::Action::AbortResolve
+//! With names on, the drive loop drains one more queue: after the actions
+//! ([`Dialer::poll_action`]), the name actions ([`Dialer::poll_name_action`]), then the
+//! events and the timer as usual.
+//!
+//! [`Dialer::poll_name_action`]: crate::Dialer::poll_name_action
+//! [`Dialer::handle_resolved`]: crate::Dialer::handle_resolved
+//! [`Dialer::poll_action`]: crate::Dialer::poll_action
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -29,6 +34,21 @@ use crate::ids::{RequestId, ResolveId};
 /// | `resolution_delay` | 50 ms | R-N2, RFC 8305 section 3: an IPv4 answer of `/dns` waits this long for its IPv6 one |
 /// | `max_depth` | 4 | R-N3: `dnsaddr` results that are names again are resolved this deep |
 /// | `max_resolved` | 100 | R-N3: results one request keeps from its names |
+///
+/// # Tokens
+///
+/// A resolution takes no token. A request takes its tokens when it has addresses to
+/// dial: at once for the addresses the caller passed, and when its names' answers bring
+/// addresses for the rest (a request of names alone asks the pool only then, with a
+/// [`RequestTokens`](crate::Event::RequestTokens) event). A request whose dials are all
+/// over while a name still resolves gives its tokens back (R-T7) and asks again when
+/// addresses come. If the pool is empty then, a high-priority request proceeds as an
+/// overdraft (R-P1), one with a wait queue waits in it (R-Q1; its `dial_timeout` still
+/// counts from the call), and any other fails with
+/// [`DialFailed::NoTokens`](crate::DialFailed::NoTokens). A request of names alone is
+/// refused with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens) at once if the
+/// pool is empty when it is made and there is no wait queue: fail-fast, as for any
+/// request, and no lookup is spent on an answer that would find the pool empty too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Names {
@@ -53,6 +73,81 @@ impl Default for Names {
             max_depth: 4,
             max_resolved: 100,
         }
+    }
+}
+
+/// A host name, as a [`Resolve`] asks for it and a [`StartDial`](crate::StartDial)
+/// carries it: cheap to clone (one reference count) and one pointer wide, so that the
+/// commands it rides in stay small. Reads as a `&str` (`Deref`, `AsRef`, `Display`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Host(Arc<String>);
+
+impl Host {
+    /// A host name from any string (the core lower-cases the names it takes from
+    /// multiaddrs; this does not).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(Arc::new(name.into()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Host {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Host {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Host {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Host {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Host {
+    fn from(name: &str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for Host {
+    fn from(name: String) -> Self {
+        Self::new(name)
     }
 }
 
@@ -94,9 +189,22 @@ pub struct Resolve<P> {
     pub peer: P,
     /// The name to look up, without a trailing dot: the host of a `/dns*` address, or
     /// `_dnsaddr.<host>` for `/dnsaddr/<host>`.
-    pub name: Arc<str>,
+    pub name: Host,
     /// The records wanted.
     pub kind: RecordKind,
+}
+
+/// A name command for the runtime (R-N1), drained with
+/// [`Dialer::poll_name_action`](crate::Dialer::poll_name_action). Only a dialer with
+/// [`Config::names`](crate::Config::names) set emits any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the runtime must carry out every name action"]
+#[non_exhaustive]
+pub enum NameAction<P> {
+    /// Look a name up.
+    Resolve(Resolve<P>),
+    /// Abandon a lookup.
+    AbortResolve(AbortResolve),
 }
 
 /// Command to the runtime: abandon the resolution `resolve`. No report is expected; one
@@ -180,10 +288,14 @@ pub(crate) fn is_name(addr: &Multiaddr) -> bool {
 #[inline(always)]
 pub(crate) fn unroutable(addr: &Multiaddr) -> bool {
     match addr.as_ref() {
+        // The usual case, in two comparisons: a first octet in 1..=223 is none of them.
+        [CODE_IP4, a, ..] if (1..224).contains(a) => false,
         [CODE_IP4, a, b, c, d, ..] => {
             let ip = Ipv4Addr::new(*a, *b, *c, *d);
             ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast()
         }
+        // Neither `::`, nor `::ffff:…`, nor multicast (`ff…`).
+        [CODE_IP6, first, ..] if *first != 0 && *first != 0xff => false,
         [CODE_IP6, rest @ ..] if rest.len() >= 16 => {
             let mut octets = [0u8; 16];
             octets.copy_from_slice(&rest[..16]);
@@ -224,7 +336,7 @@ impl NameKind {
 
 /// The name `addr` starts with, and its host (lower-cased, without a trailing dot), or
 /// `None` if it starts with something else or the host is empty.
-pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Arc<str>)> {
+pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Host)> {
     let (kind, host) = match addr.iter().next()? {
         Protocol::Dns(h) => (NameKind::Any, h),
         Protocol::Dns4(h) => (NameKind::V4, h),
@@ -236,14 +348,14 @@ pub(crate) fn name_of(addr: &Multiaddr) -> Option<(NameKind, Arc<str>)> {
     if host.is_empty() {
         return None;
     }
-    Some((kind, Arc::from(host.to_ascii_lowercase())))
+    Some((kind, Host::new(host.to_ascii_lowercase())))
 }
 
 /// The query name of a lookup for `host`.
-pub(crate) fn query_name(kind: NameKind, host: &Arc<str>) -> Arc<str> {
+pub(crate) fn query_name(kind: NameKind, host: &Host) -> Host {
     match kind {
-        NameKind::Dnsaddr => Arc::from(format!("_dnsaddr.{host}")),
-        _ => Arc::clone(host),
+        NameKind::Dnsaddr => Host::new(format!("_dnsaddr.{host}")),
+        _ => host.clone(),
     }
 }
 

@@ -1,6 +1,5 @@
 //! What comes out of the core: actions for the runtime and events for the application.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use multiaddr::Multiaddr;
@@ -10,7 +9,6 @@ use crate::config::AddrClass;
 
 use crate::error::{Attempt, DialFailed};
 use crate::ids::{CallerId, DialId, RequestId};
-use crate::names::{AbortResolve, Resolve};
 
 /// Command to the runtime: dial `addr` and report the end with `dial`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +19,10 @@ pub struct StartDial<P> {
     pub request: RequestId,
     /// The peer being dialed.
     pub peer: P,
-    /// The address to dial.
+    /// The address to dial. For an address a name resolved to (R-N1),
+    /// [`Dialer::dial_name`](crate::Dialer::dial_name) gives the host it came from, for
+    /// TLS SNI or a WebSocket `Host` header.
     pub addr: Multiaddr,
-    /// The host name `addr` was resolved from (R-N1), for TLS SNI or a WebSocket `Host`
-    /// header; `None` for an address the caller passed as it is, or one a `dnsaddr`
-    /// record held literally.
-    pub name: Option<Arc<str>>,
 }
 
 /// Command to the runtime: abandon the attempt `dial` (drop its socket or future).
@@ -61,10 +57,13 @@ pub enum AbortReason {
 /// An I/O command for the runtime, drained with [`Dialer::poll_action`](crate::Dialer::poll_action).
 ///
 /// The enum is `#[non_exhaustive]`, but a `_ =>` arm can never silently drop a command
-/// the runtime must carry out: every command added later (such as resolving a name) is
-/// emitted only by a dialer whose embedder turned it on in the [`Config`](crate::Config),
-/// knowing it must handle it. A runtime that matches the two commands below handles
-/// everything a default dialer emits.
+/// the runtime must carry out: every command added later is emitted only by a dialer
+/// whose embedder turned it on in the [`Config`](crate::Config), knowing it must handle
+/// it. A runtime that matches the two commands below handles everything a default dialer
+/// emits. The name lookups of [`Config::names`](crate::Config::names) come from their own
+/// queue, [`Dialer::poll_name_action`](crate::Dialer::poll_name_action): this enum is in
+/// every dial's path, and two variants more made it half as large again and every dial
+/// measurably slower (see `docs/design.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "the runtime must carry out every action"]
 #[non_exhaustive]
@@ -73,12 +72,6 @@ pub enum Action<P> {
     StartDial(StartDial<P>),
     /// Abandon a connection attempt.
     AbortDial(AbortDial),
-    /// Look a name up (R-N1). Emitted only with [`Config::names`](crate::Config::names)
-    /// set.
-    Resolve(Resolve<P>),
-    /// Abandon a name lookup (R-N1). Emitted only with
-    /// [`Config::names`](crate::Config::names) set.
-    AbortResolve(AbortResolve),
 }
 
 /// The winning dial of a request.

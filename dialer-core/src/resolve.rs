@@ -9,16 +9,9 @@
 //! holes and prune marks all apply, then the request's pending addresses are ranked again
 //! and the request asks the pool for the tokens it can now use.
 //!
-//! **Tokens.** A resolution takes none. A request takes its tokens when it has addresses
-//! to dial: at once for the addresses the caller passed, and when its names' answers
-//! bring addresses for the rest (a request of names alone asks the pool only then). A
-//! request whose dials are all over while its names are still resolving gives its tokens
-//! back (R-T7) and asks again when addresses come. If the pool is empty then, a
-//! high-priority request proceeds as an overdraft (R-P1), one with a wait queue
-//! configured waits in it (R-Q1; its `dial_timeout` still counts from the call),
-//! and any other fails with [`DialFailed::NoTokens`]: fail-fast, as R-T4.
+//! When a request takes tokens for what its names bring is documented on
+//! [`Names`](crate::Names).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use multiaddr::Multiaddr;
@@ -30,9 +23,9 @@ use crate::error::{Attempt, DialFailed, FailReason, ReportError, SkipReason, Ski
 use crate::ids::{RequestId, ResolveId};
 use crate::names::{
     is_name, name_of, parse_dnsaddr_record, peer_suffix, query_name, substitute, unroutable,
-    AbortResolve, Answer, NameKind, RecordKind, Resolve,
+    AbortResolve, Answer, Host, NameAction, NameKind, RecordKind, Resolve,
 };
-use crate::output::{AbortReason, Action, Event};
+use crate::output::{AbortReason, Event};
 use crate::request::{sort_by_confidence, Addrs};
 
 /// The names of one request.
@@ -44,7 +37,7 @@ pub(crate) struct NameSet {
     /// Every lookup issued, live or ended (ended ones are skipped when aborting).
     pub(crate) lookups: SmallVec<[ResolveId; 4]>,
     /// Resolved addresses and the host each came from, for [`StartDial::name`](crate::StartDial::name).
-    pub(crate) origins: Vec<(Multiaddr, Arc<str>)>,
+    pub(crate) origins: Vec<(Multiaddr, Host)>,
     /// Results kept so far, against [`Names::max_resolved`](crate::Names::max_resolved).
     pub(crate) results: usize,
     /// Set while the request waits for tokens after its names brought addresses (R-Q1):
@@ -55,11 +48,11 @@ pub(crate) struct NameSet {
 
 impl NameSet {
     /// The host `addr` was resolved from, if it was.
-    pub(crate) fn origin(&self, addr: &Multiaddr) -> Option<Arc<str>> {
+    pub(crate) fn origin(&self, addr: &Multiaddr) -> Option<Host> {
         self.origins
             .iter()
             .find(|(a, _)| a == addr)
-            .map(|(_, host)| Arc::clone(host))
+            .map(|(_, host)| host.clone())
     }
 }
 
@@ -67,7 +60,7 @@ impl NameSet {
 #[derive(Debug)]
 pub(crate) struct NameEntry {
     pub(crate) addr: Multiaddr,
-    pub(crate) host: Arc<str>,
+    pub(crate) host: Host,
     pub(crate) kind: NameKind,
     /// 0 for a caller's name; a `dnsaddr` result is one deeper than its parent.
     pub(crate) depth: u8,
@@ -173,6 +166,30 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         self.resolves.len()
     }
 
+    /// The host name the address of `dial`, a dial in flight, was resolved from (R-N1):
+    /// what TLS SNI or a WebSocket `Host` header needs. `None` for an address the caller
+    /// passed as it is, one a `dnsaddr` record held literally, or a dial that is over.
+    /// Call it when carrying out the dial's [`StartDial`](crate::StartDial).
+    ///
+    /// A getter rather than a field of `StartDial`: the field made every dial's command
+    /// larger, and measurably slower, for the few dials of resolved names.
+    pub fn dial_name(&self, dial: crate::DialId) -> Option<Host> {
+        let d = self.dials.get(&dial)?;
+        self.requests
+            .get(&d.request)?
+            .names
+            .as_ref()?
+            .origin(&d.addr)
+    }
+
+    /// The next name command for the runtime (R-N1): a lookup to start or to abandon.
+    /// With [`Config::names`](crate::Config::names) set, drain it until `None` after every
+    /// input, after [`poll_action`](Self::poll_action); without, it is always `None`.
+    #[must_use]
+    pub fn poll_name_action(&mut self) -> Option<NameAction<P>> {
+        self.name_actions.pop_front()
+    }
+
     /// Why the fixed refusals or the embedder's filter refuse `addr` (R-R10), if they do.
     #[inline(always)]
     pub(crate) fn filtered(&self, peer: &P, addr: &Multiaddr) -> Option<SkipReason> {
@@ -219,12 +236,6 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         (addrs, names)
     }
 
-    /// Whether names are resolved here and `addr` is one.
-    #[inline(always)]
-    pub(crate) fn resolves_names(&self, addr: &Multiaddr) -> bool {
-        self.config.names.is_some() && is_name(addr)
-    }
-
     /// Why a caller's name is left out of a request, if it is: a duplicate, refused by the
     /// filter, deny-listed (a name whose lookup failed is, R-N2) or malformed.
     pub(crate) fn admit_name(
@@ -265,6 +276,9 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
+        if req.names.is_none() {
+            self.named += 1;
+        }
         let set = req.names.get_or_insert_with(Box::default);
         for addr in names {
             let Some((kind, host)) = name_of(&addr) else {
@@ -300,7 +314,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                 set.live += 1;
                 entry.live += 1;
                 self.stats.resolves_started += 1;
-                self.actions.push_back(Action::Resolve(Resolve {
+                self.name_actions.push_back(NameAction::Resolve(Resolve {
                     resolve,
                     request,
                     peer: req.peer.clone(),
@@ -318,10 +332,11 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
             return;
         };
         self.stats.resolves_timed_out += 1;
-        self.actions.push_back(Action::AbortResolve(AbortResolve {
-            resolve,
-            request: lookup.request,
-        }));
+        self.name_actions
+            .push_back(NameAction::AbortResolve(AbortResolve {
+                resolve,
+                request: lookup.request,
+            }));
         self.lookup_ended(lookup, Outcome::Failed(FailReason::ResolveTimeout), now);
     }
 
@@ -340,12 +355,12 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
 
     /// Aborts the live lookups of a request that ended (R-N1: each resolution ends
     /// exactly once).
-    pub(crate) fn abort_names(&mut self, request: RequestId, set: Box<NameSet>) {
-        for resolve in set.lookups {
+    pub(crate) fn abort_names(&mut self, request: RequestId, lookups: &[ResolveId]) {
+        for &resolve in lookups {
             if self.resolves.remove(&resolve).is_some() {
                 self.stats.resolves_aborted += 1;
-                self.actions
-                    .push_back(Action::AbortResolve(AbortResolve { resolve, request }));
+                self.name_actions
+                    .push_back(NameAction::AbortResolve(AbortResolve { resolve, request }));
             }
         }
     }
@@ -498,7 +513,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(set) = req.names.as_mut() else {
             return false;
         };
-        let host = set.entries.get(name).map(|e| Arc::clone(&e.host));
+        let host = set.entries.get(name).map(|e| e.host.clone());
         let resolved_ip = set
             .entries
             .get(name)
@@ -529,7 +544,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                     self.stats.resolved_addresses += 1;
                     if resolved_ip {
                         if let Some(host) = &host {
-                            set.origins.push((addr.clone(), Arc::clone(host)));
+                            set.origins.push((addr.clone(), host.clone()));
                         }
                     }
                     req.addrs.push(addr);
@@ -673,6 +688,14 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         if requested == 0 {
             return true;
         }
+        if self.pool.available() < requested && !self.spared.is_empty() {
+            // As a new request of addresses does (R-R6b): tokens lent to spared dials
+            // come back before this request is refused for want of them.
+            self.reclaim(now, requested);
+        }
+        let Some(req) = self.requests.get_mut(&request) else {
+            return false;
+        };
         let granted = self.pool.acquire(requested);
         if granted > 0 || req.high {
             req.tokens = granted;

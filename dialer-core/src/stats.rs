@@ -85,7 +85,7 @@ pub struct Stats {
     pub head_starts: u64,
     /// Late, duplicated or unknown dial and resolution reports that were ignored.
     pub reports_ignored: u64,
-    /// Name lookups issued ([`Action::Resolve`](crate::Action::Resolve), R-N1).
+    /// Name lookups issued ([`NameAction::Resolve`](crate::NameAction::Resolve), R-N1).
     pub resolves_started: u64,
     /// Name lookups answered with records.
     pub resolves_succeeded: u64,

@@ -67,10 +67,18 @@ impl<K: Copy> DeadlineQueue<K> {
     }
 
     /// Sweeps stale entries once they outnumber the `live` ones (amortised O(1)).
-    pub(crate) fn compact(&mut self, live_count: usize, mut live: impl FnMut(Instant, K) -> bool) {
+    /// Inlined: it runs for every queue after every input, and is almost always a
+    /// comparison that finds nothing to do.
+    #[inline(always)]
+    pub(crate) fn compact(&mut self, live_count: usize, live: impl FnMut(Instant, K) -> bool) {
         if sweep_due(self.entries.len(), live_count) {
-            self.entries.retain(|&(t, k)| live(t, k));
+            self.sweep(live);
         }
+    }
+
+    #[cold]
+    fn sweep(&mut self, mut live: impl FnMut(Instant, K) -> bool) {
+        self.entries.retain(|&(t, k)| live(t, k));
     }
 
     #[cfg(feature = "invariants")]

@@ -14,7 +14,7 @@ use std::time::Instant;
 use dialer_core::DialFailed;
 use dialer_core::{
     AbortDial, AbortResolve, Action, Answer, CallerId, Connected, DialId, DialOpts, ErrorClass,
-    Event, RequestId, Resolve, ResolveId, StartDial, TransportError,
+    Event, NameAction, RequestId, Resolve, ResolveId, StartDial, TransportError,
 };
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
@@ -422,10 +422,16 @@ where
                 }
                 Action::StartDial(start) => self.start_dial(start),
                 Action::AbortDial(abort) => self.abort_dial(abort),
-                Action::Resolve(resolve) => self.start_resolve(resolve),
-                Action::AbortResolve(abort) => self.abort_resolve(abort),
                 // A command added to the core later, and opt-in there: not turned on here.
                 other => debug!(?other, "command not enabled by the driver"),
+            }
+        }
+        // Name lookups come from a queue of their own (R-N1), after the dial commands.
+        while let Some(action) = self.core.poll_name_action() {
+            match action {
+                NameAction::Resolve(resolve) => self.start_resolve(resolve),
+                NameAction::AbortResolve(abort) => self.abort_resolve(abort),
+                other => debug!(?other, "name command not known to the driver"),
             }
         }
         let mut events = std::mem::take(&mut self.events);
@@ -583,19 +589,20 @@ where
             dial,
             request,
             addr,
-            name,
             ..
         } = start;
+        let name = self.core.dial_name(dial);
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
         let span = match &name {
-            Some(name) => debug_span!(parent: parent, "dial", %dial, %addr, %name),
+            Some(name) => debug_span!(parent: parent, "dial", %dial, %addr, name = name.as_str()),
             None => debug_span!(parent: parent, "dial", %dial, %addr),
         };
         // A transport that panics while making its future fails this dial, not the driver
         // (the future's own polls are guarded the same way, in `attempt`). The name the
         // address was resolved from goes along (R-N1: TLS SNI, WebSocket `Host`).
         let attempt = catch_unwind(AssertUnwindSafe(|| {
-            self.transport.dial_named(&addr, name.as_deref())
+            self.transport
+                .dial_named(&addr, name.as_ref().map(|n| n.as_str()))
         }));
         let inline = self.dials.inline() < self.inline_limit;
         span.in_scope(|| debug!(inline, "dial started"));
@@ -647,7 +654,7 @@ where
             ..
         } = resolve;
         let parent = self.requests.get(&request).and_then(|r| r.span.id());
-        let span = debug_span!(parent: parent, "resolve", %resolve, %name, kind = kind.name());
+        let span = debug_span!(parent: parent, "resolve", %resolve, name = name.as_str(), kind = kind.name());
         let local = local_answer(&name, kind);
         span.in_scope(|| debug!(local = local.is_some(), "resolving"));
         let lookup: Lookup = match (local, &self.resolver) {

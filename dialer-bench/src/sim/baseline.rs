@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use super::population::{Attempts, Class, Outcome, Population};
+use super::population::{Attempts, Class, Outcome, Population, SequentialDial, Target};
 use super::{Tally, Won};
 
 /// In which order, and with which delays, a request dials its addresses.
@@ -38,6 +38,24 @@ pub(crate) enum Admission {
     Pool { tokens: usize, queue: Option<usize> },
 }
 
+/// How a model reaches a peer's names (`/dns4/…`, `/dns/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameModel {
+    /// rust-libp2p: the swarm dials a name as one address, like any other (within
+    /// `per_request`); the DNS transport (`transports/dns/src/lib.rs`) resolves it inside
+    /// that dial and tries the answers one at a time, last answer first, until one
+    /// connects. `per_ip_timeout_ns`: `None` bounds the whole name dial by
+    /// `address_timeout_ns` (a `TransportTimeout` around the DNS transport, as
+    /// `SwarmBuilder::build` sets), so an address that hangs ends the name there; `Some`
+    /// gives each resolved address its own timeout (a `TransportTimeout` inside the DNS
+    /// transport) and the name dial none.
+    InTransport { per_ip_timeout_ns: Option<u64> },
+    /// go-libp2p: every name is resolved before anything is dialed (`swarm_dial.go`
+    /// `addrsForDial` → `resolveAddrs`, one name after the other), and the answers join
+    /// the peer's addresses, ranked, backed off and black-hole-filtered like them.
+    BeforeRanking,
+}
+
 /// go-libp2p's black-hole detector for one class (`black_hole_detector.go`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BlackHoleModel {
@@ -63,6 +81,8 @@ pub(crate) struct Strategy {
     pub(crate) go_backoff: bool,
     /// go-libp2p's UDP and IPv6 black-hole detectors.
     pub(crate) black_holes: Option<BlackHoleModel>,
+    /// How names are reached; `None`: the model has none, and runs in no world with names.
+    pub(crate) names: Option<NameModel>,
 }
 
 /// Events, ordered within one instant as the core orders them: request deadlines first
@@ -72,8 +92,16 @@ pub(crate) struct Strategy {
 enum Ev {
     RequestTimeout(u64),
     DialTimeout(u64),
-    Answer { dial: u64, connected: bool },
-    Tick { request: u64, at: u64 },
+    Answer {
+        dial: u64,
+        connected: bool,
+    },
+    Tick {
+        request: u64,
+        at: u64,
+    },
+    /// go: the names of arrival `usize` are resolved; the request can rank and dial.
+    Resolved(usize),
     Arrival(usize),
 }
 
@@ -82,8 +110,12 @@ struct Request {
     round: u8,
     reachable: bool,
     arrival_ns: u64,
-    /// Addresses with their delay from the request's start, in dial order.
-    order: Vec<(u32, u64)>,
+    /// When it ranked its addresses (after go resolved its names): the delays count from
+    /// here.
+    ranked_ns: u64,
+    /// Addresses (and names, for rust) with their delay from the request's start, in
+    /// dial order.
+    order: Vec<(Target, u64)>,
     next: usize,
     /// Dials started or waiting for a slot.
     in_flight: Vec<u64>,
@@ -99,7 +131,10 @@ struct Request {
 
 struct Dial {
     request: u64,
-    addr: u32,
+    target: Target,
+    /// A name dialed by rust's DNS transport: its walk over the answers, and when it
+    /// started (its sockets are counted when it ends).
+    walk: Option<(SequentialDial, u64)>,
     /// On the network (not waiting for a slot).
     started: bool,
     /// Holds (or waits for) a slot of the fd limit.
@@ -276,18 +311,71 @@ impl Engine<'_> {
         }
     }
 
+    /// A request arrives: go resolves its names first (their lookups one after the
+    /// other, `resolveAddrs`; Go's resolver asks A and AAAA of a `/dns` name at once), the
+    /// others start at once.
     fn arrive(&mut self, now: u64, index: usize) {
         let a = self.pop.arrivals[index];
+        let names = &self.pop.peer_names[a.peer as usize];
+        if names.is_empty() {
+            return self.admit(now, index);
+        }
+        match self.strategy.names {
+            Some(NameModel::BeforeRanking) => {
+                let resolving: u64 = names
+                    .iter()
+                    .map(|&n| {
+                        let a4 = self.pop.lookup(n, a.round, false).after_ns;
+                        if self.pop.names[n as usize].any {
+                            a4.max(self.pop.lookup(n, a.round, true).after_ns)
+                        } else {
+                            a4
+                        }
+                    })
+                    .sum();
+                self.push(now + resolving, Ev::Resolved(index));
+            }
+            Some(NameModel::InTransport { .. }) => self.admit(now, index),
+            None => panic!("a model without names runs in a world with names"),
+        }
+    }
+
+    /// The request (arrived at `arrivals[index].at_ns`) ranks what it can dial and asks
+    /// for admission.
+    fn admit(&mut self, now: u64, index: usize) {
+        let a = self.pop.arrivals[index];
+        let arrival_ns = a.at_ns;
         let reachable = self.pop.reachable(a.peer, a.round);
         let list = &self.pop.peers[a.peer as usize];
-        let mut order: Vec<(u32, u64)> = match self.strategy.order {
-            Order::Caller => list.iter().map(|&x| (x, 0)).collect(),
+        let mut order: Vec<(Target, u64)> = match self.strategy.order {
+            Order::Caller => self.pop.targets(a.peer).map(|x| (x, 0)).collect(),
             Order::CallerRelayLast => {
-                let mut v: Vec<(u32, u64)> = list.iter().map(|&x| (x, 0)).collect();
-                v.sort_by_key(|&(x, _)| self.pop.addrs[x as usize].class.relay());
+                let mut v: Vec<(Target, u64)> = self.pop.targets(a.peer).map(|x| (x, 0)).collect();
+                v.sort_by_key(|&(x, _)| match x {
+                    Target::Addr(x) => self.pop.addrs[x as usize].class.relay(),
+                    Target::Name(_) => false,
+                });
                 v
             }
-            Order::GoRanker => go_ranked(self.pop, list),
+            Order::GoRanker => {
+                // The names' answers join the addresses; `resolveAddrs` pops its work
+                // list from the end, so a name's answers come last answer first (which
+                // orders them among themselves: they share a class and a port).
+                let mut all = list.clone();
+                for &n in &self.pop.peer_names[a.peer as usize] {
+                    let mut ips = self.pop.lookup(n, a.round, false).ips;
+                    ips.reverse();
+                    all.extend(ips);
+                }
+                go_ranked(self.pop, &all)
+                    .into_iter()
+                    .map(|(x, d)| (Target::Addr(x), d))
+                    .collect()
+            }
+        };
+        let class_of = |x: Target| match x {
+            Target::Addr(x) => Some(self.pop.addrs[x as usize].class),
+            Target::Name(_) => None,
         };
         if let Some(m) = self.strategy.black_holes {
             // `filterKnownUndialables`: a blocked class's addresses are left out.
@@ -295,14 +383,17 @@ impl Engine<'_> {
             for (det, in_class) in self.detectors.iter_mut().zip(classes) {
                 let has = order
                     .iter()
-                    .any(|&(x, _)| in_class(self.pop.addrs[x as usize].class));
+                    .any(|&(x, _)| class_of(x).is_some_and(in_class));
                 if has && !det.allows(m) {
-                    order.retain(|&(x, _)| !in_class(self.pop.addrs[x as usize].class));
+                    order.retain(|&(x, _)| !class_of(x).is_some_and(in_class));
                 }
             }
         }
         if self.strategy.go_backoff {
-            order.retain(|&(x, _)| self.backoff.get(&x).is_none_or(|&(_, until)| until <= now));
+            order.retain(|&(x, _)| match x {
+                Target::Addr(x) => self.backoff.get(&x).is_none_or(|&(_, until)| until <= now),
+                Target::Name(_) => true,
+            });
         }
         if order.is_empty() {
             // Nothing left to dial (backed off, black-holed): a failure, not a rejection.
@@ -320,7 +411,7 @@ impl Engine<'_> {
                 } else if queue.is_some_and(|depth| self.waiting < depth) {
                     (0, true)
                 } else {
-                    self.tally.rejected(a.round, reachable);
+                    self.tally.rejected(a.round, reachable, 0);
                     return;
                 }
             }
@@ -337,7 +428,8 @@ impl Engine<'_> {
                 peer: a.peer,
                 round: a.round,
                 reachable,
-                arrival_ns: now,
+                arrival_ns,
+                ranked_ns: now,
                 order,
                 next: 0,
                 in_flight: Vec::new(),
@@ -350,7 +442,7 @@ impl Engine<'_> {
             },
         );
         if let Some(t) = self.strategy.request_timeout_ns {
-            self.push(now + t, Ev::RequestTimeout(id));
+            self.push(arrival_ns + t, Ev::RequestTimeout(id));
         }
         self.pump(now, id);
     }
@@ -365,10 +457,10 @@ impl Engine<'_> {
         if req.waiting {
             return;
         }
-        let mut elapsed = now - req.arrival_ns;
+        let mut elapsed = now - req.ranked_ns;
         let mut new = Vec::new();
         while req.in_flight.len() < req.tokens && req.next < req.order.len() {
-            let (addr, delay) = req.order[req.next];
+            let (target, delay) = req.order[req.next];
             if delay > elapsed {
                 if !req.in_flight.is_empty() || !new.is_empty() {
                     break;
@@ -380,10 +472,10 @@ impl Engine<'_> {
             self.next_id += 1;
             let dial = self.next_id;
             req.in_flight.push(dial);
-            new.push((dial, addr));
+            new.push((dial, target));
         }
         if req.next < req.order.len() && req.in_flight.len() < req.tokens {
-            let at = req.arrival_ns + req.order[req.next].1;
+            let at = req.ranked_ns + req.order[req.next].1;
             if at > now && req.tick_at != Some(at) {
                 req.tick_at = Some(at);
                 self.queue.push(Reverse((at, Ev::Tick { request: id, at })));
@@ -396,8 +488,8 @@ impl Engine<'_> {
             req.tokens = needed;
         }
         let done = needed == 0;
-        for (dial, addr) in new {
-            self.start_dial(now, id, dial, addr);
+        for (dial, target) in new {
+            self.start_dial(now, id, dial, target);
         }
         self.release_tokens(surplus);
         if done {
@@ -405,13 +497,18 @@ impl Engine<'_> {
         }
     }
 
-    fn start_dial(&mut self, now: u64, request: u64, dial: u64, addr: u32) {
-        let fd = self.strategy.fd_limit.is_some() && !self.pop.addrs[addr as usize].class.relay();
+    fn start_dial(&mut self, now: u64, request: u64, dial: u64, target: Target) {
+        let fd = self.strategy.fd_limit.is_some()
+            && match target {
+                Target::Addr(addr) => !self.pop.addrs[addr as usize].class.relay(),
+                Target::Name(_) => true,
+            };
         self.dials.insert(
             dial,
             Dial {
                 request,
-                addr,
+                target,
+                walk: None,
                 started: false,
                 fd,
             },
@@ -435,21 +532,45 @@ impl Engine<'_> {
             unreachable!("a dial outlived its request");
         };
         d.started = true;
-        let addr = d.addr;
         let round = req.round;
-        let attempt = self.attempts.next(addr, round);
-        let outcome = self.pop.outcome(addr, round, attempt);
-        req.dials += 1;
+        let mut timeout = Some(self.strategy.address_timeout_ns);
+        let outcome = match d.target {
+            Target::Addr(addr) => {
+                let attempt = self.attempts.next(addr, round);
+                req.dials += 1;
+                self.pop.outcome(addr, round, attempt)
+            }
+            Target::Name(name) => {
+                let Some(NameModel::InTransport { per_ip_timeout_ns }) = self.strategy.names else {
+                    unreachable!("only rust's DNS transport dials a name");
+                };
+                // libp2p-dns: `unresolved.pop()` takes the last answer first; hickory's
+                // default `Ipv4thenIpv6` asks A alone for a name with A records.
+                let walk = self.pop.sequential_name_dial(
+                    name,
+                    round,
+                    &mut self.attempts,
+                    true,
+                    false,
+                    per_ip_timeout_ns,
+                );
+                if per_ip_timeout_ns.is_some() {
+                    timeout = None;
+                }
+                let outcome = walk.outcome;
+                d.walk = Some((walk, now));
+                outcome
+            }
+        };
         if req.first.is_none() {
             req.first = Some(dial);
             req.first_connects = matches!(outcome, Outcome::Connect(_));
         }
         self.in_net += 1;
         self.tally.in_flight(self.in_net);
-        self.push(
-            now + self.strategy.address_timeout_ns,
-            Ev::DialTimeout(dial),
-        );
+        if let Some(t) = timeout {
+            self.push(now + t, Ev::DialTimeout(dial));
+        }
         match outcome {
             Outcome::Connect(ns) => self.push(
                 now + ns,
@@ -474,13 +595,19 @@ impl Engine<'_> {
     fn leave_network(&mut self, now: u64, d: &Dial, success: bool) {
         debug_assert!(d.started);
         self.in_net -= 1;
-        if let Some(m) = self.strategy.black_holes {
-            let class = self.pop.addrs[d.addr as usize].class;
+        if let (Some(m), Target::Addr(addr)) = (self.strategy.black_holes, d.target) {
+            let class = self.pop.addrs[addr as usize].class;
             if class.udp() {
                 self.detectors[0].record(m, success);
             }
             if class.ip6() {
                 self.detectors[1].record(m, success);
+            }
+        }
+        // A name's walk: the sockets it opened by now are its request's dials.
+        if let Some((walk, started)) = &d.walk {
+            if let Some(req) = self.requests.get_mut(&d.request) {
+                req.dials += walk.attempts_by(now - started);
             }
         }
         if d.fd {
@@ -523,7 +650,7 @@ impl Engine<'_> {
 
     /// Ends a request: drops its dials (the aborts), returns its tokens, records it.
     fn finish(&mut self, now: u64, id: u64, success: Option<u64>) {
-        let Some(req) = self.requests.remove(&id) else {
+        let Some(mut req) = self.requests.remove(&id) else {
             return;
         };
         // All of them off the books first, so that a freed fd slot cannot go to one of
@@ -535,6 +662,9 @@ impl Engine<'_> {
             .filter(|d| d.started)
             .collect();
         for d in &aborted {
+            if let Some((walk, started)) = &d.walk {
+                req.dials += walk.attempts_by(now - started);
+            }
             // go counts a dial aborted because a sibling won as a failure.
             self.leave_network(now, d, false);
         }
@@ -560,8 +690,8 @@ impl Engine<'_> {
             return;
         };
         self.leave_network(now, &d, false);
-        if self.strategy.go_backoff {
-            let entry = self.backoff.entry(d.addr).or_insert((0, 0));
+        if let (true, Target::Addr(addr)) = (self.strategy.go_backoff, d.target) {
+            let entry = self.backoff.entry(addr).or_insert((0, 0));
             let tries = entry.0;
             let wait = (GO_BACKOFF_BASE + GO_BACKOFF_COEF * tries * tries).min(GO_BACKOFF_MAX);
             *entry = (tries + 1, now + wait);
@@ -575,6 +705,7 @@ impl Engine<'_> {
     fn step(&mut self, now: u64, ev: Ev) {
         match ev {
             Ev::Arrival(index) => self.arrive(now, index),
+            Ev::Resolved(index) => self.admit(now, index),
             Ev::RequestTimeout(id) => self.finish(now, id, None),
             Ev::DialTimeout(dial) => self.dial_failed(now, dial),
             Ev::Answer {
@@ -590,8 +721,14 @@ impl Engine<'_> {
                     if let Some(req) = self.requests.get_mut(&d.request) {
                         req.in_flight.retain(|x| *x != dial);
                         if self.strategy.go_backoff {
-                            for a in &self.pop.peers[req.peer as usize] {
+                            let peer = req.peer as usize;
+                            for a in &self.pop.peers[peer] {
                                 self.backoff.remove(a);
+                            }
+                            for &n in &self.pop.peer_names[peer] {
+                                for a in &self.pop.names[n as usize].ips {
+                                    self.backoff.remove(a);
+                                }
                             }
                         }
                     }

@@ -16,9 +16,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dialer_core::check::Monitor;
+
 use dialer_core::{
-    AbortReason, Action, CallerId, CancelError, Config, Connected, DialFailed, DialId, DialOpts,
-    DialRefused, Dialer, Dialing, Event, Multiaddr, ReportError, RequestId, Stats, TransportError,
+    AbortReason, Action, Answer, CallerId, CancelError, Config, Connected, DialFailed, DialId,
+    DialOpts, DialRefused, Dialer, Dialing, Event, Host, Multiaddr, NameAction, RecordKind,
+    ReportError, RequestId, ResolveId, Stats, TransportError,
 };
 
 /// Peers are plain numbers in these tests.
@@ -58,6 +60,17 @@ pub(crate) enum Outcome {
     Hang,
 }
 
+/// What the fake name server does with a lookup (R-N1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Answers this long after the lookup started.
+    Answer(Duration, Answer),
+    /// Fails with this reason this long after the lookup started.
+    Fail(Duration, &'static str),
+    /// Never answers: only the core's timeout or an abort ends it.
+    Hang,
+}
+
 /// One thing that happened, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Out {
@@ -83,6 +96,17 @@ pub(crate) enum Out {
     },
     /// An event of the core.
     Event(Event<Peer>),
+    /// The core asked for a lookup (`Action::Resolve`).
+    Resolve {
+        resolve: ResolveId,
+        request: RequestId,
+        name: String,
+        kind: RecordKind,
+    },
+    /// The core abandoned a lookup (`Action::AbortResolve`).
+    AbortResolve { resolve: ResolveId },
+    /// The fake name server answered, and the core accepted it.
+    Resolved { resolve: ResolveId, name: String },
 }
 
 /// An output stamped with the simulated time (offset from the start) it came out at.
@@ -95,6 +119,7 @@ pub(crate) struct Record {
 /// What to do next in the drive loop.
 enum Next {
     Report(usize),
+    Lookup(usize),
     Timeout,
 }
 
@@ -105,6 +130,14 @@ struct Due {
     outcome: Outcome,
 }
 
+/// A scripted answer the fake name server owes.
+struct DueLookup {
+    at: Instant,
+    resolve: ResolveId,
+    name: String,
+    result: Result<Answer, &'static str>,
+}
+
 /// The simulated runtime around one dialer.
 pub(crate) struct Sim {
     pub(crate) dialer: Dialer<Peer>,
@@ -112,7 +145,11 @@ pub(crate) struct Sim {
     base: Instant,
     now: Instant,
     script: HashMap<Multiaddr, Outcome>,
+    zone: HashMap<(String, RecordKind), Lookup>,
     due: Vec<Due>,
+    due_lookups: Vec<DueLookup>,
+    /// The host name each dial carried (`StartDial::name`).
+    pub(crate) names: HashMap<DialId, Option<Host>>,
     addr_of: HashMap<DialId, Multiaddr>,
     log: Vec<Record>,
     cursor: usize,
@@ -136,7 +173,10 @@ impl Sim {
             base,
             now: base,
             script: HashMap::new(),
+            zone: HashMap::new(),
             due: Vec::new(),
+            due_lookups: Vec::new(),
+            names: HashMap::new(),
             addr_of: HashMap::new(),
             log: Vec::new(),
             cursor: 0,
@@ -167,6 +207,37 @@ impl Sim {
     /// Every later dial to `addr` ends with `outcome`.
     pub(crate) fn script(&mut self, addr: &Multiaddr, outcome: Outcome) {
         self.script.insert(addr.clone(), outcome);
+    }
+
+    /// Every later lookup of `name` for `kind` ends with `lookup` (unscripted ones
+    /// answer NXDOMAIN at once).
+    pub(crate) fn zone(&mut self, name: &str, kind: RecordKind, lookup: Lookup) {
+        self.zone.insert((name.to_owned(), kind), lookup);
+    }
+
+    /// Answers `resolve` now by hand, whatever the zone says.
+    pub(crate) fn answer(
+        &mut self,
+        resolve: ResolveId,
+        result: Result<Answer, &'static str>,
+    ) -> Result<(), ReportError> {
+        self.due_lookups.retain(|d| d.resolve != resolve);
+        let accepted = self.dialer.handle_resolved(self.now, resolve, result);
+        self.monitor
+            .resolved(resolve, accepted.is_ok())
+            .unwrap_or_else(|v| panic!("at {:?}: {v}", self.elapsed()));
+        if accepted.is_ok() {
+            let at = self.elapsed();
+            self.log.push(Record {
+                at,
+                out: Out::Resolved {
+                    resolve,
+                    name: String::new(),
+                },
+            });
+        }
+        self.drain();
+        accepted
     }
 
     /// The address a dial was started for.
@@ -324,6 +395,16 @@ impl Sim {
             .enumerate()
             .min_by_key(|(_, d)| d.at)
             .map(|(i, d)| (d.at, Next::Report(i)));
+        let lookup = self
+            .due_lookups
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, d)| d.at)
+            .map(|(i, d)| (d.at, Next::Lookup(i)));
+        let report = match (report, lookup) {
+            (Some(r), Some(l)) => Some(if r.0 <= l.0 { r } else { l }),
+            (r, l) => r.or(l),
+        };
         let timeout = self.dialer.poll_timeout().map(|t| (t, Next::Timeout));
         match (report, timeout) {
             // Reports due at the same instant as a deadline come first.
@@ -361,6 +442,25 @@ impl Sim {
                     Outcome::Hang => unreachable!("hanging dials are never due"),
                 };
                 accepted.expect("the core knows every dial it did not abort");
+            }
+            Next::Lookup(i) => {
+                let due = self.due_lookups.remove(i);
+                let accepted = self
+                    .dialer
+                    .handle_resolved(self.now, due.resolve, due.result);
+                self.monitor
+                    .resolved(due.resolve, accepted.is_ok())
+                    .unwrap_or_else(|v| panic!("at {:?}: {v}", self.elapsed()));
+                accepted.expect("the core knows every lookup it did not abort");
+                let at = self.elapsed();
+                self.log.push(Record {
+                    at,
+                    out: Out::Resolved {
+                        resolve: due.resolve,
+                        name: due.name,
+                    },
+                });
+                self.drain();
             }
             Next::Timeout => self.handle_timeout_at(self.now),
         }
@@ -425,6 +525,8 @@ impl Sim {
                         });
                     }
                     self.addr_of.insert(start.dial, start.addr.clone());
+                    self.names
+                        .insert(start.dial, self.dialer.dial_name(start.dial));
                     Out::Start {
                         dial: start.dial,
                         request: start.request,
@@ -442,7 +544,46 @@ impl Sim {
                         reason: abort.reason,
                     }
                 }
-                other => panic!("a default config emits no opt-in command: {other:?}"),
+                other => panic!("an action this harness does not know: {other:?}"),
+            };
+            self.log.push(Record { at, out });
+        }
+        for action in drained.name_actions {
+            let out = match action {
+                NameAction::Resolve(r) => {
+                    let name = r.name.to_string();
+                    let lookup = self
+                        .zone
+                        .get(&(name.clone(), r.kind))
+                        .cloned()
+                        .unwrap_or(Lookup::Fail(Duration::ZERO, "NXDOMAIN"));
+                    let due = match lookup {
+                        Lookup::Answer(d, answer) => Some((d, Ok(answer))),
+                        Lookup::Fail(d, reason) => Some((d, Err(reason))),
+                        Lookup::Hang => None,
+                    };
+                    if let Some((d, result)) = due {
+                        self.due_lookups.push(DueLookup {
+                            at: self.now + d,
+                            resolve: r.resolve,
+                            name: name.clone(),
+                            result,
+                        });
+                    }
+                    Out::Resolve {
+                        resolve: r.resolve,
+                        request: r.request,
+                        name,
+                        kind: r.kind,
+                    }
+                }
+                NameAction::AbortResolve(abort) => {
+                    self.due_lookups.retain(|d| d.resolve != abort.resolve);
+                    Out::AbortResolve {
+                        resolve: abort.resolve,
+                    }
+                }
+                other => panic!("a name action this harness does not know: {other:?}"),
             };
             self.log.push(Record { at, out });
         }
@@ -543,6 +684,39 @@ pub(crate) fn started_at(records: &[Record]) -> Vec<(Duration, Multiaddr)> {
         .iter()
         .filter_map(|r| match &r.out {
             Out::Start { addr, .. } => Some((r.at, addr.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The lookups asked for, in order, as `<kind> <name>`.
+pub(crate) fn lookups(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match &r.out {
+            Out::Resolve { name, kind, .. } => Some(format!("{} {name}", kind.name())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The lookups the core aborted, in order.
+pub(crate) fn aborted_lookups(records: &[Record]) -> Vec<ResolveId> {
+    records
+        .iter()
+        .filter_map(|r| match &r.out {
+            Out::AbortResolve { resolve } => Some(*resolve),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The lookup ids asked for, in order.
+pub(crate) fn lookup_ids(records: &[Record]) -> Vec<ResolveId> {
+    records
+        .iter()
+        .filter_map(|r| match &r.out {
+            Out::Resolve { resolve, .. } => Some(*resolve),
             _ => None,
         })
         .collect()

@@ -12,6 +12,7 @@ mod bad_input;
 mod errors;
 mod head_start;
 mod learning;
+mod names;
 mod network;
 mod observability;
 mod queue;
