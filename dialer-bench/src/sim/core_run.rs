@@ -3,7 +3,7 @@
 //! population's simulated DNS ([`Population::lookup`]).
 //!
 //! With [`Config::names`] set the core resolves names itself: every
-//! [`Action::Resolve`] is answered after the lookup's latency. Without it a name reaches
+//! [`NameAction::Resolve`] is answered after the lookup's latency. Without it a name reaches
 //! the runtime as a dial, and the runtime dials it as this repository's TCP transport
 //! does (`dialer-driver/src/tcp.rs`): resolve, then try the answers in turn, the whole
 //! within the core's deadline for that dial.
