@@ -36,7 +36,7 @@ pub(crate) struct NameSet {
     pub(crate) live: usize,
     /// Every lookup issued, live or ended (ended ones are skipped when aborting).
     pub(crate) lookups: SmallVec<[ResolveId; 4]>,
-    /// Resolved addresses and the host each came from, for [`StartDial::name`](crate::StartDial::name).
+    /// Resolved addresses and the host each came from, for [`Dialer::dial_name`].
     pub(crate) origins: Vec<(Multiaddr, Host)>,
     /// Results kept so far, against [`Names::max_resolved`](crate::Names::max_resolved).
     pub(crate) results: usize,
