@@ -1199,8 +1199,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             &self.confidence,
             self.config.interleave,
         );
-        self.top_up_tokens(request);
-        self.pump(request, now);
+        // A request of names alone may hold no token yet: it takes them now as it would
+        // for its names' answers (R-N1), rather than leave these addresses idle.
+        if self.grant_resolved(request, now) {
+            self.pump(request, now);
+        }
         self.compact_timers();
         caller
     }

@@ -40,15 +40,15 @@ use crate::ids::{RequestId, ResolveId};
 /// A resolution takes no token. A request takes its tokens when it has addresses to
 /// dial: at once for the addresses the caller passed, and when its names' answers bring
 /// addresses for the rest (a request of names alone asks the pool only then, with a
-/// [`RequestTokens`](crate::Event::RequestTokens) event). A request whose dials are all
-/// over while a name still resolves gives its tokens back (R-T7) and asks again when
-/// addresses come. If the pool is empty then, a high-priority request proceeds as an
-/// overdraft (R-P1), one with a wait queue waits in it (R-Q1; its `dial_timeout` still
-/// counts from the call), and any other fails with
-/// [`DialFailed::NoTokens`](crate::DialFailed::NoTokens). A request of names alone is
-/// refused with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens) at once if the
-/// pool is empty when it is made and there is no wait queue: fail-fast, as for any
-/// request, and no lookup is spent on an answer that would find the pool empty too.
+/// [`RequestTokens`](crate::Event::RequestTokens) event, or when a caller joins it with
+/// addresses of its own). A request whose dials are all over while a name still
+/// resolves gives its tokens back (R-T7) and asks again when addresses come. If the pool
+/// is empty then, a high-priority request proceeds as an overdraft (R-P1), one with a
+/// wait queue waits in it (R-Q1; its `dial_timeout` still counts from the call), and any
+/// other fails with [`DialFailed::NoTokens`](crate::DialFailed::NoTokens). A request of
+/// names alone is refused with [`DialRefused::NoTokens`](crate::DialRefused::NoTokens) at
+/// once if the pool is empty when it is made and there is no wait queue: fail-fast, as
+/// for any request, and no lookup is spent on an answer that would find the pool empty too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Names {

@@ -667,9 +667,11 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         self.pump(request, now);
     }
 
-    /// Tokens for addresses that came from names (see the module documentation):
-    /// returns `false` if the request ended or now waits.
-    fn grant_resolved(&mut self, request: RequestId, now: Instant) -> bool {
+    /// Tokens for addresses that came from names, or from a caller that joined a request
+    /// of names (see [`Names`](crate::Names)): a request that holds tokens or overdraws
+    /// tops up; one that holds none asks the pool as a new request would. Returns `false`
+    /// if the request ended or waits.
+    pub(crate) fn grant_resolved(&mut self, request: RequestId, now: Instant) -> bool {
         let wait_bound = self.wait_bound();
         let Some(req) = self.requests.get_mut(&request) else {
             return false;

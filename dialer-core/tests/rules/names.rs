@@ -584,6 +584,83 @@ fn a_request_of_names_takes_tokens_when_its_addresses_come() {
     }
 }
 
+// R-N1, R-R8, R-T4, R-P1, R-Q1: a caller that joins a request of names alone, which holds
+// no token yet, brings addresses that take tokens as the names' answers would: at once
+// if the pool has one, else NoTokens, an overdraft (high priority) or a wait. They are
+// never left idle until dial_timeout.
+#[test]
+fn a_caller_joining_a_request_of_names_brings_addresses_that_take_tokens() {
+    let one_token = || names_on().with_max_tokens(1).with_max_per_peer_dials(1);
+    // A free token: the joiner's address dials at once, while the name still resolves.
+    let mut sim = Sim::new(one_token());
+    sim.zone("a.test", RecordKind::A, Lookup::Hang);
+    sim.script(&addr(2), Outcome::Succeed(ms(3)));
+    let first = sim.dial(1, &[ma("/dns4/a.test/tcp/1")]).expect("resolves");
+    sim.run_until(ms(10));
+    let joiner = sim.dial(1, &[addr(2)]).expect("joins");
+    assert_eq!(started(&sim.take()), vec![addr(2)], "dials at once");
+    sim.run();
+    for caller in [first, joiner] {
+        assert_eq!(
+            sim.outcome(caller).expect("finished").expect("ok").addr,
+            addr(2)
+        );
+    }
+    assert_eq!(sim.elapsed(), ms(13));
+    assert_eq!(sim.dialer.resolves_in_flight(), 0, "the lookup was aborted");
+    sim.finish();
+
+    // An empty pool: the seed's fail-fast, an overdraft, or a wait for the token.
+    for (priority, wait) in [
+        (Priority::Normal, None),
+        (Priority::High, None),
+        (Priority::Normal, Some(WaitForTokens::default())),
+    ] {
+        let mut sim = Sim::new(one_token().with_wait_for_tokens(wait));
+        sim.zone("a.test", RecordKind::A, Lookup::Hang);
+        sim.script(&addr(9), Outcome::Fail(ms(50), "refused"));
+        sim.script(&addr(2), Outcome::Succeed(ms(1)));
+        let first = sim.dial(1, &[ma("/dns4/a.test/tcp/1")]).expect("resolves");
+        sim.dial(9, &[addr(9)]).expect("takes the only token");
+        sim.run_until(ms(10));
+        let joiner = sim
+            .dial_with(1, &[addr(2)], DialOpts::default().with_priority(priority))
+            .expect("joins");
+        sim.run();
+        for caller in [first, joiner] {
+            let result = sim.outcome(caller).expect("finished");
+            match (priority, wait) {
+                (Priority::Normal, None) => {
+                    assert!(
+                        matches!(result, Err(DialFailed::NoTokens { .. })),
+                        "{result:?}"
+                    );
+                }
+                (Priority::High, _) => {
+                    assert_eq!(result.expect("overdraft").addr, addr(2));
+                }
+                _ => {
+                    assert_eq!(result.expect("served").addr, addr(2));
+                }
+            }
+        }
+        match (priority, wait) {
+            // Failed at the join, not at dial_timeout (30 s); the other peer's dial ran on.
+            (Priority::Normal, None) => assert_eq!(sim.elapsed(), ms(50)),
+            (Priority::High, _) => {
+                assert_eq!(sim.stats().overdraft_requests, 1);
+                assert_eq!(sim.elapsed(), ms(50));
+            }
+            // Served when the other peer's token came back at 50 ms.
+            _ => {
+                assert_eq!(sim.stats().requests_queued, 1);
+                assert_eq!(sim.elapsed(), ms(51));
+            }
+        }
+        sim.finish();
+    }
+}
+
 // R-R10: unspecified, multicast and broadcast addresses are never dialed, whether the
 // caller passes them or a name resolves to them.
 #[test]
