@@ -544,7 +544,7 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
         }
         let resolved = config.names.map_or(0, |n| n.max_resolved);
         ensure!(
-            req.addrs.len() <= config.max_addrs_per_request + resolved,
+            req.addrs.len() <= config.max_addrs_per_request.saturating_add(resolved),
             "{id} has too many addresses"
         );
         if let Some(set) = &req.names {

@@ -2,6 +2,7 @@
 
 pub mod idmap;
 mod model;
+pub mod names;
 pub mod ops;
 pub mod targets;
 

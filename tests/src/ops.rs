@@ -166,7 +166,7 @@ pub enum Span {
 pub const MAX_SPAN: Duration = Duration::from_secs(1 << 30);
 
 impl Span {
-    fn get(self, default: Duration) -> Duration {
+    pub(crate) fn get(self, default: Duration) -> Duration {
         match self {
             Self::Nano => Duration::from_nanos(1),
             Self::Millis(n) => Duration::from_millis(u64::from(n.max(1))),

@@ -100,3 +100,16 @@ fn restore_corpus_replays_clean() {
 fn restore_holds_on_generated_inputs() {
     generated(0x2545_F491_4F6C_DD1D, restore);
 }
+
+// R-N1 … R-N4, R-R10
+#[test]
+fn names_corpus_replays_clean() {
+    let n = replay("names", dialer_tests::names::names_target);
+    assert!(n >= 5, "the names seed corpus is missing ({n} files)");
+}
+
+// R-N1 … R-N4, R-R10
+#[test]
+fn names_holds_on_generated_inputs() {
+    generated(0x94D0_49BB_1331_11EB, dialer_tests::names::names_target);
+}
