@@ -534,21 +534,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         input: Addrs,
         opts: DialOpts,
     ) -> Result<Dialing, DialRefused> {
-        let mut literal = Addrs::new();
-        let mut names = Vec::new();
-        let mut skipped = Vec::new();
-        for addr in input {
-            if !crate::names::is_name(&addr) {
-                literal.push(addr);
-                continue;
-            }
-            match self.admit_name(&peer, &addr, &names, now, opts.ignore_backoff) {
-                Ok(()) => names.push(addr),
-                Err(reason) => {
-                    self.stats.skipped(Some(reason));
-                    skipped.push(Skipped { addr, reason });
-                }
-            }
+        let (literal, names, mut skipped) =
+            self.admit_names(&peer, input, Vec::new(), opts.ignore_backoff, now);
+        for s in &skipped {
+            self.stats.skipped(Some(s.reason));
         }
         let (admitted, keys, probes, more) = self.admit_list(now, &peer, literal, opts);
         skipped.extend(more);

@@ -193,37 +193,53 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         request: RequestId,
         input: Addrs,
         now: Instant,
-    ) -> (Addrs, Addrs) {
+    ) -> (Addrs, Vec<Multiaddr>) {
         if self.config.names.is_none() || !input.iter().any(is_name) {
-            return (input, Addrs::new());
+            return (input, Vec::new());
         }
         let Some(req) = self.requests.get(&request) else {
-            return (input, Addrs::new());
+            return (input, Vec::new());
         };
-        let mut known: Vec<Multiaddr> = req
+        let known = req
             .names
             .iter()
             .flat_map(|n| n.entries.iter().filter(|e| e.depth == 0))
             .map(|e| e.addr.clone())
             .collect();
-        let (mut addrs, mut names, mut skipped) = (Addrs::new(), Addrs::new(), Vec::new());
+        let (addrs, names, skipped) =
+            self.admit_names(&req.peer, input, known, req.ignore_deny, now);
+        for s in &skipped {
+            self.stats.skipped(Some(s.reason));
+        }
+        (addrs, names)
+    }
+
+    /// `input` split into its literal addresses, in order, and its names, each admitted
+    /// by [`admit_name`](Self::admit_name) against `known` (the request's names, none for
+    /// a new request) and the names admitted before it; returns the addresses, the names
+    /// admitted and those skipped, which the caller counts.
+    #[cold]
+    pub(crate) fn admit_names(
+        &self,
+        peer: &P,
+        input: Addrs,
+        mut known: Vec<Multiaddr>,
+        ignore_deny: bool,
+        now: Instant,
+    ) -> (Addrs, Vec<Multiaddr>, Vec<Skipped>) {
+        let old = known.len();
+        let (mut addrs, mut skipped) = (Addrs::new(), Vec::new());
         for addr in input {
             if !is_name(&addr) {
                 addrs.push(addr);
                 continue;
             }
-            match self.admit_name(&req.peer, &addr, &known, now, req.ignore_deny) {
-                Ok(()) => {
-                    known.push(addr.clone());
-                    names.push(addr);
-                }
-                Err(reason) => skipped.push(reason),
+            match self.admit_name(peer, &addr, &known, now, ignore_deny) {
+                Ok(()) => known.push(addr),
+                Err(reason) => skipped.push(Skipped { addr, reason }),
             }
         }
-        for reason in skipped {
-            self.stats.skipped(Some(reason));
-        }
-        (addrs, names)
+        (addrs, known.split_off(old), skipped)
     }
 
     /// Why a caller's name is left out of a request, if it is: a duplicate, refused by the
