@@ -33,7 +33,7 @@ use crate::timers::{DeadlineHeap, DeadlineQueue};
 type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
 
 /// The embedder's address filter (R-R10).
-pub(crate) type AddressFilter<P> = Box<dyn Fn(&P, &Multiaddr) -> bool + Send + Sync>;
+type AddressFilter<P> = Box<dyn Fn(&P, &Multiaddr) -> bool + Send + Sync>;
 
 /// How a new request starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +157,29 @@ fn earlier(a: Option<(Instant, Due)>, b: Option<(Instant, Due)>) -> Option<(Inst
         (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
         (x, None) => x,
         (None, y) => y,
+    }
+}
+
+/// What a request's candidates are judged by in [`Dialer::verdict`], the same for each.
+#[derive(Clone, Copy)]
+pub(crate) struct Terms<'a, P> {
+    pub(crate) peer: &'a P,
+    /// The request ignores the deny list and black holes (R-D7).
+    pub(crate) ignore_deny: bool,
+    /// The blocked classes the request probes (R-B2).
+    pub(crate) probes: u8,
+    pub(crate) now: Instant,
+}
+
+impl<'a, P> Terms<'a, P> {
+    /// The terms of a request in flight.
+    pub(crate) fn of(req: &'a Request<P>, now: Instant) -> Self {
+        Self {
+            peer: &req.peer,
+            ignore_deny: req.ignore_deny,
+            probes: req.probes,
+            now,
+        }
     }
 }
 
@@ -511,21 +534,10 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         input: Addrs,
         opts: DialOpts,
     ) -> Result<Dialing, DialRefused> {
-        let mut literal = Addrs::new();
-        let mut names = Vec::new();
-        let mut skipped = Vec::new();
-        for addr in input {
-            if !crate::names::is_name(&addr) {
-                literal.push(addr);
-                continue;
-            }
-            match self.admit_name(&peer, &addr, &names, now, opts.ignore_backoff) {
-                Ok(()) => names.push(addr),
-                Err(reason) => {
-                    self.stats.skipped(Some(reason));
-                    skipped.push(Skipped { addr, reason });
-                }
-            }
+        let (literal, names, mut skipped) =
+            self.admit_names(&peer, input, Vec::new(), opts.ignore_backoff, now);
+        for s in &skipped {
+            self.stats.skipped(Some(s.reason));
         }
         let (admitted, keys, probes, more) = self.admit_list(now, &peer, literal, opts);
         skipped.extend(more);
@@ -888,19 +900,31 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
     }
 
-    /// Why `addr` is left out of a new request (R-R1), or else its confidence, by which
-    /// the request orders it. `probes`: the blocked classes this request probes (R-B2).
+    /// Why `addr` is left out of a request (R-R1): a new one's, a joining caller's (R-R8)
+    /// or a name's result (R-N2); or else its confidence rank, by which a new request
+    /// orders it. The one admission chain, in the order that decides which [`SkipReason`]
+    /// is reported: a duplicate of a candidate in `known` or `earlier`, the fixed refusals
+    /// and the address filter (R-R10), the dialable predicate, the deny list and black
+    /// holes (both unless the request ignores them, R-D7), prune marks (R-C5; one lookup
+    /// gives the mark and the rank). The caller counts the skip.
+    ///
+    /// Inlined: a new request without names (`admit_list`) calls it per address with
+    /// `earlier` empty, which then costs nothing.
     #[inline(always)]
-    fn admit(
+    pub(crate) fn verdict(
         &self,
-        peer: &P,
+        terms: &Terms<'_, P>,
         addr: &Multiaddr,
-        admitted: &[Multiaddr],
-        now: Instant,
-        ignore_deny: bool,
-        probes: u8,
+        known: &[Multiaddr],
+        earlier: &[Multiaddr],
     ) -> Result<u8, SkipReason> {
-        if admitted.contains(addr) {
+        let Terms {
+            peer,
+            ignore_deny,
+            probes,
+            now,
+        } = *terms;
+        if known.contains(addr) || earlier.contains(addr) {
             Err(SkipReason::Duplicate)
         } else if let Some(reason) = self.filtered(peer, addr) {
             Err(reason)
@@ -994,8 +1018,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         // Confidence of each admitted address, looked up once with its prune mark.
         let mut confidence = Keys::new();
         let mut skipped = Vec::new();
+        let terms = Terms {
+            peer,
+            ignore_deny: opts.ignore_backoff,
+            probes,
+            now,
+        };
         for addr in input {
-            match self.admit(peer, &addr, &admitted, now, opts.ignore_backoff, probes) {
+            match self.verdict(&terms, &addr, &admitted, &[]) {
                 Err(reason) => {
                     self.stats.skipped(Some(reason));
                     skipped.push(Skipped { addr, reason });
@@ -1156,34 +1186,33 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.stats.overdraft_requests += 1;
         }
         let (input, names) = self.split_names(request, input, now);
-        let Some(req) = self.requests.get_mut(&request) else {
+        let Some(req) = self.requests.get(&request) else {
             return caller;
         };
-        let old_len = req.addrs.len();
+        // Admitted addresses gather here and join the request's after the loop, so that
+        // the request need not be borrowed mutably while they are judged.
+        let mut fresh = Addrs::new();
+        let terms = Terms::of(req, now);
         for addr in input {
-            let skip = if req.addrs.len() >= max_addrs {
+            // Past the cap on addresses, a skip with no reason.
+            let skip = if req.addrs.len() + fresh.len() >= max_addrs {
                 Some(None)
-            } else if req.addrs.contains(&addr) {
-                Some(Some(SkipReason::Duplicate))
-            } else if let Some(reason) = crate::resolve::refusal(&self.filter, &req.peer, &addr) {
-                Some(Some(reason))
-            } else if !(self.dialable)(&addr) {
-                Some(Some(SkipReason::Undialable))
-            } else if !req.ignore_deny && self.deny.contains(&addr, now) {
-                Some(Some(SkipReason::DenyListed))
-            } else if !req.ignore_deny && self.black_holes.skips(&addr, req.probes) {
-                Some(Some(SkipReason::BlackHoled))
-            } else if self.confidence.is_pruned(&addr, &req.peer, now) {
-                Some(Some(SkipReason::Pruned))
             } else {
-                None
+                self.verdict(&terms, &addr, &req.addrs, &fresh)
+                    .err()
+                    .map(Some)
             };
             match skip {
                 Some(reason) => self.stats.skipped(reason),
-                None => req.addrs.push(addr),
+                None => fresh.push(addr),
             }
         }
-        let added = req.addrs.len() != old_len;
+        let added = !fresh.is_empty();
+        if added {
+            if let Some(req) = self.requests.get_mut(&request) {
+                req.addrs.extend(fresh);
+            }
+        }
         if !names.is_empty() {
             self.start_names(request, names, 0, now);
         }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
-use crate::dialer::{deadline_after, AddressFilter, Dialer};
+use crate::dialer::{deadline_after, Dialer, Terms};
 use crate::error::TransportError;
 use crate::error::{Attempt, DialFailed, FailReason, ReportError, SkipReason, Skipped};
 use crate::ids::{RequestId, ResolveId};
@@ -88,23 +88,6 @@ pub(crate) struct Lookup {
     /// `hold_until` passes (RFC 8305's resolution delay).
     pub(crate) held: Vec<Multiaddr>,
     pub(crate) hold_until: Option<Instant>,
-}
-
-/// Why the fixed refusals (unspecified, multicast, broadcast) or the embedder's `filter`
-/// refuse `addr` for `peer` (R-R10), if they do.
-#[inline(always)]
-pub(crate) fn refusal<P>(
-    filter: &Option<AddressFilter<P>>,
-    peer: &P,
-    addr: &Multiaddr,
-) -> Option<SkipReason> {
-    if unroutable(addr) {
-        Some(SkipReason::Unroutable)
-    } else if filter.as_ref().is_some_and(|f| !f(peer, addr)) {
-        Some(SkipReason::Filtered)
-    } else {
-        None
-    }
 }
 
 /// What ended a lookup.
@@ -190,10 +173,17 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         self.name_actions.pop_front()
     }
 
-    /// Why the fixed refusals or the embedder's filter refuse `addr` (R-R10), if they do.
+    /// Why the fixed refusals (unspecified, multicast, broadcast) or the embedder's filter
+    /// refuse `addr` for `peer` (R-R10), if they do.
     #[inline(always)]
     pub(crate) fn filtered(&self, peer: &P, addr: &Multiaddr) -> Option<SkipReason> {
-        refusal(&self.filter, peer, addr)
+        if unroutable(addr) {
+            Some(SkipReason::Unroutable)
+        } else if self.filter.as_ref().is_some_and(|f| !f(peer, addr)) {
+            Some(SkipReason::Filtered)
+        } else {
+            None
+        }
     }
 
     /// A joining caller's input (R-R8), split into its addresses and its names; the
@@ -203,37 +193,53 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         request: RequestId,
         input: Addrs,
         now: Instant,
-    ) -> (Addrs, Addrs) {
+    ) -> (Addrs, Vec<Multiaddr>) {
         if self.config.names.is_none() || !input.iter().any(is_name) {
-            return (input, Addrs::new());
+            return (input, Vec::new());
         }
         let Some(req) = self.requests.get(&request) else {
-            return (input, Addrs::new());
+            return (input, Vec::new());
         };
-        let mut known: Vec<Multiaddr> = req
+        let known = req
             .names
             .iter()
             .flat_map(|n| n.entries.iter().filter(|e| e.depth == 0))
             .map(|e| e.addr.clone())
             .collect();
-        let (mut addrs, mut names, mut skipped) = (Addrs::new(), Addrs::new(), Vec::new());
+        let (addrs, names, skipped) =
+            self.admit_names(&req.peer, input, known, req.ignore_deny, now);
+        for s in &skipped {
+            self.stats.skipped(Some(s.reason));
+        }
+        (addrs, names)
+    }
+
+    /// `input` split into its literal addresses, in order, and its names, each admitted
+    /// by [`admit_name`](Self::admit_name) against `known` (the request's names, none for
+    /// a new request) and the names admitted before it; returns the addresses, the names
+    /// admitted and those skipped, which the caller counts.
+    #[cold]
+    pub(crate) fn admit_names(
+        &self,
+        peer: &P,
+        input: Addrs,
+        mut known: Vec<Multiaddr>,
+        ignore_deny: bool,
+        now: Instant,
+    ) -> (Addrs, Vec<Multiaddr>, Vec<Skipped>) {
+        let old = known.len();
+        let (mut addrs, mut skipped) = (Addrs::new(), Vec::new());
         for addr in input {
             if !is_name(&addr) {
                 addrs.push(addr);
                 continue;
             }
-            match self.admit_name(&req.peer, &addr, &known, now, req.ignore_deny) {
-                Ok(()) => {
-                    known.push(addr.clone());
-                    names.push(addr);
-                }
-                Err(reason) => skipped.push(reason),
+            match self.admit_name(peer, &addr, &known, now, ignore_deny) {
+                Ok(()) => known.push(addr),
+                Err(reason) => skipped.push(Skipped { addr, reason }),
             }
         }
-        for reason in skipped {
-            self.stats.skipped(Some(reason));
-        }
-        (addrs, names)
+        (addrs, known.split_off(old), skipped)
     }
 
     /// Why a caller's name is left out of a request, if it is: a duplicate, refused by the
@@ -487,25 +493,11 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get(&request) else {
             return false;
         };
-        let (ignore_deny, probes) = (req.ignore_deny, req.probes);
+        let terms = Terms::of(req, now);
         let mut verdicts = Vec::with_capacity(addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
-            let reason = if req.addrs.contains(addr) || addrs[..i].contains(addr) {
-                Some(SkipReason::Duplicate)
-            } else if let Some(reason) = self.filtered(&req.peer, addr) {
-                Some(reason)
-            } else if !(self.dialable)(addr) {
-                Some(SkipReason::Undialable)
-            } else if !ignore_deny && self.deny.contains(addr, now) {
-                Some(SkipReason::DenyListed)
-            } else if !ignore_deny && self.black_holes.skips(addr, probes) {
-                Some(SkipReason::BlackHoled)
-            } else if self.confidence.is_pruned(addr, &req.peer, now) {
-                Some(SkipReason::Pruned)
-            } else {
-                None
-            };
-            verdicts.push(reason);
+            // An earlier address of the same answer is a duplicate too, admitted or not.
+            verdicts.push(self.verdict(&terms, addr, &req.addrs, &addrs[..i]).err());
         }
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
