@@ -1032,6 +1032,14 @@ impl NameModel {
         // Requests that ended without a Finished this step (a cancel of every caller
         // emits one per caller, so this only tidies).
         self.requests.retain(|r, _| dialer.is_in_flight(*r));
+        // The core looks a name up in the step that gave it the name, or never (it was
+        // deny-listed, filtered or beyond max_resolved): what is still pending now must
+        // not be asked for later.
+        for req in self.requests.values_mut() {
+            for e in &mut req.entries {
+                e.pending.clear();
+            }
+        }
         for (id, look) in &self.lookups {
             ensure!(
                 self.requests.contains_key(&look.request),
