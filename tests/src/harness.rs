@@ -180,3 +180,40 @@ impl ReadByte for async_std::net::TcpStream {
         })
     }
 }
+
+/// Runs each named `async fn scenario<H: Harness>()` of the calling file as a test on every
+/// runtime: `on_tokio::scenario` (multi-threaded), `on_async_std::scenario` and
+/// `on_smol::scenario` (the async-std adapter under `smol::block_on`). One suite, three
+/// runtimes, the same code: the conformance and names suites both use it.
+#[macro_export]
+macro_rules! on_every_runtime {
+    ($($scenario:ident),* $(,)?) => {
+        /// The suite on tokio (multi-threaded runtime).
+        mod on_tokio {
+            $(#[test]
+            fn $scenario() {
+                <$crate::harness::Tokio as $crate::harness::Harness>::block_on(
+                    super::$scenario::<$crate::harness::Tokio>(),
+                );
+            })*
+        }
+        /// The suite on async-std.
+        mod on_async_std {
+            $(#[test]
+            fn $scenario() {
+                <$crate::harness::AsyncStd as $crate::harness::Harness>::block_on(
+                    super::$scenario::<$crate::harness::AsyncStd>(),
+                );
+            })*
+        }
+        /// The suite on smol (the async-std adapter under `smol::block_on`).
+        mod on_smol {
+            $(#[test]
+            fn $scenario() {
+                <$crate::harness::Smol as $crate::harness::Harness>::block_on(
+                    super::$scenario::<$crate::harness::Smol>(),
+                );
+            })*
+        }
+    };
+}

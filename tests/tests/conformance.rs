@@ -17,7 +17,7 @@ use dialer_driver::{
 };
 use dialer_testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_tests::doubles::{Greeted, LateTransport, ReadByte, Recording};
-use dialer_tests::harness::{ms, within, AsyncStd, Harness, Smol, Tokio};
+use dialer_tests::harness::{ms, within, Harness};
 use futures::future::{self, Either};
 
 /// Upper bound on any single wait: far above what a loaded machine needs, far below a
@@ -984,35 +984,7 @@ fn peers_bind_loopback_only() {
     assert_loopback(Tarpit::new().expect("tarpit").addr());
 }
 
-macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        /// The suite on tokio (multi-threaded runtime).
-        mod on_tokio {
-            $(#[test]
-            fn $scenario() {
-                <super::Tokio as super::Harness>::block_on(super::$scenario::<super::Tokio>());
-            })*
-        }
-        /// The suite on async-std.
-        mod on_async_std {
-            $(#[test]
-            fn $scenario() {
-                <super::AsyncStd as super::Harness>::block_on(
-                    super::$scenario::<super::AsyncStd>(),
-                );
-            })*
-        }
-        /// The suite on smol (the async-std adapter under `smol::block_on`).
-        mod on_smol {
-            $(#[test]
-            fn $scenario() {
-                <super::Smol as super::Harness>::block_on(super::$scenario::<super::Smol>());
-            })*
-        }
-    };
-}
-
-conformance!(
+dialer_tests::on_every_runtime!(
     tarpits_do_not_delay_the_good_address,
     all_bad_addresses_fail_with_every_reason,
     address_timeout_moves_the_token_on,

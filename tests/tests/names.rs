@@ -20,7 +20,7 @@ use dialer_driver::{
 use dialer_testing::dns::{DnsServer, Zone};
 use dialer_testing::{Listener, OnAccept, Refusing, Tarpit, GREETING};
 use dialer_tests::doubles::{ReadByte, Recording};
-use dialer_tests::harness::{within, AsyncStd, Harness, Smol, Tokio};
+use dialer_tests::harness::{within, Harness};
 
 /// Upper bound on any single wait.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -491,35 +491,7 @@ async fn localhost_resolves_without_the_server<H: Harness>() {
     assert_eq!(dns.queries(), [], "localhost reached the name server");
 }
 
-macro_rules! names {
-    ($($scenario:ident),* $(,)?) => {
-        /// The suite on tokio (multi-threaded runtime).
-        mod on_tokio {
-            $(#[test]
-            fn $scenario() {
-                <super::Tokio as super::Harness>::block_on(super::$scenario::<super::Tokio>());
-            })*
-        }
-        /// The suite on async-std.
-        mod on_async_std {
-            $(#[test]
-            fn $scenario() {
-                <super::AsyncStd as super::Harness>::block_on(
-                    super::$scenario::<super::AsyncStd>(),
-                );
-            })*
-        }
-        /// The suite on smol (the async-std adapter under `smol::block_on`).
-        mod on_smol {
-            $(#[test]
-            fn $scenario() {
-                <super::Smol as super::Harness>::block_on(super::$scenario::<super::Smol>());
-            })*
-        }
-    };
-}
-
-names!(
+dialer_tests::on_every_runtime!(
     a_tarpit_first_answer_costs_no_address_timeout,
     a_name_with_ipv6_and_ipv4_answers_dials_both_families,
     dnsaddr_follows_a_two_level_chain_to_dns4,
