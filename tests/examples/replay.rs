@@ -11,17 +11,21 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use dialer_tests::ops::{run as run_ops, Coverage};
-use dialer_tests::targets::{config_and_addrs, decode_machine, machine};
+use dialer_tests::targets::{config_and_addrs, decode_machine, dnsaddr_records, machine, restore};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(target), Some(dir)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: replay <machine|config_and_addrs> <corpus dir> [rounds]");
+        eprintln!(
+            "usage: replay <machine|config_and_addrs|restore|dnsaddr_records> <corpus dir> [rounds]"
+        );
         return ExitCode::from(2);
     };
     let run = match target.as_str() {
         "machine" => machine,
         "config_and_addrs" => config_and_addrs,
+        "restore" => restore,
+        "dnsaddr_records" => dnsaddr_records,
         other => {
             eprintln!("unknown target {other:?}");
             return ExitCode::from(2);

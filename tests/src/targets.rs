@@ -5,14 +5,18 @@
 //! targets turn that into a panic. Input that does not decode is simply not interesting.
 
 use crate::idmap::IdMap;
+use std::collections::{HashSet, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use dialer_core::check::{check_state, Monitor, Violation};
 use dialer_core::{
-    AbortReason, Action, AdaptiveTimeout, AddrClass, BlackHoles, Config, ConfigError, DialId,
-    DialRefused, Dialer, Event, HeadStart, Multiaddr, Priority, Snapshot,
+    AbortReason, Action, AdaptiveTimeout, AddrClass, Answer, BlackHoles, CallerId, Config,
+    ConfigError, DialId, DialRefused, Dialer, Event, HeadStart, Multiaddr, NameAction, Names,
+    Priority, RecordKind, RequestId, ResolveId, Snapshot,
 };
+use multiaddr::Protocol;
 
 use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
 
@@ -552,4 +556,386 @@ pub fn restore(data: &[u8]) -> Result<(), Violation> {
         monitor.after_timeout(&mut dialer, now)?;
     }
     monitor.finish(&dialer)
+}
+
+/// The most TXT records one `dnsaddr_records` input holds (lines past it are ignored):
+/// 150 fills `max_resolved`'s range, and a few more leave room for malformed ones.
+pub const MAX_RECORDS: usize = 160;
+
+/// The most records the `dnsaddr_records` name server hands out over one input: answers
+/// cycle through the input's groups of records (a loop or a fan-out asks again and
+/// again), and once this many were served every further TXT answer is empty.
+pub const MAX_SERVED: usize = 200;
+
+/// The peer id of the `/dnsaddr/boot.test/p2p/<id>` name `dnsaddr_records` dials.
+pub const BOOT_PEER: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+
+/// The literal address a joining caller of `dnsaddr_records` may bring.
+const LITERAL: &str = "/ip4/127.0.0.1/tcp/9";
+
+/// The bytes before the records in a `dnsaddr_records` input.
+const HEADER: usize = 7;
+
+/// Fuzz target `dnsaddr_records` (R-N3, R-N4): bytes → TXT records, each checked against
+/// [`parse_dnsaddr_record`](dialer_core::names::parse_dnsaddr_record), then served as the
+/// answers to a real dialer resolving `/dnsaddr/boot.test`.
+///
+/// Layout: 7 header bytes, then records, one a line; an empty line ends one answer's
+/// group of records, and the TXT lookups take the groups in turn, cycling (a group that
+/// is the single record `!` answers with a resolver error instead).
+///
+/// | byte | meaning |
+/// |---|---|
+/// | 0 | `max_depth` = bits 0-2 mod 5; `0x08` dial `/dnsaddr/boot.test/p2p/<BOOT_PEER>`; `0x10` force `dnsaddr=` onto every record; `0x20` no resolution delay; `0x40` TCP/QUIC-only dialable predicate; `0x80` every third dial hangs |
+/// | 1 | `max_resolved`: 0 the default (100), else 1 + (n - 1) mod 150 |
+/// | 2 | `max_tokens` = 1 + bits 0-1; `0x04` a second caller joins after (bits 4-7) steps, `0x08` with `/ip4/127.0.0.1/tcp/9` (else the same name) |
+/// | 3-6 | one bit per dial, cycling: succeeded (1) or failed (0) |
+///
+/// Never a panic. Each record parses to `None` exactly when it lacks the `dnsaddr=`
+/// prefix; an address is non-empty and reads back the same from its text, with and without
+/// the prefix; a refusal quotes at most 100 characters of the record's start. The dialer
+/// keeps every invariant (the [`Monitor`] drains after every input), issues no lookup
+/// deeper than `max_depth` (counted here: a name in a TXT answer at depth `d` is looked up
+/// at `d + 1`) and no lookup but for a dial or a `dnsaddr` answer, dials at most
+/// `max_resolved` resolved addresses per request, none but `<BOOT_PEER>`'s for a `/p2p/`
+/// name, finishes every caller exactly once, and ends with nothing in flight.
+pub fn dnsaddr_records(data: &[u8]) -> Result<(), Violation> {
+    let header = |i: usize| data.get(i).copied().unwrap_or(0);
+    let body = data.get(HEADER..).unwrap_or_default();
+    let records: Vec<String> = body
+        .split(|&b| b == b'\n')
+        .take(MAX_RECORDS)
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+    // Forced on, the prefix sends every record to the parser proper; off, the records are
+    // as the fuzzer wrote them (and it learns the prefix from the comparisons it sees).
+    let force = header(0) & 0x10 != 0;
+    let mut groups: Vec<Vec<String>> = vec![Vec::new()];
+    for record in records {
+        if record.is_empty() {
+            if groups.last().is_some_and(|g| !g.is_empty()) {
+                groups.push(Vec::new());
+            }
+            continue;
+        }
+        let record = if force && !record.starts_with("dnsaddr=") {
+            format!("dnsaddr={record}")
+        } else {
+            record
+        };
+        check_record(&record)?;
+        if let Some(group) = groups.last_mut() {
+            group.push(record);
+        }
+    }
+    if groups.len() > 1 && groups.last().is_some_and(Vec::is_empty) {
+        groups.pop();
+    }
+    NameServer::new(header, groups)?.run()
+}
+
+/// The properties of one record under
+/// [`parse_dnsaddr_record`](dialer_core::names::parse_dnsaddr_record).
+fn check_record(record: &str) -> Result<(), Violation> {
+    use dialer_core::names::parse_dnsaddr_record;
+    let parsed = parse_dnsaddr_record(record);
+    let prefixed = record.starts_with("dnsaddr=");
+    ensure!(
+        parsed.is_some() == prefixed,
+        "R-N3: parse_dnsaddr_record({record:?}) = {parsed:?}"
+    );
+    match parsed {
+        None => {}
+        Some(Ok(addr)) => {
+            ensure!(
+                !addr.is_empty(),
+                "R-N4: {record:?} parsed to the empty multiaddr"
+            );
+            let text = addr.to_string();
+            let back = text.parse::<Multiaddr>().ok();
+            ensure!(
+                back.as_ref() == Some(&addr),
+                "{record:?} parsed to {text:?}, which reads back as {back:?}"
+            );
+            let again = parse_dnsaddr_record(&format!("dnsaddr={text}"));
+            ensure!(
+                again.as_ref().is_some_and(|r| r.as_ref() == Ok(&addr)),
+                "{record:?} parsed to {text:?}, whose record parses to {again:?}"
+            );
+        }
+        Some(Err(bad)) => {
+            ensure!(
+                bad.record.chars().count() <= 100 && record.starts_with(&bad.record),
+                "R-N4: the refusal of {record:?} quotes {:?}",
+                bad.record
+            );
+            ensure!(
+                !bad.reason.is_empty(),
+                "R-N4: the refusal of {record:?} gives no reason"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The runtime half of `dnsaddr_records`: answers the dialer's lookups from the input's
+/// records, reports its dials by the input's bits, and checks what comes out.
+struct NameServer {
+    dialer: Dialer<u8>,
+    monitor: Monitor<u8>,
+    now: Instant,
+    names: Names,
+    /// The `/p2p/<BOOT_PEER>` component, when the dialed name ends with it.
+    own: Option<Protocol<'static>>,
+    literal: Multiaddr,
+    groups: Vec<Vec<String>>,
+    /// TXT answers given, to pick the next group.
+    answered: usize,
+    served: usize,
+    /// Open lookups to answer, in the order they came, with their depth.
+    resolves: VecDeque<(ResolveId, RecordKind, u8)>,
+    /// Open dials to report, in the order they came.
+    dials: VecDeque<DialId>,
+    reported: usize,
+    outcomes: u32,
+    hang: bool,
+    /// Per request, the resolved addresses it dialed.
+    dialed: IdMap<RequestId, HashSet<Multiaddr>>,
+    finished: IdMap<CallerId, usize>,
+    /// The second caller: after this many steps, with the literal address or the name.
+    join: Option<(usize, bool)>,
+    name: Multiaddr,
+}
+
+impl NameServer {
+    fn new(header: impl Fn(usize) -> u8, groups: Vec<Vec<String>>) -> Result<Self, Violation> {
+        let (h0, h1, h2) = (header(0), header(1), header(2));
+        let mut names = Names::default();
+        names.max_depth = (h0 & 7) % 5;
+        if h1 != 0 {
+            names.max_resolved = 1 + usize::from(h1 - 1) % 150;
+        }
+        if h0 & 0x20 != 0 {
+            names.resolution_delay = None;
+        }
+        let config = Config::default()
+            .with_names(Some(names))
+            .with_max_tokens(1 + usize::from(h2 & 3));
+        let mut dialer = Dialer::<u8>::new(config).map_err(|e| Violation(e.to_string()))?;
+        if h0 & 0x40 != 0 {
+            dialer = dialer.with_dialable(dialable);
+        }
+        let parse = |s: &str| {
+            s.parse::<Multiaddr>()
+                .map_err(|e| Violation(format!("{s}: {e}")))
+        };
+        let (name, own) = if h0 & 0x08 != 0 {
+            let peer = parse(&format!("/p2p/{BOOT_PEER}"))?;
+            (
+                parse(&format!("/dnsaddr/boot.test/p2p/{BOOT_PEER}"))?,
+                peer.iter().next().map(|p| p.acquire()),
+            )
+        } else {
+            (parse("/dnsaddr/boot.test")?, None)
+        };
+        Ok(Self {
+            dialer,
+            monitor: Monitor::new(),
+            now: Instant::now(),
+            names,
+            own,
+            literal: parse(LITERAL)?,
+            groups,
+            answered: 0,
+            served: 0,
+            resolves: VecDeque::new(),
+            dials: VecDeque::new(),
+            reported: 0,
+            outcomes: u32::from_le_bytes([header(3), header(4), header(5), header(6)]),
+            hang: h0 & 0x80 != 0,
+            dialed: IdMap::new(),
+            finished: IdMap::new(),
+            join: (h2 & 0x04 != 0).then_some((usize::from(h2 >> 4), h2 & 0x08 != 0)),
+            name,
+        })
+    }
+
+    /// A caller for peer 0; `Err` for a violation, `Ok(false)` if the dial was refused.
+    fn dial(&mut self, addrs: Vec<Multiaddr>) -> Result<bool, Violation> {
+        match self.dialer.dial(self.now, 0, addrs, Default::default()) {
+            Ok(dialing) => {
+                self.monitor.issued(dialing.caller)?;
+                self.finished.insert(dialing.caller, 0);
+                self.settle(Some(0))?;
+                Ok(true)
+            }
+            Err(_) => {
+                self.settle(None)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Drains the dialer and checks what came out; `depth` is that of the lookups this
+    /// input may start (`None`: it may start none).
+    fn settle(&mut self, depth: Option<u8>) -> Result<(), Violation> {
+        let drained = self.monitor.drain(&mut self.dialer, self.now)?;
+        for action in &drained.actions {
+            match action {
+                Action::StartDial(start) => {
+                    ensure!(start.peer == 0, "StartDial for peer {}", start.peer);
+                    if let Some(own) = &self.own {
+                        ensure!(
+                            start.addr == self.literal
+                                || start.addr.iter().last().as_ref() == Some(own),
+                            "R-N3: {} dialed for {}, which names another peer",
+                            start.addr,
+                            self.name
+                        );
+                    }
+                    if start.addr != self.literal {
+                        let dialed = self
+                            .dialed
+                            .entry_or_insert_with(start.request, HashSet::new);
+                        dialed.insert(start.addr.clone());
+                        ensure!(
+                            dialed.len() <= self.names.max_resolved,
+                            "R-N3: {} dialed {} resolved addresses, max_resolved is {}",
+                            start.request,
+                            dialed.len(),
+                            self.names.max_resolved
+                        );
+                    }
+                    self.dials.push_back(start.dial);
+                }
+                Action::AbortDial(abort) => self.dials.retain(|d| *d != abort.dial),
+                other => {
+                    return Err(Violation(format!(
+                        "a config without opt-ins emitted {other:?}"
+                    )))
+                }
+            }
+        }
+        for action in &drained.name_actions {
+            match action {
+                NameAction::Resolve(resolve) => {
+                    let Some(depth) = depth else {
+                        return Err(Violation(format!(
+                            "R-N1: {resolve:?} came from neither a dial nor a dnsaddr answer"
+                        )));
+                    };
+                    ensure!(
+                        depth <= self.names.max_depth,
+                        "R-N3: {resolve:?} at depth {depth}, max_depth is {}",
+                        self.names.max_depth
+                    );
+                    self.resolves
+                        .push_back((resolve.resolve, resolve.kind, depth));
+                }
+                NameAction::AbortResolve(abort) => {
+                    self.resolves.retain(|(r, _, _)| *r != abort.resolve);
+                }
+                other => return Err(Violation(format!("an unknown name action {other:?}"))),
+            }
+        }
+        for event in &drained.events {
+            if let Event::Finished { caller, .. } = event {
+                let count = self.finished.entry_or_insert_with(*caller, || 0);
+                *count += 1;
+                ensure!(*count == 1, "{caller} finished {count} times");
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer to the next lookup.
+    fn answer(&mut self, resolve: ResolveId, kind: RecordKind, depth: u8) -> Result<(), Violation> {
+        let ip = |s: &str| s.parse::<IpAddr>().map_err(|e| Violation(e.to_string()));
+        let result: Result<Answer, &str> = match kind {
+            RecordKind::A => Ok(Answer::Ips(vec![ip("127.0.0.1")?, ip("127.0.0.2")?])),
+            RecordKind::Aaaa => Ok(Answer::Ips(vec![ip("::1")?])),
+            RecordKind::Txt => {
+                let group = &self.groups[self.answered % self.groups.len()];
+                self.answered += 1;
+                if group.len() == 1 && group[0] == "!" {
+                    Err("server failure")
+                } else if self.served >= MAX_SERVED {
+                    Ok(Answer::Txt(Vec::new()))
+                } else {
+                    self.served += group.len();
+                    Ok(Answer::Txt(group.clone()))
+                }
+            }
+        };
+        let accepted = self.dialer.handle_resolved(self.now, resolve, result);
+        self.monitor.resolved(resolve, accepted.is_ok())?;
+        ensure!(
+            accepted.is_ok(),
+            "the answer to open {resolve} was refused: {accepted:?}"
+        );
+        self.settle((kind == RecordKind::Txt).then_some(depth + 1))
+    }
+
+    fn run(mut self) -> Result<(), Violation> {
+        ensure!(
+            self.dial(vec![self.name.clone()])?,
+            "R-N1: the dial of {} was refused",
+            self.name
+        );
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            ensure!(steps < 10_000, "invariant 5: no end in sight (livelock)");
+            if self.join.is_some_and(|(after, _)| steps > after) {
+                let literal = self.join.take().is_some_and(|(_, literal)| literal);
+                let addr = if literal {
+                    self.literal.clone()
+                } else {
+                    self.name.clone()
+                };
+                self.dial(vec![addr])?;
+            }
+            self.now += Duration::from_millis(1);
+            if let Some((resolve, kind, depth)) = self.resolves.pop_front() {
+                self.answer(resolve, kind, depth)?;
+            } else if let Some(dial) = self.dials.pop_front() {
+                let n = self.reported;
+                self.reported += 1;
+                if self.hang && n % 3 == 2 {
+                    continue;
+                }
+                let accepted = if self.outcomes & (1 << (n % 32)) != 0 {
+                    self.dialer.handle_dial_succeeded(self.now, dial)
+                } else {
+                    self.dialer.handle_dial_failed(self.now, dial, "refused")
+                };
+                self.monitor.reported(dial, accepted.is_ok())?;
+                ensure!(
+                    accepted.is_ok(),
+                    "the report of open {dial} was refused: {accepted:?}"
+                );
+                self.settle(None)?;
+            } else if let Some(deadline) = self.dialer.poll_timeout() {
+                self.now = self.now.max(deadline);
+                self.dialer.handle_timeout(self.now);
+                self.settle(None)?;
+                self.monitor.after_timeout(&mut self.dialer, self.now)?;
+            } else {
+                break;
+            }
+        }
+        for (caller, count) in self.finished.iter() {
+            ensure!(*count == 1, "{caller} finished {count} times");
+        }
+        ensure!(
+            self.dialer.requests_in_flight() == 0
+                && self.dialer.resolves_in_flight() == 0
+                && self.dialer.tokens_in_use() == 0,
+            "left in flight: {} requests, {} lookups, {} tokens",
+            self.dialer.requests_in_flight(),
+            self.dialer.resolves_in_flight(),
+            self.dialer.tokens_in_use()
+        );
+        self.monitor.finish(&self.dialer)
+    }
 }

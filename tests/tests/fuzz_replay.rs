@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use dialer_core::check::Violation;
-use dialer_tests::targets::{config_and_addrs, machine, restore};
+use dialer_tests::targets::{config_and_addrs, dnsaddr_records, machine, restore};
 
 type Target = fn(&[u8]) -> Result<(), Violation>;
 
@@ -112,4 +112,68 @@ fn names_corpus_replays_clean() {
 #[test]
 fn names_holds_on_generated_inputs() {
     generated(0x94D0_49BB_1331_11EB, dialer_tests::names::names_target);
+}
+
+// R-N3, R-N4
+#[test]
+fn dnsaddr_records_corpus_replays_clean() {
+    let n = replay("dnsaddr_records", dnsaddr_records);
+    assert!(
+        n >= 5,
+        "the dnsaddr_records seed corpus is missing ({n} files)"
+    );
+}
+
+// R-N3, R-N4
+#[test]
+fn dnsaddr_records_holds_on_generated_inputs() {
+    generated(0x6A09_E667_F3BC_C908, dnsaddr_records);
+}
+
+/// Pieces of a `dnsaddr` zone, for inputs shaped like records: random bytes seldom start
+/// with `dnsaddr=`, so they rarely reach the dialer half of `dnsaddr_records`.
+const ZONE_PIECES: &[&str] = &[
+    "dnsaddr=",
+    "dnsaddr=",
+    "/dnsaddr/boot.test",
+    "/dnsaddr/a.test",
+    "/dns4/x.test",
+    "/dns/y.test",
+    "/dns6/z.test",
+    "/ip4/127.0.0.1",
+    "/ip4/127.0.0.2",
+    "/ip6/::1",
+    "/ip4/0.0.0.0",
+    "/tcp/1",
+    "/tcp/4001",
+    "/udp/1/quic-v1",
+    "/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+    "/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+    "!",
+    "\n",
+    "\n",
+    "\n",
+    "\n\n",
+    "/",
+    "x",
+];
+
+// R-N3, R-N4
+#[test]
+fn dnsaddr_records_holds_on_generated_zones() {
+    let seed = 0xBB67_AE85_84CA_A73B;
+    let mut rng = XorShift(seed);
+    for i in 0..GENERATED {
+        let mut data: Vec<u8> = (0..7).map(|_| rng.next() as u8).collect();
+        for _ in 0..rng.next() % 48 {
+            let piece = ZONE_PIECES[(rng.next() as usize) % ZONE_PIECES.len()];
+            data.extend_from_slice(piece.as_bytes());
+        }
+        if let Err(v) = dnsaddr_records(&data) {
+            panic!(
+                "generated zone #{i} (seed {seed:#x}) fails: {v}\ninput: {:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+    }
 }
