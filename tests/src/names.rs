@@ -101,7 +101,7 @@ pub fn name_pool() -> &'static [Multiaddr] {
 
 /// The IPs the name server answers with: public, loopback, the rebinding target, and
 /// unroutable ones of both families.
-const IPS: [IpAddr; 11] = [
+pub const IPS: [IpAddr; 11] = [
     IpAddr::V4(Ipv4Addr::new(16, 0, 0, 1)),
     IpAddr::V4(Ipv4Addr::new(16, 0, 0, 2)),
     IpAddr::V4(Ipv4Addr::LOCALHOST),

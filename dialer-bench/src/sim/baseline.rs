@@ -173,7 +173,7 @@ impl Detector {
         self.requests += 1;
         match self.state(m) {
             DetectorState::Allowed | DetectorState::Probing => true,
-            DetectorState::Blocked => self.requests % m.window as u64 == 0,
+            DetectorState::Blocked => self.requests.is_multiple_of(m.window as u64),
         }
     }
 
