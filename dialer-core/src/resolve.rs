@@ -390,6 +390,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
     fn lookup_ended(&mut self, lookup: Lookup, outcome: Outcome, now: Instant) {
         let request = lookup.request;
         let max_depth = self.config.names.map_or(0, |n| n.max_depth);
+        let max_resolved = self.config.names.map_or(0, |n| n.max_resolved);
         let delay = self.config.names.and_then(|n| n.resolution_delay);
         let Some(req) = self.requests.get_mut(&request) else {
             return;
@@ -409,9 +410,18 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
             Outcome::Failed(reason) => entry.error = Some(reason),
             Outcome::Answer(Answer::Ips(ips)) => {
                 let v6 = lookup.kind == RecordKind::Aaaa;
-                let found: Vec<Multiaddr> = ips
+                let mut ips: Vec<_> = ips
                     .into_iter()
                     .filter(|ip| ip.is_ipv6() == v6 && lookup.kind != RecordKind::Txt)
+                    .collect();
+                // No answer brings more than max_resolved results: the rest are dropped
+                // here, before each is made an address (R-N3).
+                if ips.len() > max_resolved {
+                    self.stats.resolved_dropped += (ips.len() - max_resolved) as u64;
+                    ips.truncate(max_resolved);
+                }
+                let found: Vec<Multiaddr> = ips
+                    .into_iter()
                     .map(|ip| substitute(&entry.addr, ip))
                     .collect();
                 // RFC 8305 section 3: an IPv4 answer that comes first waits a little for
@@ -483,7 +493,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         &mut self,
         request: RequestId,
         name: usize,
-        addrs: Vec<Multiaddr>,
+        mut addrs: Vec<Multiaddr>,
         now: Instant,
     ) -> bool {
         if addrs.is_empty() {
@@ -493,6 +503,13 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let Some(req) = self.requests.get(&request) else {
             return false;
         };
+        // Results past the cap are dropped unread: a hostile answer of thousands of
+        // addresses costs a count, not a duplicate check each against all the others.
+        let room = max.saturating_sub(req.names.as_ref().map_or(0, |s| s.results));
+        if addrs.len() > room {
+            self.stats.resolved_dropped += (addrs.len() - room) as u64;
+            addrs.truncate(room);
+        }
         let terms = Terms::of(req, now);
         let mut verdicts = Vec::with_capacity(addrs.len());
         for (i, addr) in addrs.iter().enumerate() {
