@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(target), Some(dir)) = (args.first(), args.get(1)) else {
         eprintln!(
-            "usage: replay <machine|config_and_addrs|restore|dnsaddr_records> <corpus dir> [rounds]"
+            "usage: replay <machine|names|config_and_addrs|restore|dnsaddr_records> <corpus dir> [rounds]"
         );
         return ExitCode::from(2);
     };
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         "machine" => machine,
         "config_and_addrs" => config_and_addrs,
         "restore" => restore,
+        "names" => dialer_tests::names::names_target,
         "dnsaddr_records" => dnsaddr_records,
         other => {
             eprintln!("unknown target {other:?}");

@@ -416,6 +416,8 @@ struct Entry {
     addr: Multiaddr,
     depth: u8,
     pending: Vec<(String, RecordKind)>,
+    /// The core looked it up: it admitted the name.
+    asked: bool,
 }
 
 #[derive(Debug)]
@@ -457,9 +459,11 @@ struct Req {
 /// What the model knew before a dial call.
 struct Before {
     available: usize,
-    /// Distinct names a new request would resolve, and a join would.
-    new_names: Vec<Multiaddr>,
-    join_names: Vec<Multiaddr>,
+    /// Distinct names a new request would resolve, and a join would: `true` for one it
+    /// must (not deny-listed), `false` for one it may (deny-listed before the call, but an
+    /// entry can be evicted during it, when a request timed out there deny-lists others).
+    new_names: Vec<(Multiaddr, bool)>,
+    join_names: Vec<(Multiaddr, bool)>,
     has_literal: bool,
 }
 
@@ -511,8 +515,8 @@ impl NameModel {
         now
     }
 
-    /// The distinct names of `addrs` the core may admit (R-N1): not deny-listed (unless
-    /// `ignore`), not among `known`, with a host.
+    /// The distinct names of `addrs` the core may admit (R-N1): with a host, not among
+    /// `known`; those not deny-listed (or with `ignore`) it must admit.
     fn admissible(
         &self,
         dialer: &Dialer<Peer>,
@@ -520,16 +524,17 @@ impl NameModel {
         addrs: &[Multiaddr],
         known: &[Multiaddr],
         ignore: bool,
-    ) -> Vec<Multiaddr> {
-        let mut out: Vec<Multiaddr> = Vec::new();
+    ) -> Vec<(Multiaddr, bool)> {
+        let mut out: Vec<(Multiaddr, bool)> = Vec::new();
         for a in addrs {
-            if !is_name(a) || lookups_of(a).is_empty() || out.contains(a) || known.contains(a) {
+            if !is_name(a)
+                || lookups_of(a).is_empty()
+                || out.iter().any(|(o, _)| o == a)
+                || known.contains(a)
+            {
                 continue;
             }
-            if !ignore && dialer.is_deny_listed(now, a) {
-                continue;
-            }
-            out.push(a.clone());
+            out.push((a.clone(), ignore || !dialer.is_deny_listed(now, a)));
         }
         out
     }
@@ -597,7 +602,7 @@ impl NameModel {
                     "R-N1: a refused dial ({e:?}) issued {resolves} lookups"
                 );
                 let names = if addrs.len() <= self.config.max_addrs_per_request {
-                    before.new_names.len()
+                    before.new_names.iter().filter(|(_, must)| *must).count()
                 } else {
                     0
                 };
@@ -680,15 +685,18 @@ impl NameModel {
         req.ignore |= opts.ignore_backoff;
         req.literal.extend(literal);
         let mut expected = Vec::new();
-        for name in names {
+        for (name, must) in names {
             let pending = lookups_of(&name);
-            for (query, kind) in &pending {
-                expected.push((dialing.request, query.clone(), *kind));
+            if must {
+                for (query, kind) in &pending {
+                    expected.push((dialing.request, query.clone(), *kind));
+                }
             }
             req.entries.push(Entry {
                 addr: name,
                 depth: 0,
                 pending,
+                asked: false,
             });
         }
         Ok(expected)
@@ -734,9 +742,11 @@ impl NameModel {
         match (answer, look.kind) {
             (Answer::Ips(ips), RecordKind::A | RecordKind::Aaaa) => {
                 let v6 = look.kind == RecordKind::Aaaa;
+                // Only the first max_resolved of an answer can be admitted (R-N3).
                 let found: Vec<Multiaddr> = ips
                     .iter()
                     .filter(|ip| ip.is_ipv6() == v6)
+                    .take(self.max_resolved)
                     .map(|ip| with_ip(&look.name, *ip))
                     .collect();
                 for a in &found {
@@ -793,6 +803,7 @@ impl NameModel {
                                 addr,
                                 depth: look.depth + 1,
                                 pending,
+                                asked: false,
                             });
                         }
                     } else {
@@ -850,6 +861,7 @@ impl NameModel {
                     entry
                         .pending
                         .retain(|(q, k)| !(*q == query && *k == r.kind));
+                    entry.asked = true;
                     ensure!(entry.depth <= self.max_depth, "R-N3: depth {}", entry.depth);
                     self.coverage.lookups += 1;
                     self.coverage.deeper += u64::from(entry.depth > 0);
@@ -1035,7 +1047,10 @@ impl NameModel {
         // The core looks a name up in the step that gave it the name, or never (it was
         // deny-listed, filtered or beyond max_resolved): what is still pending now must
         // not be asked for later.
+        // A name it did not look up it did not admit, and does not know (a later caller's
+        // same name is new to it).
         for req in self.requests.values_mut() {
+            req.entries.retain(|e| e.asked);
             for e in &mut req.entries {
                 e.pending.clear();
             }

@@ -167,3 +167,57 @@ fn the_names_generator_reaches_every_rule() {
     }
     println!("names coverage: {total:?}");
 }
+
+/// Found by the property above: a caller restarts its peer's request, whose time-out
+/// deny-lists a dial's address and, in a deny list of 2, evicts the caller's name; the
+/// name, deny-listed before the call, is then admitted and looked up (R-N1, R-D3).
+#[test]
+fn a_name_evicted_from_the_deny_list_during_the_call_is_looked_up() {
+    let spec = NamesSpec {
+        config: ConfigSpec {
+            max_tokens: Size::Two,
+            max_per_peer_dials: Size::Small(3),
+            dial_timeout: Span::Nano,
+            address_timeout: Span::Nano,
+            deny_duration: Span::Secs(1),
+            deny_list_capacity: Cap::Small(2),
+            ..ConfigSpec::default()
+        },
+        resolution_delay: None,
+        max_depth: 0,
+        max_resolved: ResolvedCap::Default,
+        filter: true,
+    };
+    let dial = |peer, addrs: &[u8]| NameOp::Dial {
+        peer,
+        addrs: addrs.to_vec(),
+        high: false,
+        force: false,
+    };
+    let ops = [
+        dial(0, &[2]),
+        dial(3, &[2, 5]),
+        dial(3, &[10]),
+        NameOp::Twice {
+            pick: 10,
+            ips: vec![0],
+        },
+        dial(0, &[2]),
+        NameOp::ResolveFail { pick: 226 },
+        dial(0, &[0]),
+        NameOp::Ips {
+            pick: 0,
+            ips: vec![],
+        },
+        NameOp::Many {
+            pick: 124,
+            extra: 0,
+        },
+        dial(0, &[0]),
+        NameOp::Advance { millis: 1 },
+        dial(3, &[5]),
+    ];
+    if let Err(v) = run_names(&spec, &ops) {
+        panic!("{v}");
+    }
+}
