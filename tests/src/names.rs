@@ -166,7 +166,11 @@ pub struct NamesSpec {
 }
 
 impl NamesSpec {
-    /// The config this spec describes.
+    /// The config this spec describes. A deny list that is on holds at least 1,024
+    /// entries: a smaller one can evict a name's entry in the middle of a dial call (a
+    /// request timed out there deny-lists its dials' addresses), after which which names
+    /// the core admits cannot be told from outside. Eviction itself is the address
+    /// model's to check (`tests/src/model.rs`, fuzz target `machine`).
     pub fn config(&self) -> Config {
         let mut names = Names::default();
         names.resolution_delay = self
@@ -177,7 +181,9 @@ impl NamesSpec {
             ResolvedCap::Default => 100,
             ResolvedCap::Small(n) => 1 + usize::from(n % 8),
         };
-        self.config.config().with_names(Some(names))
+        let config = self.config.config().with_names(Some(names));
+        let deny = config.deny_list_capacity;
+        config.with_deny_list_capacity(if deny == 0 { 0 } else { deny.max(1024) })
     }
 }
 
@@ -459,11 +465,9 @@ struct Req {
 /// What the model knew before a dial call.
 struct Before {
     available: usize,
-    /// Distinct names a new request would resolve, and a join would: `true` for one it
-    /// must (not deny-listed), `false` for one it may (deny-listed before the call, but an
-    /// entry can be evicted during it, when a request timed out there deny-lists others).
-    new_names: Vec<(Multiaddr, bool)>,
-    join_names: Vec<(Multiaddr, bool)>,
+    /// Distinct names a new request would resolve, and a join would.
+    new_names: Vec<Multiaddr>,
+    join_names: Vec<Multiaddr>,
     has_literal: bool,
 }
 
@@ -515,8 +519,9 @@ impl NameModel {
         now
     }
 
-    /// The distinct names of `addrs` the core may admit (R-N1): with a host, not among
-    /// `known`; those not deny-listed (or with `ignore`) it must admit.
+    /// The distinct names of `addrs` the core admits (R-N1): with a host, not among
+    /// `known`, not deny-listed (unless `ignore`). The deny list is large enough here
+    /// that no entry is evicted during a call (see [`NamesSpec::config`]).
     fn admissible(
         &self,
         dialer: &Dialer<Peer>,
@@ -524,17 +529,16 @@ impl NameModel {
         addrs: &[Multiaddr],
         known: &[Multiaddr],
         ignore: bool,
-    ) -> Vec<(Multiaddr, bool)> {
-        let mut out: Vec<(Multiaddr, bool)> = Vec::new();
+    ) -> Vec<Multiaddr> {
+        let mut out: Vec<Multiaddr> = Vec::new();
         for a in addrs {
-            if !is_name(a)
-                || lookups_of(a).is_empty()
-                || out.iter().any(|(o, _)| o == a)
-                || known.contains(a)
-            {
+            if !is_name(a) || lookups_of(a).is_empty() || out.contains(a) || known.contains(a) {
                 continue;
             }
-            out.push((a.clone(), ignore || !dialer.is_deny_listed(now, a)));
+            if !ignore && dialer.is_deny_listed(now, a) {
+                continue;
+            }
+            out.push(a.clone());
         }
         out
     }
@@ -602,7 +606,7 @@ impl NameModel {
                     "R-N1: a refused dial ({e:?}) issued {resolves} lookups"
                 );
                 let names = if addrs.len() <= self.config.max_addrs_per_request {
-                    before.new_names.iter().filter(|(_, must)| *must).count()
+                    before.new_names.len()
                 } else {
                     0
                 };
@@ -685,12 +689,10 @@ impl NameModel {
         req.ignore |= opts.ignore_backoff;
         req.literal.extend(literal);
         let mut expected = Vec::new();
-        for (name, must) in names {
+        for name in names {
             let pending = lookups_of(&name);
-            if must {
-                for (query, kind) in &pending {
-                    expected.push((dialing.request, query.clone(), *kind));
-                }
+            for (query, kind) in &pending {
+                expected.push((dialing.request, query.clone(), *kind));
             }
             req.entries.push(Entry {
                 addr: name,
