@@ -80,6 +80,12 @@ impl DenyList {
         self.expire(now);
         let until = now.checked_add(duration).unwrap_or(now);
         if let Some(old) = self.until.get_mut(addr) {
+            if *old == until {
+                // Denied again until the same instant (several failures of one address,
+                // or of one name, at one `now`): its heap entry is already there, and a
+                // copy of it would count as live in every sweep.
+                return;
+            }
             *old = until;
         } else {
             // Every live entry has a heap entry, so this ends with room made.
@@ -120,12 +126,20 @@ impl DenyList {
 
     /// Drops every entry that expired at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
+        let mut expired = false;
         while self
             .expiries
             .peek()
             .is_some_and(|Reverse((t, _))| *t <= now)
         {
             self.pop_front();
+            expired = true;
+        }
+        // Live entries that expire can leave stale ones behind (an address denied again
+        // for less time than before, after `network_changed` reset its backoff): without
+        // a sweep here those outnumbered the live ones until the next insert.
+        if expired {
+            self.sweep();
         }
     }
 
@@ -161,6 +175,44 @@ impl DenyList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Found by the names fuzz target: every address denied for 100 s, then again for
+    // 1 s (its backoff reset); when the 1 s entries expire, the 100 s ones are stale.
+    #[cfg(feature = "invariants")]
+    #[test]
+    fn expiring_sweeps_the_stale_entries_it_leaves() {
+        let now = Instant::now();
+        let mut deny = DenyList::new(100);
+        for port in 0..20u16 {
+            let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("addr");
+            deny.insert(&addr, now, Duration::from_secs(100));
+            deny.insert(&addr, now, Duration::from_secs(1));
+        }
+        assert_eq!(deny.len(), 20);
+        deny.expire(now + Duration::from_secs(2));
+        assert_eq!(deny.len(), 0);
+        assert_eq!(
+            deny.check(),
+            Ok(()),
+            "{} heap entries left",
+            deny.expiries.len()
+        );
+    }
+
+    // Found by the names fuzz target: one name failing for 20 requests at one instant.
+    #[cfg(feature = "invariants")]
+    #[test]
+    fn the_same_expiry_twice_is_one_heap_entry() {
+        let now = Instant::now();
+        let mut deny = DenyList::new(100);
+        let addr: Multiaddr = "/dns4/a.test/tcp/1".parse().expect("addr");
+        for _ in 0..40 {
+            deny.insert(&addr, now, Duration::from_secs(1));
+        }
+        assert_eq!(deny.expiries.len(), 1);
+        assert_eq!(deny.check(), Ok(()));
+        assert!(deny.contains(&addr, now));
+    }
 
     #[test]
     fn backoff_grows_and_stops_at_the_cap() {
