@@ -21,9 +21,7 @@ use crate::ids::{CallerId, DialId, KeyMap, RequestId, ResolveId};
 use crate::opts::{DialOpts, Priority};
 use crate::output::{AbortDial, AbortReason, Action, Connected, Dialing, Event, StartDial};
 use crate::pool::TokenPool;
-use crate::request::{
-    order_keys, sort_by_confidence, sort_by_keys, Addrs, Keys, Request, SortKeys, Verdicts,
-};
+use crate::request::{order_keys, sort_by_keys, Addrs, Keys, Request, SortKeys, Verdicts};
 use crate::resolve::Lookup;
 use crate::slab::IdSlab;
 use crate::stats::Stats;
@@ -1216,24 +1214,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         if !names.is_empty() {
             self.start_names(request, names, 0, now);
         }
-        if !added {
-            return caller;
+        if added {
+            // Ranked and granted tokens as a name's answers are: a request of names alone
+            // may hold none yet (R-N1), and must not leave these addresses idle.
+            self.candidates_added(request, true, now);
+            self.compact_timers();
         }
-        let Some(req) = self.requests.get_mut(&request) else {
-            return caller;
-        };
-        let next = req.next;
-        sort_by_confidence(
-            &mut req.addrs[next..],
-            &self.confidence,
-            self.config.interleave,
-        );
-        // A request of names alone may hold no token yet: it takes them now as it would
-        // for its names' answers (R-N1), rather than leave these addresses idle.
-        if self.grant_resolved(request, now) {
-            self.pump(request, now);
-        }
-        self.compact_timers();
         caller
     }
 

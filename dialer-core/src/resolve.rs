@@ -356,7 +356,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         let held = std::mem::take(&mut lookup.held);
         let (request, name) = (lookup.request, lookup.name);
         let added = self.merge(request, name, held, now);
-        self.after_merge(request, added, now);
+        self.candidates_added(request, added, now);
     }
 
     /// Aborts the live lookups of a request that ended (R-N1: each resolution ends
@@ -484,7 +484,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
             self.merge_names(request, lookup.name, names, depth, max_depth, now);
         }
         self.name_settled(request, lookup.name, now);
-        self.after_merge(request, added, now);
+        self.candidates_added(request, added, now);
     }
 
     /// Admits `addrs`, results of the name `name` of `request`, as candidates (R-N2,
@@ -656,9 +656,10 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
         }
     }
 
-    /// After an answer: new candidates are ranked among those not yet dialed and may take
-    /// tokens; then the request dials, or ends if nothing is left (R-R5).
-    fn after_merge(&mut self, request: RequestId, added: bool, now: Instant) {
+    /// After an answer, or a joining caller's addresses (R-R8): new candidates (`added`)
+    /// are ranked among those not yet dialed and may take tokens; then the request dials,
+    /// or ends if nothing is left (R-R5).
+    pub(crate) fn candidates_added(&mut self, request: RequestId, added: bool, now: Instant) {
         if added {
             let Some(req) = self.requests.get_mut(&request) else {
                 return;
@@ -680,7 +681,7 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
     /// of names (see [`Names`](crate::Names)): a request that holds tokens or overdraws
     /// tops up; one that holds none asks the pool as a new request would. Returns `false`
     /// if the request ended or waits.
-    pub(crate) fn grant_resolved(&mut self, request: RequestId, now: Instant) -> bool {
+    fn grant_resolved(&mut self, request: RequestId, now: Instant) -> bool {
         let wait_bound = self.wait_bound();
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
