@@ -48,7 +48,7 @@ use crate::ops::{address_pool, dialable, ensure, Coverage, Peer, PEERS};
 
 /// How many finished callers and aborted dials the model remembers, to aim late reports
 /// and stale cancels at.
-const HISTORY: usize = 32;
+pub(crate) const HISTORY: usize = 32;
 
 /// Steps between two full comparisons of the learned tables ([`Model::compare_tables`]).
 const FULL_EVERY: u64 = 8;
@@ -348,7 +348,9 @@ pub(crate) struct Model {
     pub(crate) coverage: Coverage,
 }
 
-fn remember<T>(list: &mut Vec<T>, item: T) {
+/// Keeps `item` among the last [`HISTORY`] of `list` (what late reports and stale answers
+/// aim at; the names model keeps its history the same way).
+pub(crate) fn remember<T>(list: &mut Vec<T>, item: T) {
     if list.len() >= HISTORY {
         list.remove(0);
     }

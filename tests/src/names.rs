@@ -42,7 +42,8 @@ use dialer_core::{
 };
 use multiaddr::{PeerId, Protocol};
 
-use crate::ops::{dialable, ensure, ConfigSpec, Peer, Span, PEERS};
+use crate::model::remember;
+use crate::ops::{dialable, ensure, pick, ConfigSpec, Peer, Span, PEERS};
 
 /// The peer id the pool's `/p2p/` names and records carry.
 pub const PEER_A: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
@@ -57,9 +58,6 @@ const MAX_LIST: usize = 28;
 
 /// The most steps the end-of-run drive may take before it is called a livelock.
 const MAX_DRAIN_STEPS: usize = 100_000;
-
-/// How many ended lookups and dials the model remembers, to aim stale answers at.
-const HISTORY: usize = 32;
 
 /// The address the harness's filter refuses (R-R10: a name that resolves into the
 /// node's own network, DNS rebinding).
@@ -485,13 +483,6 @@ struct NameModel {
     dials: Vec<(DialId, RequestId, Multiaddr)>,
     callers: Vec<CallerId>,
     coverage: NameCoverage,
-}
-
-fn remember<T>(list: &mut Vec<T>, item: T) {
-    if list.len() >= HISTORY {
-        list.remove(0);
-    }
-    list.push(item);
 }
 
 impl NameModel {
@@ -1109,14 +1100,6 @@ pub struct NameHarness {
     high: Duration,
 }
 
-fn pick<T: Copy>(items: &[T], p: u8) -> Option<T> {
-    if items.is_empty() {
-        None
-    } else {
-        Some(items[usize::from(p) % items.len()])
-    }
-}
-
 impl NameHarness {
     /// A fresh dialer with `spec`'s config, the TCP-only dialable predicate and, if the
     /// spec says so, a filter that refuses `10.0.0.66` (R-R10).
@@ -1194,7 +1177,7 @@ impl NameHarness {
                     .iter()
                     .map(|&i| IPS[usize::from(i) % IPS.len()])
                     .collect();
-                match pick(&open, *p) {
+                match pick(open.iter().copied(), *p) {
                     Some(id) => self.answer(id, Ok(Answer::Ips(ips))),
                     None => Ok(()),
                 }
@@ -1205,13 +1188,13 @@ impl NameHarness {
                     .iter()
                     .map(|&i| txt[usize::from(i) % txt.len()].clone())
                     .collect();
-                match pick(&open, *p) {
+                match pick(open.iter().copied(), *p) {
                     Some(id) => self.answer(id, Ok(Answer::Txt(records))),
                     None => Ok(()),
                 }
             }
             NameOp::Many { pick: p, extra } => {
-                let Some(id) = pick(&open, *p) else {
+                let Some(id) = pick(open.iter().copied(), *p) else {
                     return Ok(());
                 };
                 let n = 100 + u16::from(*extra);
@@ -1240,7 +1223,7 @@ impl NameHarness {
                 };
                 self.answer(id, Ok(answer))
             }
-            NameOp::ResolveFail { pick: p } => match pick(&open, *p) {
+            NameOp::ResolveFail { pick: p } => match pick(open.iter().copied(), *p) {
                 Some(id) => self.answer(id, Err("NXDOMAIN")),
                 None => Ok(()),
             },
@@ -1249,7 +1232,7 @@ impl NameHarness {
                     .iter()
                     .map(|&i| IPS[usize::from(i) % IPS.len()])
                     .collect();
-                match pick(&open, *p) {
+                match pick(open.iter().copied(), *p) {
                     Some(id) => {
                         self.answer(id, Ok(Answer::Ips(ips.clone())))?;
                         self.answer(id, Ok(Answer::Ips(ips)))
@@ -1259,7 +1242,8 @@ impl NameHarness {
             }
             NameOp::Stale { pick: p, fail } => {
                 let ended = self.model.ended.clone();
-                let id = pick(&ended, *p).unwrap_or(ResolveId::from_raw(u64::MAX - u64::from(*p)));
+                let id = pick(ended.iter().copied(), *p)
+                    .unwrap_or(ResolveId::from_raw(u64::MAX - u64::from(*p)));
                 if *fail {
                     self.answer(id, Err("SERVFAIL"))
                 } else {
@@ -1276,7 +1260,7 @@ impl NameHarness {
             NameOp::Fail { pick: p } => self.report(*p, false),
             NameOp::Cancel { pick: p } => {
                 let callers = self.model.callers.clone();
-                let Some(caller) = pick(&callers, *p) else {
+                let Some(caller) = pick(callers.iter().copied(), *p) else {
                     return Ok(());
                 };
                 let result = self.dialer.cancel(self.now(), caller);
@@ -1348,7 +1332,7 @@ impl NameHarness {
 
     fn report(&mut self, p: u8, ok: bool) -> Result<(), Violation> {
         let dials: Vec<DialId> = self.model.dials.iter().map(|(d, _, _)| *d).collect();
-        let Some(dial) = pick(&dials, p) else {
+        let Some(dial) = pick(dials.iter().copied(), p) else {
             return Ok(());
         };
         let now = self.now();
@@ -1435,12 +1419,5 @@ pub fn names_target(data: &[u8]) -> Result<(), Violation> {
 pub fn decode_names(data: &[u8]) -> Option<(NamesSpec, Vec<NameOp>)> {
     let mut u = arbitrary::Unstructured::new(data);
     let spec = NamesSpec::arbitrary(&mut u).ok()?;
-    let mut ops = Vec::new();
-    while ops.len() < MAX_NAME_OPS && !u.is_empty() {
-        match NameOp::arbitrary(&mut u) {
-            Ok(op) => ops.push(op),
-            Err(_) => break,
-        }
-    }
-    Some((spec, ops))
+    Some((spec, crate::ops::decode_ops(&mut u, MAX_NAME_OPS)))
 }

@@ -469,6 +469,19 @@ impl ConfigSpec {
     }
 }
 
+/// Ops decoded from what is left of `u`, up to `max`, stopping at the first that does not
+/// decode: how the fuzz targets `machine` and `names` read their inputs.
+pub fn decode_ops<'a, T: Arbitrary<'a>>(u: &mut arbitrary::Unstructured<'a>, max: usize) -> Vec<T> {
+    let mut ops = Vec::new();
+    while ops.len() < max && !u.is_empty() {
+        match T::arbitrary(u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    ops
+}
+
 /// One call into the dialer's API, or a move of the clock.
 ///
 /// Ops that name something (`pick`) choose among what exists at that moment (open dials,
@@ -783,7 +796,7 @@ pub struct Harness {
     hang: u8,
 }
 
-fn pick<T: Copy>(items: impl ExactSizeIterator<Item = T>, pick: u8) -> Option<T> {
+pub(crate) fn pick<T: Copy>(items: impl ExactSizeIterator<Item = T>, pick: u8) -> Option<T> {
     let len = items.len();
     let mut items = items;
     if len == 0 {

@@ -18,7 +18,7 @@ use dialer_core::{
 };
 use multiaddr::Protocol;
 
-use crate::ops::{address_pool, apply, dialable, ensure, ConfigSpec, Op};
+use crate::ops::{address_pool, apply, decode_ops, dialable, ensure, ConfigSpec, Op};
 
 /// The most ops one `machine` input runs: long enough for every path, short enough to
 /// keep executions fast. At 256, libFuzzer grew inputs to its 4 KiB limit and a 31-minute
@@ -41,14 +41,7 @@ pub fn machine(data: &[u8]) -> Result<(), Violation> {
 pub fn decode_machine(data: &[u8]) -> Option<(ConfigSpec, Vec<Op>)> {
     let mut u = Unstructured::new(data);
     let spec = ConfigSpec::arbitrary(&mut u).ok()?;
-    let mut ops = Vec::new();
-    while ops.len() < MAX_OPS && !u.is_empty() {
-        match Op::arbitrary(&mut u) {
-            Ok(op) => ops.push(op),
-            Err(_) => break,
-        }
-    }
-    Some((spec, ops))
+    Some((spec, decode_ops(&mut u, MAX_OPS)))
 }
 
 /// A count as a user might write it: small, or anything at all.
