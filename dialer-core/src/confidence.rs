@@ -7,6 +7,8 @@ use hashlink::LruCache;
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
+use crate::blackhole::Traits;
+
 /// Confidence of an address the table has never seen (R-C1).
 pub const INITIAL_CONFIDENCE: u8 = 1;
 /// Highest confidence (R-C3).
@@ -31,35 +33,58 @@ pub(crate) struct Entry<P> {
     /// The peers for which this address was pruned (R-C5), oldest first, each with the
     /// instant its mark expires.
     pub(crate) pruned_for: SmallVec<[(P, Instant); 1]>,
+    /// The address's family bits of its dial rank ([`family_bits`]), read once when the
+    /// entry is made: the dial order (R-R1a) of an address the table knows needs no walk
+    /// of its bytes. It fits in the entry's padding.
+    pub(crate) family: u8,
 }
 
 impl<P> Entry<P> {
-    fn new() -> Self {
+    pub(crate) fn new(addr: &Multiaddr) -> Self {
         Self {
             value: INITIAL_CONFIDENCE,
             connect_us: 0,
             fails: 0,
             cut: false,
             pruned_for: SmallVec::new(),
+            family: family_bits(addr),
         }
     }
 }
 
+/// The bits of a dial rank that hold the confidence (0 ..= [`MAX_CONFIDENCE`]).
+pub(crate) const CONFIDENCE_BITS: u8 = 0x0F;
+/// The bit of a dial rank that says [`IP6`] and [`RELAYED`] are set as the address is:
+/// the rank came from a table entry, which read them once. Without it the dial order
+/// reads them from the address.
+pub(crate) const FAMILY_KNOWN: u8 = 0x10;
+/// With [`FAMILY_KNOWN`]: the address is over IPv6 (or `/dns6`).
+pub(crate) const IP6: u8 = 0x20;
+/// With [`FAMILY_KNOWN`]: the address goes through a relay (`/p2p-circuit`).
+pub(crate) const RELAYED: u8 = 0x40;
 /// The bit of a dial rank that says the address has connected before (its connect time
 /// is known): among addresses of equal confidence, a proven one dials first (R-R1a).
 pub(crate) const PROVEN: u8 = 0x80;
 
-/// A dial rank: an address's confidence, with [`PROVEN`] set if it ever connected while
-/// in the table.
+/// The family bits of `addr`'s dial rank: [`FAMILY_KNOWN`], with [`IP6`] and [`RELAYED`]
+/// as it is.
+pub(crate) fn family_bits(addr: &Multiaddr) -> u8 {
+    let (v6, relayed) = Traits::family_v6(addr);
+    FAMILY_KNOWN | if v6 { IP6 } else { 0 } | if relayed { RELAYED } else { 0 }
+}
+
+/// A dial rank: an address's confidence (at most [`MAX_CONFIDENCE`]), with [`PROVEN`]
+/// set if it ever connected while in the table, and its `family` bits
+/// ([`family_bits`], or 0 when not read).
 #[inline]
-pub(crate) fn rank_of(value: u8, proven: bool) -> u8 {
-    value | if proven { PROVEN } else { 0 }
+pub(crate) fn rank_of(value: u8, proven: bool, family: u8) -> u8 {
+    value.min(MAX_CONFIDENCE) | family | if proven { PROVEN } else { 0 }
 }
 
 impl<P> Entry<P> {
     #[inline]
     fn rank(&self) -> u8 {
-        rank_of(self.value, self.connect_us > 0)
+        rank_of(self.value, self.connect_us > 0, self.family)
     }
 }
 
@@ -322,7 +347,7 @@ impl<P: Clone + Eq> ConfidenceTable<P> {
                 (out, false, before, e.is_slow(slow_us))
             }
             RawEntryMut::Vacant(v) => {
-                let e = v.insert(addr.clone(), Entry::new()).1;
+                let e = v.insert(addr.clone(), Entry::new(addr)).1;
                 let out = f(e);
                 (out, true, false, e.is_slow(slow_us))
             }

@@ -6,7 +6,9 @@ use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
 use crate::blackhole::{BlackHoleDetector, Traits};
-use crate::confidence::{ConfidenceTable, MAX_CONFIDENCE, PROVEN};
+use crate::confidence::{
+    ConfidenceTable, CONFIDENCE_BITS, FAMILY_KNOWN, IP6, MAX_CONFIDENCE, PROVEN, RELAYED,
+};
 use crate::deny::DenyList;
 use crate::error::{Attempt, SkipReason};
 use crate::ids::{CallerId, DialId};
@@ -173,7 +175,7 @@ pub(crate) fn order_keys(addrs: &[Multiaddr], ranks: &[u8], interleave: bool) ->
     let mut keys = SortKeys::new();
     if !interleave || n < 2 {
         for &r in &ranks[..n] {
-            let (c, proven) = (r & !PROVEN, r & PROVEN != 0);
+            let (c, proven) = (r & CONFIDENCE_BITS, r & PROVEN != 0);
             keys.push(u32::from(c) << 24 | u32::from(proven) << 23);
         }
         return keys;
@@ -182,8 +184,13 @@ pub(crate) fn order_keys(addrs: &[Multiaddr], ranks: &[u8], interleave: bool) ->
     // before.
     let mut seen = [0u32; (MAX_CONFIDENCE as usize + 1) * 8];
     for (addr, &r) in addrs.iter().zip(ranks).take(n) {
-        let (c, proven) = ((r & !PROVEN).min(MAX_CONFIDENCE), r & PROVEN != 0);
-        let (v6, relayed) = Traits::family_v6(addr);
+        let (c, proven) = ((r & CONFIDENCE_BITS).min(MAX_CONFIDENCE), r & PROVEN != 0);
+        // Read once by the confidence table if it knows the address.
+        let (v6, relayed) = if r & FAMILY_KNOWN != 0 {
+            (r & IP6 != 0, r & RELAYED != 0)
+        } else {
+            Traits::family_v6(addr)
+        };
         let lane = usize::from(c) * 8
             + usize::from(proven) * 4
             + usize::from(v6) * 2
@@ -241,5 +248,63 @@ pub(crate) fn sort_by_keys(addrs: &mut [Multiaddr], keys: &mut [u32]) {
             addrs.swap(j - 1, j);
             j -= 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confidence::{family_bits, rank_of};
+
+    // R-R1a: a rank from a table entry carries the address's family bits, read once; the
+    // dial order must be the one the address's own bytes give.
+    #[test]
+    fn family_bits_from_the_table_order_as_the_bytes_do() {
+        let addrs: Vec<Multiaddr> = [
+            "/ip4/127.0.0.1/tcp/1",
+            "/ip6/::1/tcp/2",
+            "/ip4/127.0.0.1/tcp/3/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit",
+            "/ip6/::1/udp/4/quic-v1",
+            "/dns6/localhost/tcp/5",
+            "/dns4/localhost/tcp/6",
+            "/ip4/127.0.0.1/tcp/7/ws",
+            "/ip6/::1/tcp/8/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit",
+        ]
+        .iter()
+        .map(|a| a.parse().expect("valid multiaddr"))
+        .collect();
+        for (value, proven) in [(1, false), (3, true), (0, false), (10, true)] {
+            let bare: Vec<u8> = addrs.iter().map(|_| rank_of(value, proven, 0)).collect();
+            let known: Vec<u8> = addrs
+                .iter()
+                .map(|a| rank_of(value, proven, family_bits(a)))
+                .collect();
+            for interleave in [false, true] {
+                assert_eq!(
+                    order_keys(&addrs, &bare, interleave),
+                    order_keys(&addrs, &known, interleave),
+                    "confidence {value}, proven {proven}, interleave {interleave}"
+                );
+            }
+        }
+        // Mixed: some ranks from the table, some not.
+        let mixed: Vec<u8> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| rank_of(2, i % 3 == 0, if i % 2 == 0 { family_bits(a) } else { 0 }))
+            .collect();
+        let bare: Vec<u8> = (0..addrs.len())
+            .map(|i| rank_of(2, i % 3 == 0, 0))
+            .collect();
+        assert_eq!(
+            order_keys(&addrs, &bare, true),
+            order_keys(&addrs, &mixed, true)
+        );
+        // The bits say what the bytes say.
+        assert_eq!(family_bits(&addrs[0]) & (IP6 | RELAYED), 0);
+        assert_eq!(family_bits(&addrs[1]) & (IP6 | RELAYED), IP6);
+        assert_eq!(family_bits(&addrs[2]) & (IP6 | RELAYED), RELAYED);
+        assert_eq!(family_bits(&addrs[4]) & (IP6 | RELAYED), IP6);
+        assert_eq!(family_bits(&addrs[7]) & (IP6 | RELAYED), IP6 | RELAYED);
     }
 }

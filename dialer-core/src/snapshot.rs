@@ -54,7 +54,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smallvec::SmallVec;
 
-use crate::confidence::{Entry, MAX_CONFIDENCE, MAX_PRUNED_PEERS};
+use crate::confidence::{family_bits, Entry, MAX_CONFIDENCE, MAX_PRUNED_PEERS};
 use crate::config::MAX_DURATION;
 use crate::Dialer;
 
@@ -667,6 +667,7 @@ pub(crate) fn apply<P: Clone + Eq + Hash + Debug>(
             fails: a.failures,
             cut: a.cut,
             pruned_for,
+            family: family_bits(&a.addr),
         };
         // `skip` leaves only what fits, so this always stores.
         if dialer.confidence.restore(&a.addr, entry) {
