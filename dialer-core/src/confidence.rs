@@ -40,7 +40,7 @@ pub(crate) struct Entry<P> {
 }
 
 impl<P> Entry<P> {
-    pub(crate) fn new(addr: &Multiaddr) -> Self {
+    fn new(addr: &Multiaddr) -> Self {
         Self {
             value: INITIAL_CONFIDENCE,
             connect_us: 0,
@@ -73,12 +73,12 @@ pub(crate) fn family_bits(addr: &Multiaddr) -> u8 {
     FAMILY_KNOWN | if v6 { IP6 } else { 0 } | if relayed { RELAYED } else { 0 }
 }
 
-/// A dial rank: an address's confidence (at most [`MAX_CONFIDENCE`]), with [`PROVEN`]
-/// set if it ever connected while in the table, and its `family` bits
-/// ([`family_bits`], or 0 when not read).
+/// A dial rank: an address's confidence (never above [`MAX_CONFIDENCE`], so it stays in
+/// [`CONFIDENCE_BITS`]), with [`PROVEN`] set if it ever connected while in the table, and
+/// its `family` bits ([`family_bits`], or 0 when not read).
 #[inline]
 pub(crate) fn rank_of(value: u8, proven: bool, family: u8) -> u8 {
-    value.min(MAX_CONFIDENCE) | family | if proven { PROVEN } else { 0 }
+    value | family | if proven { PROVEN } else { 0 }
 }
 
 impl<P> Entry<P> {
