@@ -26,7 +26,8 @@
 //! 7. tables within their caps (confidence, deny list) and timer queues bounded by their
 //!    live entries; the black-hole windows and the connect-time histogram consistent;
 //!    every dial's deadline within `address_timeout` of its start, and an adaptive one
-//!    (R-R6b) no shorter than `syn_retry`;
+//!    (R-R6b) no shorter than `syn_retry`; the earliest timer the core remembers for
+//!    `poll_timeout` is, while it is live, the earliest live timer of every queue;
 //!
 //! 8. names (R-N1 … R-N4): every `Resolve` ends exactly once (a report the core accepted,
 //!    or an `AbortResolve`), only for a live request; a request's count of live lookups
@@ -730,6 +731,52 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             && dialer.resolve_timers.len() <= bound(dialer.resolves.len())
             && dialer.hold_timers.len() <= bound(dialer.resolves.len()),
         "timer queues unbounded"
+    );
+    check_earliest(dialer)
+}
+
+/// Invariant 7, `poll_timeout`'s shortcut: while the timer the core remembers as the
+/// earliest is live, no live timer of any queue is earlier (and none is live at all if it
+/// remembers none).
+fn check_earliest<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(), Violation> {
+    use crate::dialer::Due;
+    let Some(known) = dialer.earliest.get() else {
+        return Ok(());
+    };
+    if known.is_some_and(|(t, due)| !dialer.is_live(t, due)) {
+        // Stale: the next poll_timeout recomputes it.
+        return Ok(());
+    }
+    let live = |(t, due): (Instant, Due)| dialer.is_live(t, due).then_some(t);
+    let truth = dialer
+        .request_timers
+        .iter()
+        .map(|&(t, id)| (t, Due::Request(id)))
+        .chain(dialer.dial_timers.iter().map(|&(t, id)| (t, Due::Dial(id))))
+        .chain(
+            dialer
+                .adaptive_timers
+                .iter()
+                .map(|&(t, id)| (t, Due::AdaptiveDial(id))),
+        )
+        .chain(
+            dialer
+                .stagger_timers
+                .iter()
+                .map(|(t, id)| (t, Due::Stagger(id))),
+        )
+        .chain(
+            dialer
+                .resolve_timers
+                .iter()
+                .map(|&(t, id)| (t, Due::Resolve(id))),
+        )
+        .chain(dialer.hold_timers.iter().map(|&(t, id)| (t, Due::Hold(id))))
+        .filter_map(live)
+        .min();
+    ensure!(
+        known.map(|(t, _)| t) == truth,
+        "poll_timeout would say {known:?}, but the earliest live timer is at {truth:?}"
     );
     Ok(())
 }

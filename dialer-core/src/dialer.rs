@@ -25,7 +25,7 @@ use crate::request::{order_keys, sort_by_keys, Addrs, Keys, Request, SortKeys, V
 use crate::resolve::Lookup;
 use crate::slab::IdSlab;
 use crate::stats::Stats;
-use crate::timers::{DeadlineHeap, DeadlineQueue};
+use crate::timers::{DeadlineHeap, DeadlineQueue, Earliest};
 
 /// Decides whether the runtime can dial an address at all (R-R1, R-A2).
 type DialablePredicate = Box<dyn Fn(&Multiaddr) -> bool + Send + Sync>;
@@ -92,6 +92,9 @@ pub struct Dialer<P> {
     /// queue sees out-of-order pushes (a 1 s deadline behind a 10 s one).
     pub(crate) adaptive_timers: DeadlineQueue<DialId>,
     pub(crate) stagger_timers: DeadlineHeap<RequestId>,
+    /// The earliest live timer of all the queues, kept between calls: `poll_timeout`
+    /// after an input that armed nothing earlier is one liveness check.
+    pub(crate) earliest: Earliest<Due>,
     pub(crate) actions: VecDeque<Action<P>>,
     pub(crate) events: VecDeque<Event<P>>,
     pub(crate) stats: Stats,
@@ -136,8 +139,8 @@ impl<P: fmt::Debug> fmt::Debug for Dialer<P> {
 }
 
 /// Which timer is due.
-#[derive(Debug, Clone, Copy)]
-enum Due {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
     Request(RequestId),
     Dial(DialId),
     AdaptiveDial(DialId),
@@ -216,6 +219,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             dial_timers: DeadlineQueue::new(),
             adaptive_timers: DeadlineQueue::new(),
             stagger_timers: DeadlineHeap::new(),
+            earliest: Earliest::unknown(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -714,10 +718,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
-        while let Some((deadline, due)) = self.next_due() {
-            if deadline > now {
+        loop {
+            let next = self.next_due();
+            let Some((_, due)) = next.filter(|&(t, _)| t <= now) else {
+                // The earliest live timer, for `poll_timeout`.
+                self.earliest.set(next);
                 break;
-            }
+            };
             match due {
                 Due::Request(request) => {
                     self.request_timers.pop_front();
@@ -778,7 +785,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// `handle_timeout`: then call `handle_timeout` at once.
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.next_due().map(|(t, _)| t)
+        match self.earliest.get() {
+            Some(None) => return None,
+            Some(Some((t, due))) if self.is_live(t, due) => return Some(t),
+            _ => {}
+        }
+        let next = self.next_due();
+        self.earliest.set(next);
+        next.map(|(t, _)| t)
     }
 
     // ----- internals -----------------------------------------------------------------
@@ -839,7 +853,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         d.spared = true;
         d.deadline = deadline_after(d.started, self.config.address_timeout);
         let deadline = d.deadline;
-        self.dial_timers.push(deadline, dial);
+        self.dial_timers
+            .push(deadline, dial, &mut self.earliest, Due::Dial);
         self.spared.push_back(dial);
         self.stats.dials_spared += 1;
         true
@@ -1154,7 +1169,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             },
         );
         self.callers.insert(caller, request);
-        self.request_timers.push(deadline, request);
+        self.request_timers
+            .push(deadline, request, &mut self.earliest, Due::Request);
         self.stats.requests_started += 1;
         self.stats.head_starts += u64::from(head_start.is_some());
         Dialing {
@@ -1338,9 +1354,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             },
         );
         if adaptive {
-            self.adaptive_timers.push(deadline, dial);
+            self.adaptive_timers
+                .push(deadline, dial, &mut self.earliest, Due::AdaptiveDial);
         } else {
-            self.dial_timers.push(deadline, dial);
+            self.dial_timers
+                .push(deadline, dial, &mut self.earliest, Due::Dial);
         }
         req.in_flight.push(dial);
         if req.overdraft {
@@ -1364,7 +1382,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             // addresses, and they too must wait a full delay after this start.
             let at = deadline_after(now, gap);
             req.stagger_at = Some(at);
-            self.stagger_timers.push(at, request);
+            self.stagger_timers
+                .push(at, request, &mut self.earliest, Due::Stagger);
         }
         true
     }
@@ -1439,7 +1458,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         let deadline = req.deadline;
         // The head start a proven best address gets, as any new request's.
         let head = req.addrs.get(req.next).cloned();
-        self.request_timers.push(deadline, request);
+        self.request_timers
+            .push(deadline, request, &mut self.earliest, Due::Request);
         self.events.push_back(Event::RequestTokens {
             request,
             requested,
@@ -1725,6 +1745,27 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                     result,
                 });
             }
+        }
+    }
+
+    /// Whether the timer of `due` at `t` is live: its owner is still there, with this
+    /// deadline (the test each queue applies to its front).
+    #[inline(always)]
+    pub(crate) fn is_live(&self, t: Instant, due: Due) -> bool {
+        match due {
+            Due::Request(id) => self.requests.get(&id).is_some_and(|r| r.deadline == t),
+            Due::Dial(id) | Due::AdaptiveDial(id) => {
+                self.dials.get(&id).is_some_and(|d| d.deadline == t)
+            }
+            Due::Stagger(id) => self
+                .requests
+                .get(&id)
+                .is_some_and(|r| r.stagger_at == Some(t)),
+            Due::Resolve(id) => self.resolves.get(&id).is_some_and(|l| l.deadline == t),
+            Due::Hold(id) => self
+                .resolves
+                .get(&id)
+                .is_some_and(|l| l.hold_until == Some(t)),
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Instant;
 use multiaddr::Multiaddr;
 use smallvec::SmallVec;
 
-use crate::dialer::{deadline_after, Dialer, Terms};
+use crate::dialer::{deadline_after, Dialer, Due, Terms};
 use crate::error::TransportError;
 use crate::error::{Attempt, DialFailed, FailReason, ReportError, SkipReason, Skipped};
 use crate::ids::{RequestId, ResolveId};
@@ -315,7 +315,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                         hold_until: None,
                     },
                 );
-                self.resolve_timers.push(deadline, resolve);
+                self.resolve_timers
+                    .push(deadline, resolve, &mut self.earliest, Due::Resolve);
                 set.lookups.push(resolve);
                 set.live += 1;
                 entry.live += 1;
@@ -441,7 +442,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                             let until = deadline_after(now, delay);
                             aaaa.held = found;
                             aaaa.hold_until = Some(until);
-                            self.hold_timers.push(until, sibling);
+                            self.hold_timers
+                                .push(until, sibling, &mut self.earliest, Due::Hold);
                         }
                         // Held answers count as yielded: the name is not a failure.
                         entry.yielded = true;
@@ -730,7 +732,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
                 }
                 req.deadline = deadline_after(now, wait_bound).min(dial_deadline);
                 let deadline = req.deadline;
-                self.request_timers.push(deadline, request);
+                self.request_timers
+                    .push(deadline, request, &mut self.earliest, Due::Request);
                 self.events.push_back(Event::Queued {
                     request,
                     ahead: self.waiting,

@@ -7,6 +7,10 @@
 //! they live in a binary heap ([`DeadlineHeap`], O(log n)). In both, cancelled timers stay
 //! and are skipped when they reach the front (their owner is gone or has a new deadline);
 //! a queue is swept when stale entries outnumber live ones, keeping memory bounded.
+//!
+//! Every push also goes to an [`Earliest`]: the earliest live deadline of all the queues,
+//! remembered between calls, so that `poll_timeout` (called after every input) is one
+//! liveness check instead of a look at the front of every queue.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -14,6 +18,50 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 use crate::slab::SlabKey;
+
+/// The earliest live deadline of a set of timer queues, as last computed and lowered by
+/// every timer armed since; or unknown.
+///
+/// Sound because a timer becomes live only by being pushed (an owner that moves its
+/// deadline pushes the new one), and every push goes through here: while the remembered
+/// timer `(t, due)` is still live, no live timer is earlier than `t`. Once it is stale (its
+/// owner ended, or moved its deadline), the earliest is unknown again and must be
+/// recomputed from the queues.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Earliest<D> {
+    /// `None`: unknown. `Some(None)`: no live timer at all.
+    known: Option<Option<(Instant, D)>>,
+}
+
+impl<D: Copy> Earliest<D> {
+    /// Nothing known yet.
+    pub(crate) fn unknown() -> Self {
+        Self { known: None }
+    }
+
+    /// What is known: `None` if unknown, else the earliest timer (if any) as computed
+    /// then, which the caller must check is still live.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<Option<(Instant, D)>> {
+        self.known
+    }
+
+    /// The queues' earliest live timer, just computed.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, earliest: Option<(Instant, D)>) {
+        self.known = Some(earliest);
+    }
+
+    /// A timer was armed at `at`.
+    #[inline(always)]
+    fn armed(&mut self, at: Instant, due: D) {
+        if let Some(known) = &mut self.known {
+            if known.is_none_or(|(t, _)| at < t) {
+                *known = Some((at, due));
+            }
+        }
+    }
+}
 
 /// Whether a queue of `len` entries, `live` of them live, is due for a sweep: once stale
 /// entries outnumber live ones (plus some slack, so small queues are never swept).
@@ -38,7 +86,20 @@ impl<K: Copy> DeadlineQueue<K> {
         self.entries.len()
     }
 
-    pub(crate) fn push(&mut self, deadline: Instant, key: K) {
+    /// Arms a timer for `key` at `deadline`; `earliest` hears of it as `due(key)`.
+    #[inline(always)]
+    pub(crate) fn push<D: Copy>(
+        &mut self,
+        deadline: Instant,
+        key: K,
+        earliest: &mut Earliest<D>,
+        due: impl FnOnce(K) -> D,
+    ) {
+        earliest.armed(deadline, due(key));
+        self.insert(deadline, key);
+    }
+
+    fn insert(&mut self, deadline: Instant, key: K) {
         if self.entries.back().is_none_or(|(t, _)| *t <= deadline) {
             self.entries.push_back((deadline, key));
         } else {
@@ -109,8 +170,23 @@ impl<K: SlabKey> DeadlineHeap<K> {
         self.entries.len()
     }
 
-    pub(crate) fn push(&mut self, deadline: Instant, key: K) {
+    /// Arms a timer for `key` at `deadline`; `earliest` hears of it as `due(key)`.
+    pub(crate) fn push<D: Copy>(
+        &mut self,
+        deadline: Instant,
+        key: K,
+        earliest: &mut Earliest<D>,
+        due: impl FnOnce(K) -> D,
+    ) {
+        earliest.armed(deadline, due(key));
         self.entries.push(Reverse((deadline, key.into_raw())));
+    }
+
+    #[cfg(feature = "invariants")]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Instant, K)> + '_ {
+        self.entries
+            .iter()
+            .map(|&Reverse((t, raw))| (t, K::from_raw(raw)))
     }
 
     /// The earliest live entry, after dropping stale ones from the front.
