@@ -6,7 +6,8 @@
 //! 1. token conservation: in use + available == pool size, and the sum of tokens held by
 //!    live requests equals the tokens in use, and equals what the `RequestTokens` and
 //!    `Release` events add up to;
-//! 2. per request: dials in flight ≤ tokens held ≤ `max_per_peer_dials` (1 for an
+//! 2. per request: every dial in flight is its request's, and its address one the request
+//!    has reached; dials in flight ≤ tokens held ≤ `max_per_peer_dials` (1 for an
 //!    overdraft), tokens ≤ addresses, addresses ≤ `max_addrs_per_request`; tokens ≤ dials
 //!    in flight + addresses left (R-T7), and without a stagger or a head start no token
 //!    idles while an address waits (R-R3); a request waiting for tokens (R-Q1) holds
@@ -619,6 +620,10 @@ pub fn check_state<P: Clone + Eq + Hash + Debug>(dialer: &Dialer<P>) -> Result<(
             ensure!(
                 dial.is_some_and(|x| x.request == *id),
                 "{d} of {id} missing"
+            );
+            ensure!(
+                dial.is_some_and(|x| x.slot < req.next),
+                "{d} of {id} names an address it has not reached"
             );
             if dial.is_some_and(|x| x.overdraft) {
                 overdraft += 1;

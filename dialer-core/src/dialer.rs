@@ -47,7 +47,10 @@ enum Start {
 #[derive(Debug)]
 pub(crate) struct Dial {
     pub(crate) request: RequestId,
-    pub(crate) addr: Multiaddr,
+    /// Its address: `addrs[slot]` of its request, which outlives it (a request's dialed
+    /// addresses never move). An index, not a clone of the address: a clone is an atomic
+    /// increment and decrement, and most dials end aborted, their address unread.
+    pub(crate) slot: usize,
     /// When it started: a success measures the address's connect time from here.
     pub(crate) started: Instant,
     pub(crate) deadline: Instant,
@@ -660,17 +663,17 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// the request is aborted and all its tokens are released (R-R4).
     pub fn handle_dial_succeeded(&mut self, now: Instant, dial: DialId) -> Result<(), ReportError> {
         let now = self.advance(now);
-        let Some(d) = self.take_dial(dial) else {
+        let Some((d, addr)) = self.take_dial(dial) else {
             return Err(ReportError::UnknownDial(dial));
         };
         self.stats.dials_succeeded += 1;
         let connect_time = now.saturating_duration_since(d.started);
-        self.confidence.record_success(&d.addr, connect_time);
+        self.confidence.record_success(&addr, connect_time);
         self.connect_times.record(connect_time);
-        self.deny.remove(&d.addr);
+        self.deny.remove(&addr);
         if self.black_holes.enabled() {
             // Read only for dials that end with an outcome (most aborted ones never do).
-            let traits = Traits::of(&d.addr, self.black_holes.classes());
+            let traits = Traits::of(&addr, self.black_holes.classes());
             self.black_holes.record(traits, true, &mut self.changes);
             self.flush_black_hole_changes();
         }
@@ -681,7 +684,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             .unwrap_or_default();
         let connected = Connected {
             dial,
-            addr: d.addr,
+            addr,
             connect_time,
             failed,
         };
@@ -701,12 +704,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         error: impl Into<TransportError>,
     ) -> Result<(), ReportError> {
         let now = self.advance(now);
-        let Some(d) = self.take_dial(dial) else {
+        let Some((d, addr)) = self.take_dial(dial) else {
             return Err(ReportError::UnknownDial(dial));
         };
         self.stats.dials_failed += 1;
         let request = d.request;
-        self.record_failure(d, FailReason::Transport(error.into()), now);
+        self.record_failure(request, addr, FailReason::Transport(error.into()), now);
         self.pump(request, now);
         self.serve_queue(now);
         self.compact_timers();
@@ -864,7 +867,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// the next address or back to the pool. `reclaimed`: a spared dial cut because a new
     /// request needs its token (R-R6b), which counts as an adaptive cut.
     fn time_out_dial(&mut self, dial: DialId, now: Instant, reclaimed: bool) {
-        let Some(d) = self.take_dial(dial) else {
+        let Some((d, addr)) = self.take_dial(dial) else {
             return;
         };
         self.stats.dials_timed_out += 1;
@@ -883,7 +886,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         } else {
             FailReason::AddressTimeout
         };
-        self.record_failure(d, reason, now);
+        self.record_failure(request, addr, reason, now);
         self.pump(request, now);
     }
 
@@ -1323,6 +1326,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         ) else {
             return false;
         };
+        let slot = req.next - 1;
         let (timeout, adaptive, patient) = self.timeout_for(&addr);
         let deadline = deadline_after(now, timeout);
         // The head start passes down the list: a proven address that opens a new wave
@@ -1344,7 +1348,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             dial,
             Dial {
                 request,
-                addr: addr.clone(),
+                slot,
                 started: now,
                 deadline,
                 overdraft: req.overdraft,
@@ -1559,8 +1563,9 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         }
     }
 
-    /// Removes a dial from the core and from its request's in-flight list.
-    fn take_dial(&mut self, dial: DialId) -> Option<Dial> {
+    /// Removes a dial from the core and from its request's in-flight list; returns it
+    /// with its address, for a dial that ended with an outcome.
+    fn take_dial(&mut self, dial: DialId) -> Option<(Dial, Multiaddr)> {
         let Some(d) = self.dials.remove(&dial) else {
             self.stats.reports_ignored += 1;
             return None;
@@ -1568,29 +1573,36 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         if d.overdraft {
             self.overdraft_in_flight -= 1;
         }
-        if let Some(req) = self.requests.get_mut(&d.request) {
-            req.in_flight.retain(|id| *id != dial);
-        }
-        Some(d)
+        // A live dial's request is live and holds its address (invariant 2).
+        let req = self.requests.get_mut(&d.request)?;
+        req.in_flight.retain(|id| *id != dial);
+        let addr = req.addrs.get(d.slot)?.clone();
+        Some((d, addr))
     }
 
     /// A dial failed, timeouts included (R-C2, R-C4, R-D1); prunes the address if it fell
     /// to 0 while the peer has a better one (R-C5).
-    fn record_failure(&mut self, dial: Dial, reason: FailReason, now: Instant) {
+    fn record_failure(
+        &mut self,
+        request: RequestId,
+        addr: Multiaddr,
+        reason: FailReason,
+        now: Instant,
+    ) {
         let cut = matches!(reason, FailReason::AdaptiveTimeout { .. });
-        let (value, fails) = self.confidence.record_failure(&dial.addr, cut);
+        let (value, fails) = self.confidence.record_failure(&addr, cut);
         let c = &self.config;
         let duration = backoff(c.deny_duration, c.deny_growth, c.deny_max, fails);
-        self.deny.insert(&dial.addr, now, duration);
+        self.deny.insert(&addr, now, duration);
         if self.black_holes.enabled() {
             self.black_holes.record(
-                Traits::of(&dial.addr, self.black_holes.classes()),
+                Traits::of(&addr, self.black_holes.classes()),
                 false,
                 &mut self.changes,
             );
             self.flush_black_hole_changes();
         }
-        let Some(req) = self.requests.get_mut(&dial.request) else {
+        let Some(req) = self.requests.get_mut(&request) else {
             return;
         };
         // R-C5: only against a sibling that has proven itself (it connected), and only
@@ -1598,26 +1610,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         // a good address is no verdict.
         if value == 0
             && fails >= self.config.prune_after_failures
-            && !self.confidence.is_pruned(&dial.addr, &req.peer, now)
+            && !self.confidence.is_pruned(&addr, &req.peer, now)
             && req
                 .addrs
                 .iter()
-                .any(|a| a != &dial.addr && self.confidence.get(a) > INITIAL_CONFIDENCE)
+                .any(|a| a != &addr && self.confidence.get(a) > INITIAL_CONFIDENCE)
         {
             let until = deadline_after(now, self.config.prune_duration);
-            self.confidence.prune(&dial.addr, &req.peer, until);
-            if self.confidence.is_pruned(&dial.addr, &req.peer, now) {
+            self.confidence.prune(&addr, &req.peer, until);
+            if self.confidence.is_pruned(&addr, &req.peer, now) {
                 self.stats.addresses_pruned += 1;
                 self.events.push_back(Event::Pruned {
                     peer: req.peer.clone(),
-                    addr: dial.addr.clone(),
+                    addr: addr.clone(),
                 });
             }
         }
-        req.attempts.push(Attempt {
-            addr: dial.addr,
-            reason,
-        });
+        req.attempts.push(Attempt { addr, reason });
     }
 
     /// R-R6: every dial in flight fails with a timeout and is aborted, then the request ends.
@@ -1655,14 +1664,14 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.names_timed_out(request);
         }
         for dial in in_flight {
-            if let Some(d) = self.take_dial(dial) {
+            if let Some((_, addr)) = self.take_dial(dial) {
                 self.stats.dials_timed_out += 1;
                 self.actions.push_back(Action::AbortDial(AbortDial {
                     dial,
                     request,
                     reason: AbortReason::RequestTimeout,
                 }));
-                self.record_failure(d, FailReason::RequestTimeout, now);
+                self.record_failure(request, addr, FailReason::RequestTimeout, now);
             }
         }
         let attempts = self

@@ -158,11 +158,8 @@ impl<P: Clone + Eq + std::hash::Hash + std::fmt::Debug> Dialer<P> {
     /// larger, and measurably slower, for the few dials of resolved names.
     pub fn dial_name(&self, dial: crate::DialId) -> Option<Host> {
         let d = self.dials.get(&dial)?;
-        self.requests
-            .get(&d.request)?
-            .names
-            .as_ref()?
-            .origin(&d.addr)
+        let req = self.requests.get(&d.request)?;
+        req.names.as_ref()?.origin(req.addrs.get(d.slot)?)
     }
 
     /// The next name command for the runtime (R-N1): a lookup to start or to abandon.
