@@ -958,18 +958,32 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     }
 
     /// The blocked classes a new request with `input` probes (R-B2): one request in
-    /// `window` among those that meet a blocked class.
-    fn probes_of(&mut self, input: &[Multiaddr], opts: DialOpts) -> u8 {
+    /// `window` among those that could probe them. A request could if it has a public
+    /// address of the class that is not backed off, and its peer is not known to be down:
+    /// it has no address outside the blocked classes, or one that is not backed off. A
+    /// request whose other addresses are all backed off would otherwise dial only the
+    /// blocked class, for a peer that failed everywhere else: a wasted dial, and a failure
+    /// the route may not have caused. It does not count, and the next request probes.
+    fn probes_of(&mut self, input: &[Multiaddr], opts: DialOpts, now: Instant) -> u8 {
         let blocked = self.black_holes.blocked();
         if blocked == 0 || opts.ignore_backoff {
             return 0;
         }
         let mut met = 0;
+        let (mut others, mut others_live) = (false, false);
         for addr in input {
             let t = Traits::of(addr, self.black_holes.classes());
-            if t.public {
-                met |= t.classes & blocked;
+            if t.public && t.classes & blocked != 0 {
+                if !self.deny.contains(addr, now) {
+                    met |= t.classes & blocked;
+                }
+            } else {
+                others = true;
+                others_live = others_live || !self.deny.contains(addr, now);
             }
+        }
+        if others && !others_live {
+            return 0;
         }
         let probes = self.black_holes.probes_for(met);
         self.stats.black_hole_probes += u64::from(probes != 0);
@@ -1029,7 +1043,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         input: Addrs,
         opts: DialOpts,
     ) -> (Addrs, SortKeys, u8, Vec<Skipped>) {
-        let probes = self.probes_of(&input, opts);
+        let probes = self.probes_of(&input, opts, now);
         let mut admitted = Addrs::new();
         // Confidence of each admitted address, looked up once with its prune mark.
         let mut confidence = Keys::new();

@@ -620,14 +620,23 @@ impl Model {
     }
 
     /// R-B2: the blocked classes a new request with `input` probes: one request in
-    /// `window` among those that meet the class blocked.
-    fn probes_of(&mut self, input: &[Multiaddr], ignore: bool) -> u8 {
+    /// `window` among those that could: with an address of the class not backed off, and
+    /// no other address, or one not backed off.
+    fn probes_of(&mut self, input: &[Multiaddr], ignore: bool, now: Instant) -> u8 {
         let blocked = self.blocked();
         if blocked == 0 || ignore {
             return 0;
         }
-        let met = input
+        let dialable = |a: &Multiaddr| !self.is_denied(a, now);
+        let (in_class, others): (Vec<&Multiaddr>, Vec<&Multiaddr>) = input
             .iter()
+            .partition(|a| self.classes_of(a) & blocked != 0);
+        if !others.is_empty() && !others.iter().any(|a| dialable(a)) {
+            return 0;
+        }
+        let met = in_class
+            .iter()
+            .filter(|a| dialable(a))
             .fold(0, |m, a| m | (self.classes_of(a) & blocked));
         let window = u32::from(self.config.black_holes.window);
         let mut probes = 0;
@@ -876,7 +885,7 @@ impl Model {
     ) -> DialPlan {
         let ignore = opts.ignore_backoff;
         let priority = opts.priority;
-        let probes = self.probes_of(addrs, ignore);
+        let probes = self.probes_of(addrs, ignore, now);
         // R-Q1: a normal request behind waiting ones waits too, unless the queue is full;
         // high priority never waits (R-P1).
         let wait = self.config.wait_for_tokens;

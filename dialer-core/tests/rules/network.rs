@@ -405,6 +405,51 @@ fn one_request_in_a_window_probes_and_a_probe_that_connects_unblocks() {
     sim.finish();
 }
 
+// R-B2: the probe goes to a request that can make it, for a peer not known to be down
+#[test]
+fn a_probe_passes_over_requests_whose_class_or_other_addresses_are_backed_off() {
+    let mut sim = Sim::new(small_window().with_deny_list_capacity(64));
+    // Blocks IPv6; v6(1) … v6(4) are backed off.
+    fail_v6(&mut sim, 1, 4);
+    // A peer whose IPv4 address failed: backed off too.
+    sim.script(&v4(50), Outcome::Fail(ms(1), "refused"));
+    sim.dial(50, &[v4(50)]).expect("dial");
+    sim.run();
+    sim.take();
+    for i in 0..3u16 {
+        assert!(matches!(
+            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
+            Err(DialRefused::BlackHoled { .. })
+        ));
+    }
+    // The fourth in the window would probe, but its IPv6 address is itself backed off.
+    assert!(matches!(
+        sim.dial(1, &[v6(1)]),
+        Err(DialRefused::BackedOff { .. })
+    ));
+    // Nor does a peer whose every other address is backed off probe: it failed
+    // everywhere else, and would spend a token on the blocked class alone.
+    assert!(matches!(
+        sim.dial(50, &[v6(50), v4(50)]),
+        Err(DialRefused::BackedOff { .. })
+    ));
+    assert_eq!(sim.stats().black_hole_probes, 0);
+    assert_eq!(sim.dialer.tokens_in_use(), 0);
+    // The next request that can probe does.
+    sim.script(&v6(70), Outcome::Succeed(ms(20)));
+    sim.script(&v4(70), Outcome::Hang);
+    sim.dial(70, &[v6(70), v4(70)]).expect("the probe");
+    assert!(started(&sim.take()).contains(&v6(70)));
+    assert_eq!(sim.stats().black_hole_probes, 1);
+    sim.run();
+    assert_eq!(
+        sim.dialer.black_hole_state(AddrClass::Ip6),
+        Some(BlackHoleState::Probing),
+        "the probe connected"
+    );
+    sim.finish();
+}
+
 // R-B1
 #[test]
 fn private_addresses_and_aborted_dials_say_nothing_about_the_route_out() {
