@@ -286,7 +286,7 @@ impl AddrClass {
 /// `min_successes` successes blocks the class: new requests skip its addresses, except one
 /// request in `window` of those that could probe, which dials them as a probe (a request
 /// could if one of its addresses in the class is not backed off, and it has no other
-/// address or one that is not backed off). A probe that connects unblocks the class with a
+/// address or one neither backed off nor failed its last dial). A probe that connects unblocks the class with a
 /// fresh window. The defaults are go-libp2p's (100 / 5), but go-libp2p also
 /// counts dials aborted because a sibling won, which this core does not.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -960,10 +960,11 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
     /// The blocked classes a new request with `input` probes (R-B2): one request in
     /// `window` among those that could probe them. A request could if it has a public
     /// address of the class that is not backed off, and its peer is not known to be down:
-    /// it has no address outside the blocked classes, or one that is not backed off. A
-    /// request whose other addresses are all backed off would otherwise dial only the
-    /// blocked class, for a peer that failed everywhere else: a wasted dial, and a failure
-    /// the route may not have caused. It does not count, and the next request probes.
+    /// it has no address outside the blocked classes, or one that is neither backed off
+    /// nor failed its last dial. A request whose other addresses all failed would
+    /// otherwise add the blocked class to a peer that failed everywhere else: a wasted
+    /// dial, and a failure the route may not have caused. It does not count, and the next
+    /// request probes.
     fn probes_of(&mut self, input: &[Multiaddr], opts: DialOpts, now: Instant) -> u8 {
         let blocked = self.black_holes.blocked();
         if blocked == 0 || opts.ignore_backoff {
@@ -979,7 +980,8 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 }
             } else {
                 others = true;
-                others_live = others_live || !self.deny.contains(addr, now);
+                others_live = others_live
+                    || (!self.deny.contains(addr, now) && self.confidence.failures(addr) == 0);
             }
         }
         if others && !others_live {

@@ -621,7 +621,7 @@ impl Model {
 
     /// R-B2: the blocked classes a new request with `input` probes: one request in
     /// `window` among those that could: with an address of the class not backed off, and
-    /// no other address, or one not backed off.
+    /// no other address, or one neither backed off nor failed its last dial.
     fn probes_of(&mut self, input: &[Multiaddr], ignore: bool, now: Instant) -> u8 {
         let blocked = self.blocked();
         if blocked == 0 || ignore {
@@ -631,7 +631,7 @@ impl Model {
         let (in_class, others): (Vec<&Multiaddr>, Vec<&Multiaddr>) = input
             .iter()
             .partition(|a| self.classes_of(a) & blocked != 0);
-        if !others.is_empty() && !others.iter().any(|a| dialable(a)) {
+        if !others.is_empty() && !others.iter().any(|a| dialable(a) && self.fails(a) == 0) {
             return 0;
         }
         let met = in_class

@@ -450,6 +450,37 @@ fn a_probe_passes_over_requests_whose_class_or_other_addresses_are_backed_off() 
     sim.finish();
 }
 
+// R-B2: a failure in a row marks a peer as down for the probe, backed off or not
+#[test]
+fn a_peer_whose_other_addresses_failed_their_last_dial_does_not_probe() {
+    // No deny list: v4(50) is dialable again at once, but failed its last dial.
+    let mut sim = Sim::new(small_window());
+    fail_v6(&mut sim, 1, 4);
+    sim.script(&v4(50), Outcome::Fail(ms(1), "refused"));
+    sim.dial(50, &[v4(50)]).expect("dial");
+    sim.run();
+    sim.take();
+    for i in 0..3u16 {
+        assert!(matches!(
+            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
+            Err(DialRefused::BlackHoled { .. })
+        ));
+    }
+    // Fourth in the window, but its peer failed everywhere else: it dials its IPv4
+    // address and leaves the blocked class out.
+    sim.script(&v4(50), Outcome::Succeed(ms(5)));
+    sim.dial(50, &[v6(50), v4(50)]).expect("dials IPv4");
+    assert_eq!(started(&sim.take()), vec![v4(50)]);
+    assert_eq!(sim.stats().black_hole_probes, 0);
+    sim.run();
+    // Its IPv4 address connected: the peer is up, and its next request is the probe
+    // (which dials IPv6 only if the proven IPv4 address misses its head start).
+    sim.dial(50, &[v6(50), v4(50)]).expect("the probe");
+    assert_eq!(sim.stats().black_hole_probes, 1);
+    sim.run();
+    sim.finish();
+}
+
 // R-B1
 #[test]
 fn private_addresses_and_aborted_dials_say_nothing_about_the_route_out() {
