@@ -492,8 +492,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\nHow to read it: in round 1 nothing is known, so every request dials all its addresses at \
          once and connects as fast as its best address allows. From round 2 on, by default, the \
-         address that connected before dials alone for twice its learned connect time (at least \
-         100 ms) and wins: one dial per connection, same latency. With the head start off, every \
+         address that connected before dials alone for 150 % of its learned connect time (at \
+         least 100 ms) and wins: one dial per connection, same latency. With the head start off, every \
          request keeps dialing all its addresses; the dials that lose are aborted and aborted \
          dials teach nothing (R-C4), so dials/conn stays above 1. Addresses that really fail are \
          pruned or deny-listed, so unreachable peers cost no dial after round 1 ('skipped'). With \

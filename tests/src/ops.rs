@@ -184,10 +184,10 @@ pub enum HeadStartSpec {
     Default,
     /// `None`: the seed's parallel start everywhere.
     Off,
-    /// Any factor (at least 1) and two spans, the shorter as `min`.
+    /// Any percentage (at least 100) and two spans, the shorter as `min`.
     Custom {
-        /// `rtt_factor` (0 reads as 1).
-        rtt_factor: u8,
+        /// `rtt_percent` above 100: 0 reads as 100, 255 as 355.
+        rtt_over: u8,
         /// One bound.
         a: Span,
         /// The other bound.
@@ -201,10 +201,10 @@ impl HeadStartSpec {
         match self {
             Self::Default => Some(d),
             Self::Off => None,
-            Self::Custom { rtt_factor, a, b } => {
+            Self::Custom { rtt_over, a, b } => {
                 let (a, b) = (a.get(d.min), b.get(d.max));
                 Some(HeadStart {
-                    rtt_factor: u32::from(rtt_factor.max(1)),
+                    rtt_percent: 100 + u32::from(rtt_over),
                     min: a.min(b),
                     max: a.max(b),
                 })

@@ -114,8 +114,8 @@ impl RawConfig {
             .with_deny_duration(self.deny_duration.get())
             .with_prune_duration(self.prune_duration.get())
             .with_stagger(self.stagger.map(RawSpan::get))
-            .with_head_start(self.head_start.map(|(rtt_factor, min, max)| HeadStart {
-                rtt_factor,
+            .with_head_start(self.head_start.map(|(rtt_percent, min, max)| HeadStart {
+                rtt_percent,
                 min: min.get(),
                 max: max.get(),
             }))
@@ -189,7 +189,7 @@ fn expected_verdict(config: &Config) -> Result<(), ConfigError> {
         }
     }
     if let Some(h) = config.head_start {
-        if h.min > h.max || h.rtt_factor == 0 {
+        if h.min > h.max || h.rtt_percent < 100 {
             return Err(ConfigError::HeadStartRange);
         }
     }

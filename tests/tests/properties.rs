@@ -70,7 +70,7 @@ fn head_start() -> impl Strategy<Value = HeadStartSpec> {
         3 => Just(HeadStartSpec::Default),
         1 => Just(HeadStartSpec::Off),
         2 => (any::<u8>(), span(), span())
-            .prop_map(|(rtt_factor, a, b)| HeadStartSpec::Custom { rtt_factor, a, b }),
+            .prop_map(|(rtt_over, a, b)| HeadStartSpec::Custom { rtt_over, a, b }),
     ]
 }
 

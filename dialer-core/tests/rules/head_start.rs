@@ -75,8 +75,8 @@ fn when_the_head_start_runs_out_the_rest_start_together() {
     sim.script(&addr(2), Outcome::Hang);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
     sim.run_for(ms(1_000));
-    // Twice its 80 ms connect time; then 1 and 3 at once.
-    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (160, 1), (160, 3)]);
+    // 150 % of its 80 ms connect time; then 1 and 3 at once.
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (120, 1), (120, 3)]);
     sim.finish();
 }
 
@@ -115,7 +115,7 @@ fn a_proven_address_that_opens_a_new_wave_dials_alone_too() {
     sim.script(&addr(3), Outcome::Hang);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
     sim.run_for(ms(1_000));
-    // 2 alone for 160 ms, refused at 30 ms; 3 alone for 100 ms (2 × 40 ms, floored at
+    // 2 alone for 120 ms, refused at 30 ms; 3 alone for 100 ms (1.5 × 40 ms, floored at
     // 100 ms); then 1. Racing would have started 1 and 3 together at 30 ms.
     assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (30, 3), (130, 1)]);
     sim.finish();
@@ -141,15 +141,15 @@ fn a_proven_address_leads_its_confidence_level_and_keeps_its_head_start() {
     sim.dial(4, &addrs(&[1, 2])).expect("dial");
     sim.run_for(ms(1_000));
     // 2 first though the caller put 1 first at the same confidence, alone for
-    // 2 × 80 ms (a later success would smooth that time, a failure leaves it).
-    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (160, 1)]);
+    // 1.5 × 80 ms (a later success would smooth that time, a failure leaves it).
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (120, 1)]);
     sim.finish();
 }
 
 // Head start: `min` floors it, `max` decides whether there is one at all.
 #[test]
 fn the_head_start_is_floored_at_min_and_none_past_max() {
-    // 10 ms connect: 2 × 10 ms is below the 100 ms floor.
+    // 10 ms connect: 1.5 × 10 ms is below the 100 ms floor.
     let mut sim = Sim::new(Config::default());
     let t0 = learn(&mut sim, 10);
     sim.script(&addr(2), Outcome::Hang);
@@ -158,7 +158,7 @@ fn the_head_start_is_floored_at_min_and_none_past_max() {
     assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (100, 1), (100, 3)]);
     sim.finish();
 
-    // 300 ms connect: 600 ms would exceed the 500 ms cap, so the request races.
+    // 300 ms connect: 450 ms would exceed the 400 ms cap, so the request races.
     let mut sim = Sim::new(Config::default());
     let t0 = learn(&mut sim, 300);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
@@ -175,13 +175,13 @@ fn the_connect_time_is_smoothed() {
     sim.script(&addr(2), Outcome::Succeed(ms(160)));
     sim.dial(2, &addrs(&[1, 2, 3])).expect("dial");
     sim.run();
-    // (3 × 80 + 160) / 4 = 100 ms, so a 200 ms head start.
+    // (3 × 80 + 160) / 4 = 100 ms, so a 150 ms head start.
     let t0 = sim.elapsed();
     sim.take();
     sim.script(&addr(2), Outcome::Hang);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
     sim.run_for(ms(1_000));
-    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (200, 1), (200, 3)]);
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (150, 1), (150, 3)]);
     sim.finish();
 }
 
@@ -228,7 +228,7 @@ fn a_join_during_the_head_start_waits_for_it() {
     sim.run_for(ms(50));
     sim.dial(1, &[addr(4)]).expect("join");
     sim.run_for(ms(1_000));
-    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (160, 3), (160, 4)]);
+    assert_eq!(starts_since(&mut sim, t0), vec![(0, 2), (120, 3), (120, 4)]);
     sim.finish();
 }
 
@@ -242,9 +242,9 @@ fn with_a_stagger_the_first_gap_is_the_longer() {
     sim.script(&addr(2), Outcome::Hang);
     sim.dial(1, &addrs(&[1, 2, 3])).expect("dial");
     sim.run_for(ms(2_000));
-    // 2 × 200 ms = 400 ms beats the 250 ms stagger; then one per 250 ms.
+    // 1.5 × 200 ms = 300 ms beats the 250 ms stagger; then one per 250 ms.
     let starts = starts_since(&mut sim, t0);
-    assert_eq!(starts[..3], [(0, 2), (400, 1), (650, 3)], "{starts:?}");
+    assert_eq!(starts[..3], [(0, 2), (300, 1), (550, 3)], "{starts:?}");
     sim.finish();
 }
 
@@ -253,11 +253,16 @@ fn with_a_stagger_the_first_gap_is_the_longer() {
 fn bad_head_start_settings_are_refused() {
     let with = |h: HeadStart| Config::default().with_head_start(Some(h));
     let d = HeadStart::default();
-    assert_eq!(d.delay(ms(80)), Some(ms(160)));
-    assert_eq!(d.delay(ms(251)), None);
+    assert_eq!(d.delay(ms(80)), Some(ms(120)));
+    // 150 % of 266 ms is 399 ms, within the 400 ms cap; of 267 ms, past it.
+    assert_eq!(d.delay(ms(266)), Some(ms(399)));
+    assert_eq!(d.delay(ms(267)), None);
     for bad in [
         HeadStart { min: ms(600), ..d },
-        HeadStart { rtt_factor: 0, ..d },
+        HeadStart {
+            rtt_percent: 99,
+            ..d
+        },
     ] {
         assert_eq!(with(bad).validate(), Err(ConfigError::HeadStartRange));
     }
