@@ -342,7 +342,7 @@ impl BlackHoles {
 /// - when `rtt_percent % of the connect time` exceeds `max`: when the best known address
 ///   is that slow, waiting for it alone costs more than the sockets of a race, and racing
 ///   the peer's addresses finds a faster one if there is one. With the defaults that is a
-///   connect time above 267 ms;
+///   connect time above 266.7 ms (400 ms ÷ 1.5);
 /// - when the connect time was never measured (confidence that was imported, R-C6): the
 ///   head start could not be sized, so the request races as the seed does until the core
 ///   has seen the address connect;

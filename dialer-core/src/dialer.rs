@@ -1590,6 +1590,12 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             self.overdraft_in_flight -= 1;
         }
         // A live dial's request is live and holds its address (invariant 2).
+        debug_assert!(
+            self.requests
+                .get(&d.request)
+                .is_some_and(|r| d.slot < r.addrs.len()),
+            "invariant 2: {dial} outlived its request or its address"
+        );
         let req = self.requests.get_mut(&d.request)?;
         req.in_flight.retain(|id| *id != dial);
         let addr = req.addrs.get(d.slot)?.clone();

@@ -627,16 +627,16 @@ impl Model {
         if blocked == 0 || ignore {
             return 0;
         }
-        let dialable = |a: &Multiaddr| !self.is_denied(a, now);
+        let not_denied = |a: &Multiaddr| !self.is_denied(a, now);
         let (in_class, others): (Vec<&Multiaddr>, Vec<&Multiaddr>) = input
             .iter()
             .partition(|a| self.classes_of(a) & blocked != 0);
-        if !others.is_empty() && !others.iter().any(|a| dialable(a) && self.fails(a) == 0) {
+        if !others.is_empty() && !others.iter().any(|a| not_denied(a) && self.fails(a) == 0) {
             return 0;
         }
         let met = in_class
             .iter()
-            .filter(|a| dialable(a))
+            .filter(|a| not_denied(a))
             .fold(0, |m, a| m | (self.classes_of(a) & blocked));
         let window = u32::from(self.config.black_holes.window);
         let mut probes = 0;
