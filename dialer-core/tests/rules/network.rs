@@ -323,6 +323,17 @@ fn fail_v6(sim: &mut Sim, from: u16, n: u16) {
     }
 }
 
+/// Three requests of fresh IPv6 addresses (peers 60 … 62) meet the blocked class and
+/// are refused: with a window of 4, the next request that can probe is the probe.
+fn skip_three_blocked(sim: &mut Sim) {
+    for i in 0..3u16 {
+        assert!(matches!(
+            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
+            Err(DialRefused::BlackHoled { .. })
+        ));
+    }
+}
+
 // R-B1, R-B2, R-B3, R-B4
 #[test]
 fn a_window_of_failed_ipv6_dials_blocks_the_class_and_requests_skip_it() {
@@ -382,12 +393,7 @@ fn one_request_in_a_window_probes_and_a_probe_that_connects_unblocks() {
     fail_v6(&mut sim, 1, 4);
     sim.take();
     // Requests 1 … 3 that meet the blocked class skip it; the 4th probes.
-    for i in 0..3u16 {
-        assert!(matches!(
-            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
-            Err(DialRefused::BlackHoled { .. })
-        ));
-    }
+    skip_three_blocked(&mut sim);
     sim.script(&v6(70), Outcome::Succeed(ms(20)));
     sim.dial(70, &[v6(70)]).expect("the probe");
     assert_eq!(started(&sim.take()), vec![v6(70)]);
@@ -416,12 +422,7 @@ fn a_probe_passes_over_requests_whose_class_or_other_addresses_are_backed_off() 
     sim.dial(50, &[v4(50)]).expect("dial");
     sim.run();
     sim.take();
-    for i in 0..3u16 {
-        assert!(matches!(
-            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
-            Err(DialRefused::BlackHoled { .. })
-        ));
-    }
+    skip_three_blocked(&mut sim);
     // The fourth in the window would probe, but its IPv6 address is itself backed off.
     assert!(matches!(
         sim.dial(1, &[v6(1)]),
@@ -460,12 +461,7 @@ fn a_peer_whose_other_addresses_failed_their_last_dial_does_not_probe() {
     sim.dial(50, &[v4(50)]).expect("dial");
     sim.run();
     sim.take();
-    for i in 0..3u16 {
-        assert!(matches!(
-            sim.dial(60 + u32::from(i), &[v6(60 + i)]),
-            Err(DialRefused::BlackHoled { .. })
-        ));
-    }
+    skip_three_blocked(&mut sim);
     // Fourth in the window, but its peer failed everywhere else: it dials its IPv4
     // address and leaves the blocked class out.
     sim.script(&v4(50), Outcome::Succeed(ms(5)));
