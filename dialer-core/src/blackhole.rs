@@ -183,6 +183,8 @@ struct Class {
     state: BlackHoleState,
     /// Requests that met the class blocked, to pick one in `window` as a probe.
     blocked_requests: u32,
+    /// A probe ended without an outcome: the next request that can probe does (R-B2).
+    owed: bool,
 }
 
 impl Class {
@@ -195,6 +197,7 @@ impl Class {
             successes: 0,
             state: BlackHoleState::Probing,
             blocked_requests: 0,
+            owed: false,
         }
     }
 
@@ -272,19 +275,31 @@ impl BlackHoleDetector {
     }
 
     /// A new request meets blocked classes `mask`: the classes this request probes (one
-    /// request in `window` per class, R-B2).
+    /// request in `window` per class, and the next after a probe that ended unanswered,
+    /// R-B2).
     pub(crate) fn probes_for(&mut self, mask: u8) -> u8 {
         let mut probes = 0;
         let window = u32::from(self.config.window);
         for (i, c) in self.classes.iter_mut().enumerate() {
             if mask & (1 << i) != 0 && c.state == BlackHoleState::Blocked {
                 c.blocked_requests += 1;
-                if c.blocked_requests % window == 0 {
+                if c.owed || c.blocked_requests % window == 0 {
+                    c.owed = false;
                     probes |= 1 << i;
                 }
             }
         }
         probes
+    }
+
+    /// Probes of the classes `mask` ended without an outcome (R-B2): each of them still
+    /// blocked is owed a probe, which the next request that can probe it makes.
+    pub(crate) fn owe(&mut self, mask: u8) {
+        for (i, c) in self.classes.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 && c.state == BlackHoleState::Blocked {
+                c.owed = true;
+            }
+        }
     }
 
     /// Records a completed dial of an address with `traits` (R-B1: public addresses
@@ -331,6 +346,7 @@ impl BlackHoleDetector {
             c.state = state;
             if state != before {
                 c.blocked_requests = 0;
+                c.owed = false;
                 changes.push((c.class, state));
             }
             if state == BlackHoleState::Blocked {

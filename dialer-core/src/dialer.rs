@@ -1178,6 +1178,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
                 overdraft,
                 ignore_deny: opts.ignore_backoff,
                 probes: 0,
+                probed: 0,
                 deadline,
                 stagger_at: None,
                 head_start,
@@ -1343,6 +1344,7 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
             return false;
         };
         let slot = req.next - 1;
+        let probes = req.probes;
         let (timeout, adaptive, patient) = self.timeout_for(&addr);
         let deadline = deadline_after(now, timeout);
         // The head start passes down the list: a proven address that opens a new wave
@@ -1354,11 +1356,23 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         } else {
             None
         };
+        // A probing request (rare) notes which of its probed classes started (R-B2).
+        let probed = if probes != 0 {
+            let traits = Traits::of(&addr, self.black_holes.classes());
+            if traits.public {
+                traits.classes & probes
+            } else {
+                0
+            }
+        } else {
+            0
+        };
 
         // `timeout_for` borrowed the tables: look the request up again.
         let Some(req) = self.requests.get_mut(&request) else {
             return false;
         };
+        req.probed |= probed;
         let dial = self.dials.next_key();
         self.dials.insert(
             dial,
@@ -1721,6 +1735,13 @@ impl<P: Clone + Eq + Hash + fmt::Debug> Dialer<P> {
         };
         if req.queued {
             self.waiting -= 1;
+        }
+        // R-B2: a probe whose address never started (a proven sibling connected during
+        // its head start, or the request ended first) taught the class nothing; the next
+        // request that can probe does, instead of the next window's.
+        let unstarted = req.probes & !req.probed;
+        if unstarted != 0 {
+            self.black_holes.owe(unstarted);
         }
         if let Some(names) = req.names.take() {
             self.named -= 1;

@@ -46,6 +46,10 @@ pub(crate) struct Request<P> {
     pub(crate) ignore_deny: bool,
     /// Bit `i`: this request probes black-hole class `i` (R-B2).
     pub(crate) probes: u8,
+    /// Bit `i`, for a class it probes: a dial of this request to a public address of
+    /// class `i` started. A probe that never started is carried on to the next request
+    /// that can probe (R-B2).
+    pub(crate) probed: u8,
     pub(crate) deadline: Instant,
     /// With a stagger set, no further dial starts before this while one is in flight (R-S1).
     pub(crate) stagger_at: Option<Instant>,
@@ -132,12 +136,23 @@ impl<P: Clone + Eq> Request<P> {
         while self.next < self.addrs.len() {
             let candidate = &self.addrs[self.next];
             self.next += 1;
+            // R-B2: a probe is one dial per class; once it started, the request's other
+            // addresses of that class stay out.
+            let probing = self.probes & !self.probed;
+            if !recheck
+                && probing != self.probes
+                && !self.ignore_deny
+                && black_holes.skips(candidate, probing)
+            {
+                stats.skipped(Some(SkipReason::BlackHoled));
+                continue;
+            }
             if recheck {
                 let reason = if !self.ignore_deny && deny.contains(candidate, now) {
                     Some(SkipReason::DenyListed)
                 } else if confidence.is_pruned(candidate, &self.peer, now) {
                     Some(SkipReason::Pruned)
-                } else if !self.ignore_deny && black_holes.skips(candidate, self.probes) {
+                } else if !self.ignore_deny && black_holes.skips(candidate, probing) {
                     // A class blocked since the address was admitted (R-B2), unless this
                     // request probes it or ignores black holes (R-D7).
                     Some(SkipReason::BlackHoled)

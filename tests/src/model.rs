@@ -239,6 +239,8 @@ struct Hole {
     state: BlackHoleState,
     /// Requests that met the class blocked since it last changed state.
     met: u32,
+    /// A probe ended without its dial starting: the next request that can probe does.
+    owed: bool,
 }
 
 #[derive(Debug)]
@@ -270,6 +272,8 @@ struct Req {
     ignore: bool,
     /// Bit `i`: it probes black-hole class `i` (R-B2).
     probes: u8,
+    /// Bit `i`: its probe of class `i` started; the rest of the class stays out.
+    probed: u8,
     /// A join merged addresses (R-R1a) while some of its pending ones may already have
     /// been passed over by the core: their ranks may differ, so only membership is checked.
     loose_order: bool,
@@ -369,6 +373,7 @@ impl Model {
                 outcomes: std::collections::VecDeque::new(),
                 state: BlackHoleState::Probing,
                 met: 0,
+                owed: false,
             })
             .collect();
         Self {
@@ -643,7 +648,8 @@ impl Model {
         for (i, h) in self.holes.iter_mut().enumerate() {
             if met & (1 << i) != 0 {
                 h.met += 1;
-                if h.met % window == 0 {
+                if h.owed || h.met % window == 0 {
+                    h.owed = false;
                     probes |= 1 << i;
                 }
             }
@@ -652,6 +658,17 @@ impl Model {
             self.coverage.black_hole_probes += 1;
         }
         probes
+    }
+
+    /// R-B2: probes of the classes `mask` ended without starting; each class still
+    /// blocked is owed one, made by the next request that can probe it.
+    fn owe(&mut self, mask: u8) {
+        for (i, h) in self.holes.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 && h.state == BlackHoleState::Blocked {
+                h.owed = true;
+                self.coverage.probes_owed += 1;
+            }
+        }
     }
 
     /// A completed dial of `addr` (R-B1: public addresses; no aborts).
@@ -687,6 +704,7 @@ impl Model {
             };
             if h.state != before {
                 h.met = 0;
+                h.owed = false;
                 self.changes.push((h.class, h.state));
                 match h.state {
                     BlackHoleState::Blocked => {
@@ -1118,9 +1136,15 @@ impl Model {
                         !dialer.is_in_flight(old),
                         "R-R6: {old}, past its dial_timeout, still in flight after a new caller"
                     );
-                    if let Some(req) = self.requests.get(&old) {
+                    if let Some(req) = self.requests.get_mut(&old) {
                         extra = req.tokens;
-                        self.by_peer.remove(&req.peer);
+                        // Its unstarted probe is owed before the new request is planned
+                        // (and only once: the request ends at the end of this step).
+                        let unstarted = req.probes & !req.probed;
+                        req.probes = 0;
+                        let peer = req.peer;
+                        self.owe(unstarted);
+                        self.by_peer.remove(&peer);
                     }
                     restart = Some(old);
                     // A waiting old request leaves the queue before the new one is planned.
@@ -1309,6 +1333,7 @@ impl Model {
                     h.outcomes.clear();
                     h.state = BlackHoleState::Probing;
                     h.met = 0;
+                    h.owed = false;
                 }
                 // An empty deny list is the same in the core and the model again.
                 if !self.exact && self.requests.is_empty() {
@@ -1791,6 +1816,7 @@ impl Model {
                 overdraft: false,
                 ignore,
                 probes,
+                probed: 0,
                 loose_order: false,
                 deadline,
                 queued_since,
@@ -1815,7 +1841,8 @@ impl Model {
                         .iter()
                         .map(|a| {
                             (!req.ignore
-                                && (self.is_denied(a, now) || self.black_holed(a, req.probes)))
+                                && (self.is_denied(a, now)
+                                    || self.black_holed(a, req.probes & !req.probed)))
                                 || self.is_pruned(req.peer, a, now)
                         })
                         .collect(),
@@ -1831,6 +1858,10 @@ impl Model {
                 let patient = adaptive && cut;
                 self.coverage.full_after_cut += u64::from(patient);
                 let pruned = self.is_pruned(start.peer, &start.addr, now);
+                let classes = self.classes_of(&start.addr);
+                let probing_out = self.requests.get(&start.request).is_some_and(|r| {
+                    !r.ignore && self.black_holed(&start.addr, r.probes & !r.probed)
+                });
                 let Some(req) = self.requests.get_mut(&start.request) else {
                     return Err(Violation(format!(
                         "R-R4: StartDial {} for {} which is not live",
@@ -1854,6 +1885,13 @@ impl Model {
                     "R-R1: StartDial for undialable {}",
                     start.addr
                 );
+                ensure!(
+                    !(probing_out && req.probes != 0 && req.probed & classes != 0),
+                    "R-B2: {} dialed {}, a second address of a class it probes",
+                    start.request,
+                    start.addr
+                );
+                req.probed |= classes & req.probes;
                 if exact {
                     ensure!(!pruned, "R-C5: StartDial for pruned {}", start.addr);
                     let rest = &req.addrs[req.next..];
@@ -2039,6 +2077,7 @@ impl Model {
             let Some(req) = self.requests.remove(&request) else {
                 continue;
             };
+            self.owe(req.probes & !req.probed);
             // A request that timed out for a new caller (item 0) left its peer to it.
             if self.by_peer.get(&req.peer) == Some(&request) {
                 self.by_peer.remove(&req.peer);

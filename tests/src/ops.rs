@@ -680,6 +680,8 @@ pub struct Coverage {
     pub black_hole_blocked: u64,
     /// Requests that probe a blocked class (R-B2).
     pub black_hole_probes: u64,
+    /// Probes that ended without their dial starting, owed to the next request (R-B2).
+    pub probes_owed: u64,
     /// Blocked classes unblocked by a success (R-B2).
     pub black_hole_unblocked: u64,
     /// `BlackHoled` refusals (R-B3).
@@ -748,6 +750,7 @@ impl Coverage {
         self.grown_denies += other.grown_denies;
         self.black_hole_blocked += other.black_hole_blocked;
         self.black_hole_probes += other.black_hole_probes;
+        self.probes_owed += other.probes_owed;
         self.black_hole_unblocked += other.black_hole_unblocked;
         self.black_holed += other.black_holed;
         self.cuts += other.cuts;

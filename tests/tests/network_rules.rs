@@ -124,6 +124,48 @@ fn r_b_a_dark_class_is_blocked_probed_and_unblocked() {
     assert!(coverage.black_hole_probes >= 1, "{coverage:?}");
 }
 
+// R-B2: a probe whose address never started (its request connected first) is owed to the
+// next request that can probe; a probe is one dial of the class.
+#[test]
+fn r_b2_an_unstarted_probe_passes_on() {
+    let config = ConfigSpec {
+        max_per_peer_dials: Size::One,
+        black_holes: BlackHoleSpec::Small {
+            classes: 1,
+            window: 2,
+            min_successes: 1,
+        },
+        deny_duration: Span::Millis(1),
+        adaptive: AdaptiveSpec::Off,
+        ..ConfigSpec::default()
+    };
+    // The IPv4 address connects first: proven, it leads its requests from then on.
+    let mut ops = vec![dial(5, &[10]), Op::Succeed { pick: 0 }];
+    ops.push(Op::Dark {
+        classes: 1,
+        hang: false,
+    });
+    for peer in 0..3 {
+        ops.push(dial(peer, &V6));
+        ops.push(Op::FailDark);
+        ops.push(Op::Advance { millis: 10 });
+    }
+    // One token each: the IPv4 address connects before the IPv6 one can start.
+    for _ in 0..2 {
+        ops.push(dial(5, &[10, 11]));
+        ops.push(Op::Succeed { pick: 0 });
+        ops.push(Op::Advance { millis: 10 });
+    }
+    // The owed probe: the next request of IPv6 alone dials one of its two addresses.
+    ops.push(dial(6, &V6));
+    ops.push(Op::FailDark);
+    ops.push(dial(7, &V6));
+    let coverage = run(config.config(), &ops).expect("the model agrees");
+    assert!(coverage.black_hole_blocked >= 1, "{coverage:?}");
+    assert!(coverage.probes_owed >= 1, "{coverage:?}");
+    assert!(coverage.black_hole_probes >= 2, "{coverage:?}");
+}
+
 // R-R1a: equal confidence interleaves IPv6 and IPv4, IPv6 first, relayed last; a join's
 // addresses are merged in the same order (the model checks every StartDial's place).
 #[test]

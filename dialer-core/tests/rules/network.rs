@@ -451,6 +451,62 @@ fn a_probe_passes_over_requests_whose_class_or_other_addresses_are_backed_off() 
     sim.finish();
 }
 
+// R-B2: a probe whose address never started is owed to the next request that can probe;
+// a probe is one dial of the class
+#[test]
+fn a_probe_that_never_started_passes_on_and_a_probe_is_one_dial() {
+    let mut sim = Sim::new(small_window());
+    // v4(80) connects first, and is proven from then on.
+    sim.script(&v4(80), Outcome::Succeed(ms(20)));
+    sim.dial(80, &[v4(80)]).expect("dial");
+    sim.run();
+    fail_v6(&mut sim, 1, 4);
+    sim.take();
+    skip_three_blocked(&mut sim);
+    // The fourth probes, but its proven IPv4 address connects during its head start:
+    // the IPv6 address never starts, and the class learns nothing.
+    sim.dial(80, &[v6(80), v4(80)]).expect("the probe");
+    assert_eq!(started(&sim.take()), vec![v4(80)]);
+    assert_eq!(sim.stats().black_hole_probes, 1);
+    sim.run();
+    assert!(sim.dialer.is_black_holed(&v6(80)));
+    // So the next request that can probe does, not the next window's fourth; and it
+    // dials one address of the class, not both.
+    let second = ma("/ip6/2600::5181/tcp/4002");
+    sim.script(&v6(81), Outcome::Fail(ms(5), "network unreachable"));
+    sim.script(&second, Outcome::Succeed(ms(5)));
+    sim.dial(81, &[v6(81), second.clone()])
+        .expect("the owed probe");
+    assert_eq!(sim.stats().black_hole_probes, 2);
+    let log = sim.take();
+    assert_eq!(started(&log), vec![v6(81)]);
+    sim.run();
+    let log = sim.take();
+    assert!(
+        started(&log).is_empty(),
+        "the class's second address stays out"
+    );
+    let results: Vec<_> = events(&log)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Finished { result, .. } => Some(result),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(
+        &results[..],
+        [Err(DialFailed::AllFailed { attempts })] if attempts.len() == 1
+    ));
+    assert!(sim.dialer.is_black_holed(&second));
+    // The probe started, so nothing is owed: the next requests skip the class again.
+    assert!(matches!(
+        sim.dial(82, &[v6(82)]),
+        Err(DialRefused::BlackHoled { .. })
+    ));
+    assert_eq!(sim.stats().black_hole_probes, 2);
+    sim.finish();
+}
+
 // R-B2: a failure in a row marks a peer as down for the probe, backed off or not
 #[test]
 fn a_peer_whose_other_addresses_failed_their_last_dial_does_not_probe() {
