@@ -117,6 +117,9 @@ pub(crate) struct World {
     pub(crate) names: f64,
     /// Bursts of arrivals on top of the steady rate (see [`Burst`]).
     pub(crate) burst: Option<Burst>,
+    /// The blocked classes (`ip6_hangs`, `udp_hangs`) come back from this round on
+    /// (0-based): the route returns, and black-hole detection has to notice.
+    pub(crate) returns_in: Option<u8>,
 }
 
 /// Bursts of requests: in each round, of every `every` arrivals the last `size` come at
@@ -138,6 +141,7 @@ impl World {
         slow_peers: 0.0,
         names: 0.0,
         burst: None,
+        returns_in: None,
     };
 
     /// Peers reached by names that resolve to several addresses, one of them dead, on a
@@ -157,7 +161,7 @@ impl World {
     };
 
     /// Every world the simulator runs, in report order.
-    pub(crate) const ALL: [World; 6] = [
+    pub(crate) const ALL: [World; 7] = [
         World::TYPICAL,
         World {
             name: "no_ipv6",
@@ -180,10 +184,28 @@ impl World {
             ..World::TYPICAL
         },
         World::NAMES,
+        World::IPV6_BACK,
     ];
 
+    /// No IPv6 route in rounds 1 and 2, then it comes back: the population of `typical`,
+    /// whose IPv6 addresses hang until round 3. Not one of issue 11's worlds: it shows
+    /// how soon a blocked class is dialed again (R-B2's probes).
+    pub(crate) const IPV6_BACK: World = World {
+        name: "ipv6_back",
+        ip6_hangs: true,
+        returns_in: Some(2),
+        ..World::TYPICAL
+    };
+
     fn blocked(&self, class: Class) -> bool {
-        (self.ip6_hangs && class.ip6()) || (self.udp_hangs && class.udp())
+        self.returns_in.is_none()
+            && ((self.ip6_hangs && class.ip6()) || (self.udp_hangs && class.udp()))
+    }
+
+    /// Whether `class` is blocked in `round` (0-based) of a world whose route returns.
+    fn dark_in(&self, class: Class, round: usize) -> bool {
+        self.returns_in.is_some_and(|r| round < usize::from(r))
+            && ((self.ip6_hangs && class.ip6()) || (self.udp_hangs && class.udp()))
     }
 
     /// One line on what sets this world apart.
@@ -213,6 +235,9 @@ impl World {
                  addresses, one of them dead (hangs)",
                 self.names * 100.0
             ));
+        }
+        if let Some(r) = self.returns_in {
+            parts.push(format!("the route comes back in round {}", r + 1));
         }
         if let Some(b) = self.burst {
             parts.push(format!(
@@ -642,6 +667,15 @@ impl Population {
                 }
             }
             kinds.push(next);
+        }
+        // A route that returns: its classes hang in the rounds before (the population
+        // itself is drawn as if nothing were blocked).
+        for (round, k) in kinds.iter_mut().enumerate() {
+            for (a, kind) in k.iter_mut().enumerate() {
+                if *kind == Kind::Good && p.world.dark_in(addrs[a].class, round) {
+                    *kind = Kind::Hang;
+                }
+            }
         }
         let reachable_in: Vec<Vec<bool>> = kinds
             .iter()
