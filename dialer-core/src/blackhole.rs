@@ -183,7 +183,8 @@ struct Class {
     state: BlackHoleState,
     /// Requests that met the class blocked, to pick one in `window` as a probe.
     blocked_requests: u32,
-    /// A probe ended without an outcome: the next request that can probe does (R-B2).
+    /// A probe's request ended before its dial of the class started: the next request
+    /// that can probe does (R-B2).
     owed: bool,
 }
 
@@ -275,8 +276,8 @@ impl BlackHoleDetector {
     }
 
     /// A new request meets blocked classes `mask`: the classes this request probes (one
-    /// request in `window` per class, and the next after a probe that ended unanswered,
-    /// R-B2).
+    /// request in `window` per class, and the next one after a probe whose dial never
+    /// started, R-B2).
     pub(crate) fn probes_for(&mut self, mask: u8) -> u8 {
         let mut probes = 0;
         let window = u32::from(self.config.window);
@@ -292,8 +293,8 @@ impl BlackHoleDetector {
         probes
     }
 
-    /// Probes of the classes `mask` ended without an outcome (R-B2): each of them still
-    /// blocked is owed a probe, which the next request that can probe it makes.
+    /// Probes of the classes `mask` ended without their dial starting (R-B2): each of them
+    /// still blocked is owed a probe, which the next request that can probe it makes.
     pub(crate) fn owe(&mut self, mask: u8) {
         for (i, c) in self.classes.iter_mut().enumerate() {
             if mask & (1 << i) != 0 && c.state == BlackHoleState::Blocked {

@@ -860,7 +860,19 @@ impl Model {
             let max_per_peer = self.config.max_per_peer_dials;
             let exact = self.exact;
             let mut takeout = None;
+            // R-B2: a request whose probe started has passed over (or will) its class's
+            // other addresses, perhaps with no StartDial to show it; once a forcing caller
+            // joins, the model no longer counts them out, so they become skippable.
+            let shut_out: Vec<Multiaddr> = match self.requests.get(&request) {
+                Some(r) if opts.ignore_backoff && !r.ignore && r.probed != 0 => r.addrs[r.next..]
+                    .iter()
+                    .filter(|a| self.black_holed(a, r.probes & !r.probed))
+                    .cloned()
+                    .collect(),
+                _ => Vec::new(),
+            };
             if let Some(req) = self.requests.get_mut(&request) {
+                req.skippable.extend(shut_out);
                 req.ignore |= opts.ignore_backoff;
                 if req.queued_since.is_some() {
                     if opts.priority == Priority::High {
@@ -1862,6 +1874,26 @@ impl Model {
                 let probing_out = self.requests.get(&start.request).is_some_and(|r| {
                     !r.ignore && self.black_holed(&start.addr, r.probes & !r.probed)
                 });
+                // A probe that starts now shuts its class's other pending addresses out
+                // (R-B2): the core passes them over when their turn comes, perhaps with no
+                // StartDial after (so the model cannot see it), so they become skippable.
+                let shut_out: Vec<Multiaddr> = self
+                    .requests
+                    .get(&start.request)
+                    .map(|r| {
+                        let probed = r.probed | (classes & r.probes);
+                        if r.ignore || probed == r.probed {
+                            return Vec::new();
+                        }
+                        r.addrs[r.next..]
+                            .iter()
+                            .filter(|a| {
+                                *a != &start.addr && self.black_holed(a, r.probes & !probed)
+                            })
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let Some(req) = self.requests.get_mut(&start.request) else {
                     return Err(Violation(format!(
                         "R-R4: StartDial {} for {} which is not live",
@@ -1892,6 +1924,7 @@ impl Model {
                     start.addr
                 );
                 req.probed |= classes & req.probes;
+                req.skippable.extend(shut_out);
                 if exact {
                     ensure!(!pruned, "R-C5: StartDial for pruned {}", start.addr);
                     let rest = &req.addrs[req.next..];
