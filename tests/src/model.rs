@@ -1068,9 +1068,12 @@ impl Model {
         let Some(req) = self.requests.get(&request) else {
             return 0;
         };
-        let (peer, ignore, probes) = (req.peer, req.ignore, req.probes);
+        let (peer, ignore, probes, probed) = (req.peer, req.ignore, req.probes, req.probed);
         let mut list = req.addrs.clone();
         let old = list.len();
+        // Admitted, but in a class whose probe already started (R-B2): the core passes
+        // them over when their turn comes, perhaps with no StartDial to show it.
+        let mut shut_out = Vec::new();
         for addr in addrs {
             let skip = list.len() >= self.config.max_addrs_per_request
                 || list.contains(addr)
@@ -1079,6 +1082,9 @@ impl Model {
                 || (!ignore && self.black_holed(addr, probes))
                 || self.is_pruned(peer, addr, now);
             if !skip {
+                if !ignore && self.black_holed(addr, probes & !probed) {
+                    shut_out.push(addr.clone());
+                }
                 list.push(addr.clone());
             }
         }
@@ -1096,6 +1102,7 @@ impl Model {
         if let Some(req) = self.requests.get_mut(&request) {
             req.addrs = list;
             req.loose_order |= loose;
+            req.skippable.extend(shut_out);
         }
         added
     }
