@@ -133,12 +133,12 @@ impl<P: Clone + Eq> Request<P> {
                 self.stagger_at = None;
             }
         }
+        // R-B2: a probe is one dial per class; once it started, the request's other
+        // addresses of that class stay out.
+        let probing = self.probes & !self.probed;
         while self.next < self.addrs.len() {
             let candidate = &self.addrs[self.next];
             self.next += 1;
-            // R-B2: a probe is one dial per class; once it started, the request's other
-            // addresses of that class stay out.
-            let probing = self.probes & !self.probed;
             if !recheck
                 && probing != self.probes
                 && !self.ignore_deny

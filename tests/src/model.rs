@@ -860,19 +860,7 @@ impl Model {
             let max_per_peer = self.config.max_per_peer_dials;
             let exact = self.exact;
             let mut takeout = None;
-            // R-B2: a request whose probe started has passed over (or will) its class's
-            // other addresses, perhaps with no StartDial to show it; once a forcing caller
-            // joins, the model no longer counts them out, so they become skippable.
-            let shut_out: Vec<Multiaddr> = match self.requests.get(&request) {
-                Some(r) if opts.ignore_backoff && !r.ignore && r.probed != 0 => r.addrs[r.next..]
-                    .iter()
-                    .filter(|a| self.black_holed(a, r.probes & !r.probed))
-                    .cloned()
-                    .collect(),
-                _ => Vec::new(),
-            };
             if let Some(req) = self.requests.get_mut(&request) {
-                req.skippable.extend(shut_out);
                 req.ignore |= opts.ignore_backoff;
                 if req.queued_since.is_some() {
                     if opts.priority == Priority::High {

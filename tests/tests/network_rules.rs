@@ -79,11 +79,10 @@ fn r_c5_prunes_only_after_repeated_failures_beside_a_proven_sibling() {
     }
 }
 
-// R-B1, R-B2, R-B3, R-B4: public IPv6 goes dark, its window fills with failures, the class
-// is blocked, requests skip it (a refusal when nothing else is left), and it comes back.
-#[test]
-fn r_b_a_dark_class_is_blocked_probed_and_unblocked() {
-    let config = ConfigSpec {
+/// Black holes on IPv6 alone with a window of 2 (a probe every second request), deny
+/// entries of 1 ms, no adaptive timeouts.
+fn small_window() -> ConfigSpec {
+    ConfigSpec {
         black_holes: BlackHoleSpec::Small {
             classes: 1,
             window: 2,
@@ -92,16 +91,29 @@ fn r_b_a_dark_class_is_blocked_probed_and_unblocked() {
         deny_duration: Span::Millis(1),
         adaptive: AdaptiveSpec::Off,
         ..ConfigSpec::default()
-    };
-    let mut ops = vec![Op::Dark {
+    }
+}
+
+/// Public IPv6 goes dark and three requests of it fail: the class is blocked.
+fn block_ipv6(ops: &mut Vec<Op>) {
+    ops.push(Op::Dark {
         classes: 1,
         hang: false,
-    }];
+    });
     for peer in 0..3 {
         ops.push(dial(peer, &V6));
         ops.push(Op::FailDark);
         ops.push(Op::Advance { millis: 10 });
     }
+}
+
+// R-B1, R-B2, R-B3, R-B4: public IPv6 goes dark, its window fills with failures, the class
+// is blocked, requests skip it (a refusal when nothing else is left), and it comes back.
+#[test]
+fn r_b_a_dark_class_is_blocked_probed_and_unblocked() {
+    let config = small_window();
+    let mut ops = vec![];
+    block_ipv6(&mut ops);
     // Blocked: a request of only IPv6 is refused (R-B3); every second one probes (R-B2).
     for peer in 0..4 {
         ops.push(dial(peer, &V6));
@@ -130,26 +142,11 @@ fn r_b_a_dark_class_is_blocked_probed_and_unblocked() {
 fn r_b2_an_unstarted_probe_passes_on() {
     let config = ConfigSpec {
         max_per_peer_dials: Size::One,
-        black_holes: BlackHoleSpec::Small {
-            classes: 1,
-            window: 2,
-            min_successes: 1,
-        },
-        deny_duration: Span::Millis(1),
-        adaptive: AdaptiveSpec::Off,
-        ..ConfigSpec::default()
+        ..small_window()
     };
     // The IPv4 address connects first: proven, it leads its requests from then on.
     let mut ops = vec![dial(5, &[10]), Op::Succeed { pick: 0 }];
-    ops.push(Op::Dark {
-        classes: 1,
-        hang: false,
-    });
-    for peer in 0..3 {
-        ops.push(dial(peer, &V6));
-        ops.push(Op::FailDark);
-        ops.push(Op::Advance { millis: 10 });
-    }
+    block_ipv6(&mut ops);
     // One token each: the IPv4 address connects before the IPv6 one can start.
     for _ in 0..2 {
         ops.push(dial(5, &[10, 11]));
